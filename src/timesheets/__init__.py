@@ -1,0 +1,1 @@
+"""ABC Inc.'s Timesheets platform."""

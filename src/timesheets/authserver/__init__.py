@@ -1,0 +1,1 @@
+"""The authorization server: tenant, keys, token endpoint, discovery."""

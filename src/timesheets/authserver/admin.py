@@ -1,0 +1,395 @@
+"""The tenant's rules: create, change and delete APIs, clients and grants.
+
+One place for the rules, shared by the `timesheets admin` commands and config as code.
+Every function works in the caller's session; the caller commits once, so a failed
+step leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timesheets.authserver.keys import SIGNING_ALGS
+from timesheets.authserver.models import Client, ClientGrant, ClientSecret, ResourceServer, Scope
+from timesheets.authserver.oauth.client_auth import generate_secret, secret_digest
+from timesheets.authserver.oauth.scope import is_scope_token
+from timesheets.authserver.sealing import Sealer
+
+APP_TYPES = ("machine", "spa", "native", "regular_web")
+GRANT_TYPES_BY_APP_TYPE = {
+    "machine": ("client_credentials",),
+    "spa": ("authorization_code", "refresh_token", "implicit"),
+    "native": ("authorization_code", "refresh_token"),
+    "regular_web": ("authorization_code", "refresh_token", "client_credentials"),
+}
+DEFAULT_GRANT_TYPES = {
+    "machine": ("client_credentials",),
+    "spa": ("authorization_code", "refresh_token"),
+    "native": ("authorization_code", "refresh_token"),
+    "regular_web": ("authorization_code", "refresh_token"),
+}
+CONFIDENTIAL_METHODS = ("client_secret_post", "client_secret_basic")
+MIN_LIFETIME, MAX_LIFETIME = 60, 30 * 86400
+DEFAULT_TOKEN_LIFETIME = 3600
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
+
+
+class TenantError(Exception):
+    """A change the tenant's rules refuse; the message says why."""
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def _check_name(kind: str, name: str) -> str:
+    name = name.strip()
+    if not _NAME.fullmatch(name):
+        raise TenantError(f"{kind} name must be 1-200 printable characters")
+    return name
+
+
+def _check_scope(value: str) -> str:
+    if not is_scope_token(value) or len(value) > 280:
+        raise TenantError(f"scope {value!r} is not a valid scope token (RFC 6749 3.3)")
+    return value
+
+
+def _check_identifier(identifier: str) -> str:
+    if not identifier or len(identifier) > 600 or not is_scope_token(identifier):
+        raise TenantError("API identifier must be 1-600 printable characters without spaces")
+    parts = urlsplit(identifier)
+    if not parts.scheme or parts.fragment:
+        raise TenantError("API identifier must be an absolute URI without a fragment")
+    return identifier
+
+
+def _check_lifetime(seconds: int) -> int:
+    if not MIN_LIFETIME <= seconds <= MAX_LIFETIME:
+        raise TenantError(f"token lifetime must be between {MIN_LIFETIME} and {MAX_LIFETIME} s")
+    return seconds
+
+
+def _check_redirect_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
+        raise TenantError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    return uri
+
+
+def _check_origin(origin: str) -> str:
+    if not _ORIGIN.fullmatch(origin):
+        raise TenantError(f"web origin {origin!r} must be scheme://host[:port]")
+    return origin
+
+
+# -- APIs ------------------------------------------------------------------------------
+
+
+async def find_api(session: AsyncSession, ref: str) -> ResourceServer:
+    """An API by identifier, name or id."""
+    stmt = select(ResourceServer).where(
+        or_(ResourceServer.identifier == ref, ResourceServer.name == ref, ResourceServer.id == ref)
+    )
+    api = (await session.scalars(stmt)).first()
+    if api is None:
+        raise TenantError(f"no API named {ref!r}")
+    return api
+
+
+async def list_apis(session: AsyncSession) -> list[ResourceServer]:
+    """Every API, by name."""
+    return list((await session.scalars(select(ResourceServer).order_by(ResourceServer.name))).all())
+
+
+@dataclass
+class CreatedApi:
+    """A new API; its HS256 secret is shown once and never again."""
+
+    api: ResourceServer
+    hs256_secret: str | None
+    test_client: CreatedClient | None
+
+
+async def create_api(
+    session: AsyncSession,
+    sealer: Sealer,
+    *,
+    name: str,
+    identifier: str,
+    signing_alg: str = "RS256",
+    token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
+    scopes: dict[str, str] | None = None,
+    permissions_claim: bool = False,
+    create_test_client: bool = False,
+) -> CreatedApi:
+    """Register an API with its scopes; optionally its test machine client with all of them."""
+    name = _check_name("API", name)
+    _check_identifier(identifier)
+    if signing_alg not in SIGNING_ALGS:
+        raise TenantError(f"signing algorithm must be one of {', '.join(SIGNING_ALGS)}")
+    taken = await session.scalar(
+        select(ResourceServer.id).where(
+            or_(ResourceServer.identifier == identifier, ResourceServer.name == name)
+        )
+    )
+    if taken is not None:
+        raise TenantError(f"an API named {name!r} or identified {identifier!r} already exists")
+    api = ResourceServer(
+        id="api_" + secrets.token_hex(8),
+        name=name,
+        identifier=identifier,
+        signing_alg=signing_alg,
+        token_lifetime=_check_lifetime(token_lifetime),
+        permissions_claim=permissions_claim,
+        created_at=now_utc(),
+        scopes=[],
+    )
+    hs256_secret = None
+    if signing_alg == "HS256":
+        hs256_secret = secrets.token_urlsafe(32)
+        api.sealed_secret = sealer.seal(hs256_secret.encode(), f"api-secret:{api.id}")
+    for value, description in (scopes or {}).items():
+        api.scopes.append(Scope(value=_check_scope(value), description=description))
+    session.add(api)
+    await session.flush()
+    test_client = None
+    if create_test_client:
+        test_client = await create_client(
+            session, name=f"{name} (Test Application)", app_type="machine"
+        )
+        await add_grant(session, test_client.client.client_id, api.identifier, list(scopes or {}))
+    return CreatedApi(api=api, hs256_secret=hs256_secret, test_client=test_client)
+
+
+async def update_api(
+    session: AsyncSession,
+    ref: str,
+    *,
+    name: str | None = None,
+    token_lifetime: int | None = None,
+    permissions_claim: bool | None = None,
+) -> ResourceServer:
+    """Change an API's mutable settings (the identifier and algorithm are immutable)."""
+    api = await find_api(session, ref)
+    if name is not None:
+        api.name = _check_name("API", name)
+    if token_lifetime is not None:
+        api.token_lifetime = _check_lifetime(token_lifetime)
+    if permissions_claim is not None:
+        api.permissions_claim = permissions_claim
+    return api
+
+
+async def delete_api(session: AsyncSession, ref: str) -> None:
+    """Delete an API that no client is granted any more."""
+    api = await find_api(session, ref)
+    grants = await session.scalar(
+        select(ClientGrant.id).where(ClientGrant.resource_server_id == api.id).limit(1)
+    )
+    if grants is not None:
+        raise TenantError(f"API {api.name!r} still has client grants; remove them first")
+    await session.delete(api)
+
+
+async def add_scope(session: AsyncSession, ref: str, value: str, description: str = "") -> Scope:
+    """Add a scope to an API."""
+    api = await find_api(session, ref)
+    if any(scope.value == value for scope in api.scopes):
+        raise TenantError(f"API {api.name!r} already has scope {value!r}")
+    scope = Scope(value=_check_scope(value), description=description)
+    api.scopes.append(scope)
+    return scope
+
+
+async def remove_scope(session: AsyncSession, ref: str, value: str) -> None:
+    """Remove a scope from an API and from every grant of it."""
+    api = await find_api(session, ref)
+    scope = next((s for s in api.scopes if s.value == value), None)
+    if scope is None:
+        raise TenantError(f"API {api.name!r} has no scope {value!r}")
+    api.scopes.remove(scope)
+    for grant in await session.scalars(
+        select(ClientGrant).where(ClientGrant.resource_server_id == api.id)
+    ):
+        grant.scopes = [s for s in grant.scopes if s != value]
+
+
+# -- clients ---------------------------------------------------------------------------
+
+
+@dataclass
+class CreatedClient:
+    """A new client; its secret is shown once and stored only as a digest."""
+
+    client: Client
+    secret: str | None
+
+
+async def find_client(session: AsyncSession, ref: str) -> Client:
+    """A client by id or name."""
+    stmt = select(Client).where(or_(Client.client_id == ref, Client.name == ref))
+    client = (await session.scalars(stmt)).first()
+    if client is None:
+        raise TenantError(f"no client named {ref!r}")
+    return client
+
+
+async def list_clients(session: AsyncSession) -> list[Client]:
+    """Every client, by name."""
+    return list((await session.scalars(select(Client).order_by(Client.name))).all())
+
+
+def _check_client_settings(app_type: str, auth_method: str, grant_types: tuple[str, ...]) -> None:
+    if app_type not in APP_TYPES:
+        raise TenantError(f"client type must be one of {', '.join(APP_TYPES)}")
+    public = app_type in ("spa", "native")
+    allowed_methods = ("none",) if public else CONFIDENTIAL_METHODS
+    if auth_method not in allowed_methods:
+        raise TenantError(f"a {app_type} client authenticates with {' or '.join(allowed_methods)}")
+    unknown = set(grant_types) - set(GRANT_TYPES_BY_APP_TYPE[app_type])
+    if unknown or not grant_types:
+        raise TenantError(
+            f"a {app_type} client may use only {', '.join(GRANT_TYPES_BY_APP_TYPE[app_type])}"
+        )
+
+
+async def create_client(
+    session: AsyncSession,
+    *,
+    name: str,
+    app_type: str,
+    auth_method: str | None = None,
+    grant_types: tuple[str, ...] | None = None,
+    redirect_uris: tuple[str, ...] = (),
+    web_origins: tuple[str, ...] = (),
+    client_id: str | None = None,
+    secret: str | None = None,
+) -> CreatedClient:
+    """Register a client; a confidential one gets a generated 256-bit secret."""
+    name = _check_name("client", name)
+    public = app_type in ("spa", "native")
+    auth_method = auth_method or ("none" if public else "client_secret_post")
+    grant_types = grant_types or DEFAULT_GRANT_TYPES.get(app_type, ())
+    _check_client_settings(app_type, auth_method, grant_types)
+    client_id = client_id or secrets.token_urlsafe(24)
+    if not re.fullmatch(r"[A-Za-z0-9._~\-]{8,64}", client_id):
+        raise TenantError("client_id must be 8-64 unreserved URL characters")
+    taken = await session.scalar(
+        select(Client.client_id).where(or_(Client.name == name, Client.client_id == client_id))
+    )
+    if taken is not None:
+        raise TenantError(f"a client named {name!r} already exists")
+    client = Client(
+        client_id=client_id,
+        name=name,
+        app_type=app_type,
+        token_endpoint_auth_method=auth_method,
+        grant_types=list(grant_types),
+        redirect_uris=[_check_redirect_uri(u) for u in redirect_uris],
+        web_origins=[_check_origin(o) for o in web_origins],
+        created_at=now_utc(),
+        secrets=[],
+    )
+    if not public:
+        if secret is not None and len(secret) < 32:
+            raise TenantError("a client secret must be at least 32 characters")
+        secret = secret or generate_secret()
+        client.secrets.append(ClientSecret(digest=secret_digest(secret), created_at=now_utc()))
+    else:
+        secret = None
+    session.add(client)
+    await session.flush()
+    return CreatedClient(client=client, secret=secret)
+
+
+async def rotate_secret(
+    session: AsyncSession, ref: str, overlap: timedelta, secret: str | None = None
+) -> str:
+    """Add a new secret; the previous ones keep working for `overlap`, then stop."""
+    client = await find_client(session, ref)
+    if client.token_endpoint_auth_method == "none":
+        raise TenantError(f"client {client.name!r} is public and has no secret")
+    if secret is not None and len(secret) < 32:
+        raise TenantError("a client secret must be at least 32 characters")
+    now = now_utc()
+    for old in client.secrets:
+        if old.expires_at is None or old.expires_at > now + overlap:
+            old.expires_at = now + overlap
+    secret = secret or generate_secret()
+    client.secrets.append(ClientSecret(digest=secret_digest(secret), created_at=now))
+    return secret
+
+
+async def delete_client(session: AsyncSession, ref: str) -> None:
+    """Delete a client and its grants."""
+    await session.delete(await find_client(session, ref))
+
+
+# -- grants ----------------------------------------------------------------------------
+
+
+async def add_grant(
+    session: AsyncSession, client_ref: str, api_ref: str, scopes: list[str]
+) -> ClientGrant:
+    """Grant a client scopes of an API (or replace the scopes of its existing grant)."""
+    client = await find_client(session, client_ref)
+    api = await find_api(session, api_ref)
+    defined = {scope.value for scope in api.scopes}
+    unknown = [s for s in scopes if s not in defined]
+    if unknown:
+        raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}")
+    if "client_credentials" not in client.grant_types and client.app_type == "machine":
+        raise TenantError(f"client {client.name!r} cannot use the client credentials grant")
+    grant = await session.scalar(
+        select(ClientGrant).where(
+            ClientGrant.client_id == client.client_id, ClientGrant.resource_server_id == api.id
+        )
+    )
+    if grant is None:
+        grant = ClientGrant(
+            client_id=client.client_id, resource_server_id=api.id, scopes=[], created_at=now_utc()
+        )
+        session.add(grant)
+    grant.scopes = sorted(set(scopes))
+    await session.flush()
+    return grant
+
+
+async def remove_grant(session: AsyncSession, client_ref: str, api_ref: str) -> None:
+    """Withdraw a client's grant for an API."""
+    client = await find_client(session, client_ref)
+    api = await find_api(session, api_ref)
+    grant = await session.scalar(
+        select(ClientGrant).where(
+            ClientGrant.client_id == client.client_id, ClientGrant.resource_server_id == api.id
+        )
+    )
+    if grant is None:
+        raise TenantError(f"client {client.name!r} has no grant for API {api.name!r}")
+    await session.delete(grant)
+
+
+async def list_grants(
+    session: AsyncSession, client_ref: str | None = None
+) -> list[tuple[Client, ResourceServer, ClientGrant]]:
+    """Grants with their client and API, optionally of one client."""
+    stmt = (
+        select(Client, ResourceServer, ClientGrant)
+        .join(ClientGrant, ClientGrant.client_id == Client.client_id)
+        .join(ResourceServer, ResourceServer.id == ClientGrant.resource_server_id)
+        .order_by(Client.name, ResourceServer.name)
+    )
+    if client_ref is not None:
+        client = await find_client(session, client_ref)
+        stmt = stmt.where(Client.client_id == client.client_id)
+    return [(c, a, g) for c, a, g in (await session.execute(stmt)).all()]

@@ -1,0 +1,142 @@
+"""The authorization server's application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from timesheets import db
+from timesheets.authserver.oauth.throttle import FailureThrottle
+from timesheets.authserver.routers import discovery
+from timesheets.authserver.routers.token import token
+from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.sealing import Sealer
+from timesheets.settings import AuthServerSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_TOKEN_ERROR = {
+    "description": "An OAuth error (RFC 6749 §5.2)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "error_description": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+TOKEN_OPERATION: dict[str, Any] = {
+    "post": {
+        "tags": ["oauth"],
+        "summary": "Token endpoint (RFC 6749 §3.2)",
+        "operationId": "token",
+        "description": "Issues JWT access tokens (RFC 9068). Client authentication by HTTP "
+        "Basic or by client_id and client_secret in the body. The body may also be a JSON "
+        "object of the same parameters.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "audience": {"type": "string"},
+                            "resource": {"type": "array", "items": {"type": "string"}},
+                            "scope": {"type": "string"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "An access token",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["access_token", "token_type", "expires_in"],
+                            "properties": {
+                                "access_token": {"type": "string"},
+                                "token_type": {"type": "string", "enum": ["Bearer"]},
+                                "expires_in": {"type": "integer"},
+                                "scope": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "400": _TOKEN_ERROR,
+            "401": _TOKEN_ERROR,
+            "429": _TOKEN_ERROR,
+        },
+    }
+}
+
+
+def create_runtime(settings: AuthServerSettings) -> Runtime:
+    """The process state for these settings (no IO yet)."""
+    engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=db.session_factory(engine),
+        sealer=Sealer(settings.key_encryption_key),
+        throttle=FailureThrottle(
+            limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+        ),
+    )
+
+
+async def prepare(runtime: Runtime) -> None:
+    """Migrate (unless turned off) and make sure signing keys exist."""
+    if runtime.settings.migrate:
+        await db.upgrade(runtime.engine, MIGRATIONS)
+    await runtime.prepare_keys()
+
+
+def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> FastAPI:
+    """The authorization server as an ASGI application."""
+    runtime = create_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if prepare_on_start:
+            await prepare(runtime)
+        yield
+        await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="Timesheets authorization server",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.include_router(discovery.router)
+    app.add_route("/oauth/token", token, methods=["POST"], include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema["paths"]["/oauth/token"] = TOKEN_OPERATION
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,387 @@
+"""`timesheets admin`: configure APIs, scopes, clients, grants and keys from the shell.
+
+Each command runs in one transaction; a refused change prints why and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tomllib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import tomli_w
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timesheets.authserver import admin, config_as_code
+from timesheets.authserver.keyring import rotate_keys
+from timesheets.authserver.keys import ASYMMETRIC_ALGS
+from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.store import key_record, load_keys
+from timesheets.settings import default_data_dir
+
+T = TypeVar("T")
+admin_app = typer.Typer(help="Configure the authorization server's tenant.", no_args_is_help=True)
+api_app = typer.Typer(help="APIs (resource servers).", no_args_is_help=True)
+scope_app = typer.Typer(help="Scopes of an API.", no_args_is_help=True)
+client_app = typer.Typer(help="Clients (applications).", no_args_is_help=True)
+grant_app = typer.Typer(
+    help="Which client may get which scopes of which API.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+for sub, name in (
+    (api_app, "api"),
+    (scope_app, "scope"),
+    (client_app, "client"),
+    (grant_app, "grant"),
+    (keys_app, "keys"),
+):
+    admin_app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="TIMESHEETS_DATA_DIR")]
+
+
+@admin_app.callback()
+def _options(ctx: typer.Context, data_dir: DataDir = default_data_dir()) -> None:
+    ctx.obj = data_dir
+
+
+def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction against the configured database."""
+    from timesheets.authserver.app import create_runtime, prepare
+    from timesheets.cli import auth_settings
+
+    settings = auth_settings(ctx.find_root().obj if ctx.find_root().obj else ctx.obj)
+
+    async def go() -> T:
+        runtime = create_runtime(settings)
+        try:
+            await prepare(runtime)
+            async with runtime.sessions() as session, session.begin():
+                return await work(runtime, session)
+        finally:
+            await runtime.engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except admin.TenantError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(cell) for cell in row])
+    out.print(table)
+
+
+def _show_secret(label: str, secret: str) -> None:
+    out.print(f"{label}: {secret}")
+    err.print("[yellow]Store it now: it is shown once and kept only as a digest.[/yellow]")
+
+
+# -- api -------------------------------------------------------------------------------
+
+
+@api_app.command("create")
+def api_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    identifier: Annotated[str, typer.Option(help="The audience; immutable.")],
+    signing_alg: Annotated[
+        str, typer.Option(help="RS256, PS256, ES256, EdDSA or HS256.")
+    ] = "RS256",
+    token_lifetime: Annotated[
+        int, typer.Option(help="Access-token lifetime, seconds.")
+    ] = admin.DEFAULT_TOKEN_LIFETIME,
+    scope: Annotated[list[str] | None, typer.Option(help="name=description; repeatable.")] = None,
+    permissions_claim: Annotated[bool, typer.Option(help="Add a permissions claim.")] = False,
+    test_client: Annotated[bool, typer.Option(help="Also create its test machine client.")] = False,
+) -> None:
+    """Register an API."""
+    scopes = dict(item.partition("=")[::2] for item in scope or [])
+
+    async def work(runtime: Runtime, session: AsyncSession) -> admin.CreatedApi:
+        return await admin.create_api(
+            session,
+            runtime.sealer,
+            name=name,
+            identifier=identifier,
+            signing_alg=signing_alg,
+            token_lifetime=token_lifetime,
+            scopes=scopes,
+            permissions_claim=permissions_claim,
+            create_test_client=test_client,
+        )
+
+    created = _run(ctx, work)
+    out.print(f"created API {created.api.name} ({created.api.identifier}) id {created.api.id}")
+    if created.hs256_secret:
+        _show_secret("HS256 secret (configure the API with it)", created.hs256_secret)
+    if created.test_client and created.test_client.secret:
+        out.print(f"test client_id: {created.test_client.client.client_id}")
+        _show_secret("test client_secret", created.test_client.secret)
+
+
+@api_app.command("list")
+def api_list(ctx: typer.Context) -> None:
+    """List the APIs."""
+    apis = _run(ctx, lambda _r, s: admin.list_apis(s))
+    _table(
+        "APIs",
+        ["name", "identifier", "alg", "lifetime", "scopes"],
+        [
+            [
+                a.name,
+                a.identifier,
+                a.signing_alg,
+                a.token_lifetime,
+                " ".join(s.value for s in a.scopes),
+            ]
+            for a in apis
+        ],
+    )
+
+
+@api_app.command("show")
+def api_show(ctx: typer.Context, api: str) -> None:
+    """Show one API with its scopes."""
+    found = _run(ctx, lambda _r, s: admin.find_api(s, api))
+    out.print(f"name: {found.name}\nidentifier: {found.identifier}\nid: {found.id}")
+    out.print(f"signing_alg: {found.signing_alg}\ntoken_lifetime: {found.token_lifetime}")
+    out.print(f"permissions_claim: {found.permissions_claim}")
+    _table("scopes", ["scope", "description"], [[s.value, s.description] for s in found.scopes])
+
+
+@api_app.command("delete")
+def api_delete(ctx: typer.Context, api: str) -> None:
+    """Delete an API that no client is granted."""
+    _run(ctx, lambda _r, s: admin.delete_api(s, api))
+    out.print(f"deleted API {api}")
+
+
+# -- scope -----------------------------------------------------------------------------
+
+
+@scope_app.command("add")
+def scope_add(ctx: typer.Context, api: str, scope: str, description: str = "") -> None:
+    """Add a scope to an API."""
+    _run(ctx, lambda _r, s: admin.add_scope(s, api, scope, description))
+    out.print(f"added scope {scope} to {api}")
+
+
+@scope_app.command("remove")
+def scope_remove(ctx: typer.Context, api: str, scope: str) -> None:
+    """Remove a scope from an API and from every grant of it."""
+    _run(ctx, lambda _r, s: admin.remove_scope(s, api, scope))
+    out.print(f"removed scope {scope} from {api}")
+
+
+# -- client ----------------------------------------------------------------------------
+
+
+@client_app.command("create")
+def client_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    type_: Annotated[
+        str, typer.Option("--type", help="machine, spa, native or regular_web.")
+    ] = "machine",
+    auth_method: Annotated[
+        str | None, typer.Option(help="client_secret_post, client_secret_basic or none.")
+    ] = None,
+    grant_type: Annotated[
+        list[str] | None, typer.Option(help="Allowed grant type; repeatable.")
+    ] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
+    web_origin: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
+) -> None:
+    """Register a client; a confidential one gets a secret, shown once."""
+
+    async def work(_runtime: Runtime, session: AsyncSession) -> admin.CreatedClient:
+        return await admin.create_client(
+            session,
+            name=name,
+            app_type=type_,
+            auth_method=auth_method,
+            grant_types=tuple(grant_type) if grant_type else None,
+            redirect_uris=tuple(redirect_uri or ()),
+            web_origins=tuple(web_origin or ()),
+        )
+
+    created = _run(ctx, work)
+    out.print(f"client_id: {created.client.client_id}")
+    if created.secret:
+        _show_secret("client_secret", created.secret)
+
+
+@client_app.command("list")
+def client_list(ctx: typer.Context) -> None:
+    """List the clients."""
+    clients = _run(ctx, lambda _r, s: admin.list_clients(s))
+    _table(
+        "clients",
+        ["name", "client_id", "type", "auth method", "grant types"],
+        [
+            [c.name, c.client_id, c.app_type, c.token_endpoint_auth_method, " ".join(c.grant_types)]
+            for c in clients
+        ],
+    )
+
+
+@client_app.command("show")
+def client_show(ctx: typer.Context, client: str) -> None:
+    """Show one client (never its secret)."""
+    found = _run(ctx, lambda _r, s: admin.find_client(s, client))
+    for key in (
+        "name",
+        "client_id",
+        "app_type",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "redirect_uris",
+        "web_origins",
+    ):
+        out.print(f"{key}: {getattr(found, key)}")
+    _table(
+        "secrets",
+        ["created", "expires"],
+        [[s.created_at, s.expires_at or "never"] for s in found.secrets],
+    )
+
+
+@client_app.command("rotate-secret")
+def client_rotate_secret(
+    ctx: typer.Context,
+    client: str,
+    overlap: Annotated[int, typer.Option(help="Seconds the old secret keeps working.")] = 86400,
+) -> None:
+    """Issue a new secret; the old one keeps working for the overlap period."""
+    secret = _run(ctx, lambda _r, s: admin.rotate_secret(s, client, timedelta(seconds=overlap)))
+    _show_secret("client_secret", secret)
+
+
+@client_app.command("delete")
+def client_delete(ctx: typer.Context, client: str) -> None:
+    """Delete a client and its grants."""
+    _run(ctx, lambda _r, s: admin.delete_client(s, client))
+    out.print(f"deleted client {client}")
+
+
+# -- grant -----------------------------------------------------------------------------
+
+
+@grant_app.command("add")
+def grant_add(ctx: typer.Context, client: str, api: str, scopes: list[str]) -> None:
+    """Grant a client scopes of an API (replacing an existing grant's scopes)."""
+    _run(ctx, lambda _r, s: admin.add_grant(s, client, api, scopes))
+    out.print(f"granted {client} {' '.join(scopes)} on {api}")
+
+
+@grant_app.command("remove")
+def grant_remove(ctx: typer.Context, client: str, api: str) -> None:
+    """Withdraw a client's grant for an API."""
+    _run(ctx, lambda _r, s: admin.remove_grant(s, client, api))
+    out.print(f"removed the grant of {client} on {api}")
+
+
+@grant_app.command("list")
+def grant_list(ctx: typer.Context, client: Annotated[str | None, typer.Option()] = None) -> None:
+    """List client grants."""
+    grants = _run(ctx, lambda _r, s: admin.list_grants(s, client))
+    _table(
+        "grants",
+        ["client", "client_id", "api", "scopes"],
+        [[c.name, c.client_id, a.identifier, " ".join(g.scopes)] for c, a, g in grants],
+    )
+
+
+# -- keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List signing keys and their states."""
+
+    async def work(runtime: Runtime, session: AsyncSession) -> list[list[Any]]:
+        now = runtime.now()
+        return [
+            [
+                r.kid,
+                r.alg,
+                key_record(r).state(now),
+                r.created_at,
+                r.activated_at or "",
+                r.retire_at or "",
+            ]
+            for r in await load_keys(session)
+        ]
+
+    _table(
+        "signing keys", ["kid", "alg", "state", "created", "activated", "retires"], _run(ctx, work)
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    ctx: typer.Context,
+    alg: Annotated[str, typer.Option(help="Algorithm whose key rotates.")] = "RS256",
+) -> None:
+    """Sign with the published next key; keep the old one published until its tokens expire."""
+    if alg not in ASYMMETRIC_ALGS:
+        err.print(f"[red]error:[/red] alg must be one of {', '.join(ASYMMETRIC_ALGS)}")
+        raise typer.Exit(1)
+
+    async def work(runtime: Runtime, session: AsyncSession) -> tuple[str | None, str | None, str]:
+        publish_for = await runtime.longest_token_lifetime()
+        return await rotate_keys(session, runtime.sealer, alg, runtime.now(), publish_for)
+
+    promoted, demoted, fresh = _run(ctx, work)
+    out.print(f"signing with {promoted}; {demoted} stays published until its tokens expire")
+    out.print(f"next key {fresh} is published and signs at the next rotation")
+
+
+# -- config as code --------------------------------------------------------------------
+
+
+@admin_app.command("apply")
+def apply_command(ctx: typer.Context, file: Path) -> None:
+    """Create or update the tenant from a TOML file, all or nothing."""
+    try:
+        document = tomllib.loads(file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        err.print(f"[red]error:[/red] cannot read {file}: {error}")
+        raise typer.Exit(1) from None
+
+    report = _run(ctx, lambda r, s: config_as_code.apply(s, r.sealer, document))
+    for change in report.changes or ["nothing to change"]:
+        out.print(change)
+    for name, secret in report.generated_secrets.items():
+        _show_secret(f"secret of {name}", secret)
+
+
+@admin_app.command("export")
+def export_command(
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of TOML.")] = False,
+) -> None:
+    """Write the tenant as TOML (or JSON), without secrets."""
+    document = _run(ctx, lambda _r, s: config_as_code.export(s))
+    text = json.dumps(document, indent=2) if as_json else tomli_w.dumps(document)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)

@@ -1,0 +1,244 @@
+"""Config as code: the tenant as a TOML document, applied idempotently or exported.
+
+Format (see docs/configuration.md):
+
+    [[apis]]
+    name = "Timesheets API"
+    identifier = "https://api.timesheets.local"
+    signing_alg = "RS256"          # immutable once created
+    token_lifetime = 3600
+    permissions_claim = false
+    scopes = { "read:timesheets" = "Read timesheets" }
+
+    [[clients]]
+    name = "Timesheets Import Job"
+    type = "machine"
+    secret_env = "IMPORT_JOB_SECRET"   # secrets only from the environment, never the file
+    grants = [{ api = "https://api.timesheets.local", scopes = ["batch:upload"] }]
+
+APIs are matched by identifier, clients by name. What the file lists is made to match
+it (scopes and grants included); what it does not list is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timesheets.authserver import admin
+from timesheets.authserver.models import ClientSecret
+from timesheets.authserver.oauth.client_auth import secret_digest
+from timesheets.authserver.sealing import Sealer
+
+API_KEYS = {"name", "identifier", "signing_alg", "token_lifetime", "permissions_claim", "scopes"}
+CLIENT_KEYS = {
+    "name",
+    "type",
+    "client_id",
+    "token_endpoint_auth_method",
+    "grant_types",
+    "redirect_uris",
+    "web_origins",
+    "secret_env",
+    "grants",
+}
+MUTABLE_CLIENT_LISTS = ("redirect_uris", "web_origins", "grant_types")
+
+
+@dataclass
+class ApplyReport:
+    """What an apply changed, and the secrets it generated (shown once)."""
+
+    changes: list[str] = field(default_factory=list)
+    generated_secrets: dict[str, str] = field(default_factory=dict)
+
+
+def _table(item: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
+    if not isinstance(item, Mapping):
+        raise admin.TenantError(f"{where} must be a table")
+    unknown = set(item) - allowed
+    if unknown:
+        raise admin.TenantError(f"{where}: unknown key {', '.join(sorted(unknown))}")
+    return item
+
+
+def _list(document: Mapping[str, Any], key: str) -> list[Any]:
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        raise admin.TenantError(f"{key} must be an array of tables")
+    return value
+
+
+async def _apply_api(
+    session: AsyncSession, sealer: Sealer, spec: Mapping[str, Any], report: ApplyReport
+) -> None:
+    identifier = spec.get("identifier")
+    if not isinstance(identifier, str):
+        raise admin.TenantError("every API needs an identifier")
+    scopes = spec.get("scopes", {})
+    if not isinstance(scopes, Mapping) or not all(isinstance(v, str) for v in scopes.values()):
+        raise admin.TenantError(f"API {identifier}: scopes must map names to descriptions")
+    try:
+        api = await admin.find_api(session, identifier)
+    except admin.TenantError:
+        created = await admin.create_api(
+            session,
+            sealer,
+            name=str(spec.get("name", identifier)),
+            identifier=identifier,
+            signing_alg=str(spec.get("signing_alg", "RS256")),
+            token_lifetime=int(spec.get("token_lifetime", admin.DEFAULT_TOKEN_LIFETIME)),
+            scopes=dict(scopes),
+            permissions_claim=bool(spec.get("permissions_claim", False)),
+        )
+        report.changes.append(f"created API {identifier}")
+        if created.hs256_secret:
+            report.generated_secrets[identifier] = created.hs256_secret
+        return
+    if "signing_alg" in spec and spec["signing_alg"] != api.signing_alg:
+        raise admin.TenantError(f"API {identifier}: the signing algorithm cannot change")
+    await admin.update_api(
+        session,
+        identifier,
+        name=spec.get("name"),
+        token_lifetime=spec.get("token_lifetime"),
+        permissions_claim=spec.get("permissions_claim"),
+    )
+    existing = {scope.value: scope for scope in api.scopes}
+    for value, description in scopes.items():
+        if value not in existing:
+            await admin.add_scope(session, identifier, value, description)
+            report.changes.append(f"added scope {value} to {identifier}")
+        elif existing[value].description != description:
+            existing[value].description = description
+    for value in sorted(set(existing) - set(scopes)):
+        await admin.remove_scope(session, identifier, value)
+        report.changes.append(f"removed scope {value} from {identifier}")
+
+
+def _secret_from_env(name: str, spec: Mapping[str, Any]) -> str | None:
+    if "secret_env" not in spec:
+        return None
+    secret = os.environ.get(str(spec["secret_env"]))
+    if not secret:
+        raise admin.TenantError(
+            f"client {name}: environment variable {spec['secret_env']} is unset"
+        )
+    return secret
+
+
+async def _apply_client(
+    session: AsyncSession, spec: Mapping[str, Any], report: ApplyReport
+) -> None:
+    name = spec.get("name")
+    if not isinstance(name, str):
+        raise admin.TenantError("every client needs a name")
+    secret = _secret_from_env(name, spec)
+    try:
+        client = await admin.find_client(session, name)
+    except admin.TenantError:
+        created = await admin.create_client(
+            session,
+            name=name,
+            app_type=str(spec.get("type", "machine")),
+            auth_method=spec.get("token_endpoint_auth_method"),
+            grant_types=tuple(spec["grant_types"]) if "grant_types" in spec else None,
+            redirect_uris=tuple(spec.get("redirect_uris", ())),
+            web_origins=tuple(spec.get("web_origins", ())),
+            client_id=spec.get("client_id"),
+            secret=secret,
+        )
+        client = created.client
+        report.changes.append(f"created client {name}")
+        if created.secret and secret is None:
+            report.generated_secrets[name] = created.secret
+    else:
+        if "type" in spec and spec["type"] != client.app_type:
+            raise admin.TenantError(f"client {name}: the type cannot change")
+        for key in MUTABLE_CLIENT_LISTS:
+            if key in spec and list(spec[key]) != getattr(client, key):
+                setattr(client, key, list(spec[key]))
+                report.changes.append(f"updated {key} of client {name}")
+        if secret is not None and secret_digest(secret) not in {s.digest for s in client.secrets}:
+            client.secrets.append(
+                ClientSecret(digest=secret_digest(secret), created_at=admin.now_utc())
+            )
+            report.changes.append(f"added the secret from {spec['secret_env']} to client {name}")
+    await _apply_grants(session, name, client.client_id, spec, report)
+
+
+async def _apply_grants(
+    session: AsyncSession,
+    name: str,
+    client_id: str,
+    spec: Mapping[str, Any],
+    report: ApplyReport,
+) -> None:
+    wanted = spec.get("grants", [])
+    if not isinstance(wanted, list):
+        raise admin.TenantError(f"client {name}: grants must be an array")
+    current = {api.identifier: grant for _c, api, grant in await admin.list_grants(session, name)}
+    seen = set()
+    for item in wanted:
+        grant = _table(item, f"client {name} grant", {"api", "scopes"})
+        api = await admin.find_api(session, str(grant.get("api")))
+        seen.add(api.identifier)
+        scopes = sorted(set(grant.get("scopes", [])))
+        if api.identifier not in current or current[api.identifier].scopes != scopes:
+            await admin.add_grant(session, client_id, api.identifier, scopes)
+            granted = " ".join(scopes) or "no scopes"
+            report.changes.append(f"granted {name} {granted} on {api.identifier}")
+    for identifier in sorted(set(current) - seen):
+        await admin.remove_grant(session, client_id, identifier)
+        report.changes.append(f"removed the grant of {name} on {identifier}")
+
+
+async def apply(session: AsyncSession, sealer: Sealer, document: Mapping[str, Any]) -> ApplyReport:
+    """Make the tenant match the document, in the caller's transaction."""
+    _table(document, "the document", {"apis", "clients"})
+    report = ApplyReport()
+    for item in _list(document, "apis"):
+        await _apply_api(session, sealer, _table(item, "an API", API_KEYS), report)
+        await session.flush()
+    for item in _list(document, "clients"):
+        await _apply_client(session, _table(item, "a client", CLIENT_KEYS), report)
+        await session.flush()
+    return report
+
+
+async def export(session: AsyncSession) -> dict[str, Any]:
+    """The tenant as a document `apply` accepts, without any secret."""
+    apis = [
+        {
+            "name": api.name,
+            "identifier": api.identifier,
+            "signing_alg": api.signing_alg,
+            "token_lifetime": api.token_lifetime,
+            "permissions_claim": api.permissions_claim,
+            "scopes": {scope.value: scope.description for scope in api.scopes},
+        }
+        for api in await admin.list_apis(session)
+    ]
+    grants = await admin.list_grants(session)
+    clients = [
+        {
+            "name": client.name,
+            "type": client.app_type,
+            "client_id": client.client_id,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "grant_types": client.grant_types,
+            "redirect_uris": client.redirect_uris,
+            "web_origins": client.web_origins,
+            "grants": [
+                {"api": api.identifier, "scopes": grant.scopes}
+                for owner, api, grant in grants
+                if owner.client_id == client.client_id
+            ],
+        }
+        for client in await admin.list_clients(session)
+    ]
+    return {"apis": apis, "clients": clients}

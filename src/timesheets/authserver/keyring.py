@@ -1,0 +1,123 @@
+"""The signing keys a process holds: loaded from the database, kept for a short time.
+
+Also the two writes on keys: making sure each algorithm in use has a current and a
+published next key, and rotation. Keys are shared through the database, so every
+process signs with the same current key within `key_cache_seconds` of a rotation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timesheets.authserver.keys import (
+    PrivateKey,
+    current_key,
+    generate_private_key,
+    load_private_key,
+    new_kid,
+    plan_rotation,
+    private_key_bytes,
+    public_jwk,
+)
+from timesheets.authserver.models import SigningKey
+from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.store import key_record, load_keys
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The current key of one algorithm."""
+
+    kid: str
+    alg: str
+    key: PrivateKey
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """A snapshot of the keys: a signer per algorithm and the published JWKS document."""
+
+    signers: dict[str, Signer]
+    jwks: bytes
+    loaded_at: float
+
+    def signer(self, alg: str) -> Signer | None:
+        """The current signer for `alg`, if that algorithm has keys."""
+        return self.signers.get(alg)
+
+
+def _purpose(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+async def load_keyring(
+    session: AsyncSession, sealer: Sealer, now: datetime, clock: float
+) -> KeyRing:
+    """Read the keys and build the snapshot a process signs and publishes with."""
+    rows = {row.kid: row for row in await load_keys(session)}
+    records = [key_record(row) for row in rows.values()]
+    signers: dict[str, Signer] = {}
+    for alg in {record.alg for record in records}:
+        current = current_key(records, alg)
+        if current is not None:
+            sealed = rows[current.kid].sealed_private_key
+            key = load_private_key(sealer.open(sealed, _purpose(current.kid)))
+            signers[alg] = Signer(kid=current.kid, alg=alg, key=key)
+    published = [rows[r.kid].public_jwk for r in records if r.published(now)]
+    document = json.dumps({"keys": published}, separators=(",", ":")).encode()
+    return KeyRing(signers=signers, jwks=document, loaded_at=clock)
+
+
+def _new_key(sealer: Sealer, alg: str, now: datetime, *, active: bool) -> SigningKey:
+    key = generate_private_key(alg)
+    kid = new_kid()
+    return SigningKey(
+        kid=kid,
+        alg=alg,
+        sealed_private_key=sealer.seal(private_key_bytes(key), _purpose(kid)),
+        public_jwk=public_jwk(key, alg, kid),
+        created_at=now,
+        activated_at=now if active else None,
+        deactivated_at=None,
+        retire_at=None,
+    )
+
+
+async def ensure_keys(
+    session: AsyncSession, sealer: Sealer, algs: set[str], now: datetime
+) -> list[str]:
+    """Give each algorithm a current key and a published next key; returns the new kids."""
+    rows = await load_keys(session)
+    created = []
+    for alg in sorted(algs):
+        states = [key_record(r).state(now) for r in rows if r.alg == alg]
+        for state, active in (("current", True), ("next", False)):
+            if state not in states:
+                row = _new_key(sealer, alg, now, active=active)
+                session.add(row)
+                created.append(row.kid)
+    return created
+
+
+async def rotate_keys(
+    session: AsyncSession, sealer: Sealer, alg: str, now: datetime, publish_for: timedelta
+) -> tuple[str | None, str | None, str]:
+    """Rotate `alg`: next becomes current, current becomes previous, a new next is made.
+
+    Returns (promoted kid, demoted kid, new next kid).
+    """
+    rows = await load_keys(session)
+    plan = plan_rotation([key_record(r) for r in rows], alg, now, publish_for)
+    for row in rows:
+        if row.kid == plan.promote:
+            row.activated_at = now
+        elif row.kid == plan.demote:
+            row.deactivated_at = now
+            row.retire_at = plan.retire_at
+    fresh = _new_key(sealer, alg, now, active=False)
+    session.add(fresh)
+    return plan.promote, plan.demote, fresh.kid

@@ -1,0 +1,136 @@
+"""Signing keys: generation, JWKS, and the rotation lifecycle (next, current, previous, retired).
+
+Each algorithm keeps a `next` key that is published in the JWKS before it ever signs.
+Rotation promotes `next` to `current`, keeps the old `current` published as `previous`
+until every token it signed has expired, then it is `retired` and leaves the JWKS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+ASYMMETRIC_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
+SIGNING_ALGS = (*ASYMMETRIC_ALGS, "HS256")
+RSA_BITS = 2048
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+KeyState = Literal["next", "current", "previous", "retired"]
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    """A new private key for an asymmetric JWS algorithm."""
+    if alg in ("RS256", "PS256"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"no key pairs for {alg}")
+
+
+def private_key_bytes(key: PrivateKey) -> bytes:
+    """PKCS#8 DER of a private key (sealed before it is stored)."""
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key(der: bytes) -> PrivateKey:
+    """A private key from PKCS#8 DER."""
+    key = serialization.load_der_private_key(der, password=None)
+    if not isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise ValueError("unsupported key type")
+    return key
+
+
+def public_jwk(key: PrivateKey, alg: str, kid: str) -> dict[str, Any]:
+    """The public JWK of a key pair, with `kid`, `alg` and `use: sig` (no private members)."""
+    public = key.public_key()
+    jwk: dict[str, Any]
+    if isinstance(public, rsa.RSAPublicKey):
+        jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+    else:
+        jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+    jwk.update({"kid": kid, "alg": alg, "use": "sig"})
+    return jwk
+
+
+def new_kid() -> str:
+    """A random key id."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """The lifecycle timestamps of one stored key."""
+
+    kid: str
+    alg: str
+    created_at: datetime
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    retire_at: datetime | None
+
+    def state(self, now: datetime) -> KeyState:
+        """The key's state at `now`."""
+        if self.activated_at is None:
+            return "next"
+        if self.deactivated_at is None:
+            return "current"
+        if self.retire_at is not None and now >= self.retire_at:
+            return "retired"
+        return "previous"
+
+    def published(self, now: datetime) -> bool:
+        """Whether the key is in the JWKS at `now`."""
+        return self.state(now) != "retired"
+
+
+def current_key(records: Iterable[KeyRecord], alg: str) -> KeyRecord | None:
+    """The key that signs for `alg`: the most recently activated current one."""
+    current = [r for r in records if r.alg == alg and r.activated_at and not r.deactivated_at]
+    return max(current, key=lambda r: r.activated_at or r.created_at, default=None)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The changes one rotation makes for an algorithm."""
+
+    promote: str | None
+    demote: str | None
+    retire_at: datetime
+    create_next: bool
+
+
+def plan_rotation(
+    records: Iterable[KeyRecord], alg: str, now: datetime, publish_for: timedelta
+) -> Rotation:
+    """Promote the published `next` key, demote `current`, and ask for a new `next`.
+
+    The demoted key stays published for `publish_for` (the longest token lifetime plus a
+    margin) so that tokens it signed still verify.
+    """
+    mine = [r for r in records if r.alg == alg]
+    pending = [r for r in mine if r.state(now) == "next"]
+    current = current_key(mine, alg)
+    promote = min(pending, key=lambda r: r.created_at).kid if pending else None
+    return Rotation(
+        promote=promote,
+        demote=current.kid if current and promote else None,
+        retire_at=now + publish_for,
+        create_next=True,
+    )

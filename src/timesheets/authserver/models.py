@@ -1,0 +1,139 @@
+"""Tables of the authorization server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from timesheets.db import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
+
+
+class ResourceServer(Base):
+    """An API: the audience of access tokens, with its scopes."""
+
+    __tablename__ = "resource_servers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    identifier: Mapped[str] = mapped_column(String(600), unique=True)
+    signing_alg: Mapped[str] = mapped_column(String(10))
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_lifetime: Mapped[int] = mapped_column(Integer)
+    permissions_claim: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    scopes: Mapped[list[Scope]] = relationship(
+        back_populates="resource_server",
+        cascade="all, delete-orphan",
+        order_by="Scope.value",
+        lazy="selectin",
+    )
+
+
+class Scope(Base):
+    """A permission an API defines, such as `create:timesheets`."""
+
+    __tablename__ = "scopes"
+    __table_args__ = (UniqueConstraint("resource_server_id", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_server_id: Mapped[str] = mapped_column(
+        ForeignKey("resource_servers.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[str] = mapped_column(String(280))
+    description: Mapped[str] = mapped_column(Text, default="")
+    resource_server: Mapped[ResourceServer] = relationship(back_populates="scopes")
+
+
+class Client(Base):
+    """An application that asks for tokens."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    app_type: Mapped[str] = mapped_column(String(20))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
+    grant_types: Mapped[list[str]] = mapped_column(JSON)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    web_origins: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    secrets: Mapped[list[ClientSecret]] = relationship(
+        back_populates="client",
+        cascade="all, delete-orphan",
+        order_by="ClientSecret.created_at",
+        lazy="selectin",
+    )
+
+
+class ClientSecret(Base):
+    """A SHA-256 digest of a generated client secret; several overlap during rotation."""
+
+    __tablename__ = "client_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    client: Mapped[Client] = relationship(back_populates="secrets")
+
+
+class ClientGrant(Base):
+    """Which scopes of which API a client may obtain."""
+
+    __tablename__ = "client_grants"
+    __table_args__ = (UniqueConstraint("client_id", "resource_server_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    resource_server_id: Mapped[str] = mapped_column(
+        ForeignKey("resource_servers.id", ondelete="RESTRICT"), index=True
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class SigningKey(Base):
+    """A signing key; its private part is sealed with the key-encryption key."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10), index=True)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    retire_at: Mapped[datetime | None]

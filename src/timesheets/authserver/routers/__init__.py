@@ -1,0 +1,1 @@
+"""HTTP routes of the authorization server: thin translations to the protocol modules."""

@@ -1,0 +1,100 @@
+"""What one authorization-server process holds: its database, caches and throttle.
+
+Caches are per process and short-lived (`client_cache_seconds`, `key_cache_seconds`):
+a changed client or a rotated key takes effect in every process within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
+from timesheets.authserver.models import ResourceServer
+from timesheets.authserver.oauth.tenant import ApiView, ClientView
+from timesheets.authserver.oauth.throttle import FailureThrottle
+from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.store import load_apis, load_client
+from timesheets.settings import AuthServerSettings
+
+DEFAULT_KEY_ALG = "RS256"
+
+
+@dataclass
+class Runtime:
+    """The state of one process, shared by its requests."""
+
+    settings: AuthServerSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[Any]
+    sealer: Sealer
+    throttle: FailureThrottle
+    _clients: dict[str, tuple[float, ClientView | None]] = field(default_factory=dict)
+    _apis: tuple[float, dict[str, ApiView]] | None = None
+    _keyring: KeyRing | None = None
+
+    def now(self) -> datetime:
+        """Wall-clock time."""
+        return datetime.now(UTC)
+
+    def clock(self) -> float:
+        """Monotonic seconds, for throttling windows."""
+        return time.monotonic()
+
+    async def client(self, client_id: str) -> ClientView | None:
+        """A client, from the cache while it is fresh."""
+        clock = time.monotonic()
+        cached = self._clients.get(client_id)
+        if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:
+            return cached[1]
+        async with self.sessions() as session:
+            view = await load_client(session, client_id)
+        if len(self._clients) > 10_000:
+            self._clients.clear()
+        self._clients[client_id] = (clock, view)
+        return view
+
+    async def apis(self) -> dict[str, ApiView]:
+        """Every API by identifier, from the cache while it is fresh."""
+        clock = time.monotonic()
+        if self._apis is not None and clock - self._apis[0] < self.settings.client_cache_seconds:
+            return self._apis[1]
+        async with self.sessions() as session:
+            apis = await load_apis(session, self.sealer)
+        self._apis = (clock, apis)
+        return apis
+
+    async def keyring(self) -> KeyRing:
+        """The signing keys, reloaded when older than `key_cache_seconds`."""
+        clock = time.monotonic()
+        ring = self._keyring
+        if ring is None or clock - ring.loaded_at >= self.settings.key_cache_seconds:
+            async with self.sessions() as session:
+                ring = await load_keyring(session, self.sealer, self.now(), clock)
+            self._keyring = ring
+        return ring
+
+    def invalidate(self) -> None:
+        """Forget every cached client, API and key."""
+        self._clients.clear()
+        self._apis = None
+        self._keyring = None
+
+    async def prepare_keys(self) -> None:
+        """Make sure every algorithm in use has a current and a published next key."""
+        async with self.sessions() as session, session.begin():
+            used = set((await session.scalars(select(ResourceServer.signing_alg))).all())
+            algs = {alg for alg in used if alg != "HS256"} | {DEFAULT_KEY_ALG}
+            await ensure_keys(session, self.sealer, algs, self.now())
+        self._keyring = None
+
+    async def longest_token_lifetime(self) -> timedelta:
+        """The longest access-token lifetime of any API: how long a demoted key stays."""
+        apis = await self.apis()
+        seconds = max((api.token_lifetime for api in apis.values()), default=3600)
+        return timedelta(seconds=seconds + self.settings.key_publish_margin_seconds)

@@ -1,0 +1,105 @@
+"""The `timesheets` command: serve the services, run the whole system, administer the tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from timesheets.authserver.cli_admin import admin_app
+from timesheets.bootstrap import ensure_key_file, key_file
+from timesheets.logging import configure
+from timesheets.settings import AuthServerSettings, default_data_dir
+
+app = typer.Typer(help="ABC Inc.'s Timesheets platform.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+log = logging.getLogger("timesheets")
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="TIMESHEETS_DATA_DIR",
+        help="Directory for SQLite files, keys and bootstrap.json.",
+    ),
+]
+
+
+def auth_settings(data_dir: Path | None = None, **overrides: Any) -> AuthServerSettings:
+    """Authorization-server settings from flags, then environment, then defaults.
+
+    Without `TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY`, the data directory's generated key
+    (written by `timesheets up`) is used when it exists.
+    """
+    values = {k: v for k, v in overrides.items() if v is not None}
+    directory = data_dir or default_data_dir()
+    values["data_dir"] = directory
+    if "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY" not in os.environ and key_file(directory).exists():
+        values.setdefault("key_encryption_key", key_file(directory).read_text().strip())
+    try:
+        return AuthServerSettings(**values)
+    except ValidationError as error:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        raise typer.BadParameter(messages) from None
+
+
+@app.command()
+def authserver(
+    data_dir: DataDir = default_data_dir(),
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Issuer URL.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL.")] = None,
+    dev: Annotated[bool | None, typer.Option("--dev", help="Development mode.")] = None,
+    migrate: Annotated[
+        bool | None, typer.Option("--migrate/--no-migrate", help="Apply migrations on start.")
+    ] = None,
+) -> None:
+    """Serve the authorization server alone."""
+    from timesheets.authserver.app import create_app, create_runtime, prepare
+    from timesheets.serve import serve
+
+    configure()
+    settings = auth_settings(
+        data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        issuer=issuer,
+        database_url=database_url,
+        dev=dev,
+        migrate=migrate,
+    )
+
+    async def prepare_once() -> None:
+        runtime = create_runtime(settings)
+        try:
+            await prepare(runtime)
+        finally:
+            await runtime.engine.dispose()
+
+    asyncio.run(prepare_once())
+    factory = functools.partial(create_app, settings, prepare_on_start=False)
+    serve(factory, settings.host, settings.port, settings.workers)
+
+
+@app.command()
+def up(data_dir: DataDir = default_data_dir()) -> None:
+    """Run the whole system on SQLite, bootstrapping the demo tenant on first start."""
+    from timesheets.up import run_up
+
+    configure()
+    ensure_key_file(data_dir)
+    run_up(auth_settings(data_dir))
+
+
+def main() -> None:
+    """Entry point of the `timesheets` command."""
+    app()

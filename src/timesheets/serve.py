@@ -1,0 +1,100 @@
+"""Serving an ASGI app with N worker processes, each on its own SO_REUSEPORT socket.
+
+Written here rather than using uvicorn's `--workers` because uvicorn shares one
+listening socket between workers, and the kernel then often hands most connections of a
+keep-alive load to one worker; with SO_REUSEPORT each worker has its own socket and the
+kernel spreads new connections across them. The parent restarts a worker that dies and
+forwards SIGTERM/SIGINT so that each worker finishes its in-flight requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from timesheets.logging import configure
+
+log = logging.getLogger("timesheets.serve")
+
+AppFactory = Callable[[], Any]
+
+
+def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A listening TCP socket, optionally with SO_REUSEPORT."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+
+
+def _worker(factory: AppFactory, host: str, port: int) -> None:
+    configure()
+    sock = bind(host, port, reuse_port=True)
+    server = uvicorn.Server(_config(factory()))
+    asyncio.run(server.serve(sockets=[sock]))
+
+
+def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
+    """Serve in this process (one worker) or supervise `workers` processes."""
+    if workers == 1:
+        sock = bind(host, port, reuse_port=False)
+        log.info("listening", extra={"host": host, "port": sock.getsockname()[1]})
+        asyncio.run(uvicorn.Server(_config(factory())).serve(sockets=[sock]))
+        return
+    if port == 0:
+        raise ValueError("several workers need a fixed port")
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(factory, host, port), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in children:
+            if process.pid is not None and process.is_alive():
+                process.terminate() if signum == signal.SIGTERM else process.kill()
+
+    children = [start() for _ in range(workers)]
+    log.info("listening", extra={"host": host, "port": port, "workers": workers})
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, lambda s, f: stop(signal.SIGTERM, f))
+    while not stopping:
+        time.sleep(0.5)
+        for index, process in enumerate(children):
+            if not process.is_alive() and not stopping:
+                log.error("worker died; restarting", extra={"exitcode": process.exitcode})
+                children[index] = start()
+    for process in children:
+        process.join(timeout=35)
+        if process.is_alive():
+            process.kill()

@@ -1,0 +1,103 @@
+"""Settings of each service: every default in one documented place.
+
+Values come from flags (the CLI passes them as keyword arguments), then from the
+environment, then from the defaults below. `docs/configuration.md` lists them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The key-encryption key accepted only in development mode (`timesheets up` never uses it:
+#: it generates a random key in the data directory).
+PLACEHOLDER_KEY = "development-only-placeholder-key"
+
+
+def default_data_dir() -> Path:
+    """The data directory: `TIMESHEETS_DATA_DIR`, else `./.timesheets`."""
+    import os
+
+    return Path(os.environ.get("TIMESHEETS_DATA_DIR", ".timesheets"))
+
+
+def sqlite_url(path: Path) -> str:
+    """An async SQLite URL for a file."""
+    return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+class AuthServerSettings(BaseSettings):
+    """The authorization server. Environment prefix `TIMESHEETS_AUTH_`."""
+
+    model_config = SettingsConfigDict(env_prefix="TIMESHEETS_AUTH_", extra="forbid")
+
+    issuer: Annotated[str, Field(description="Issuer URL, exactly as it appears in `iss`.")] = (
+        "http://127.0.0.1:9000"
+    )
+    host: Annotated[str, Field(description="Address to listen on.")] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535, description="Port to listen on.")] = 9000
+    workers: Annotated[int, Field(ge=1, le=64, description="Worker processes.")] = 1
+    data_dir: Annotated[
+        Path, Field(description="Directory for SQLite files and generated keys.")
+    ] = Field(default_factory=default_data_dir)
+    database_url: Annotated[
+        str, Field(description="SQLAlchemy async URL; default SQLite in the data directory.")
+    ] = ""
+    key_encryption_key: Annotated[
+        str, Field(description="Secret that encrypts private signing keys and API secrets at rest.")
+    ] = ""
+    dev: Annotated[bool, Field(description="Development mode: allows the placeholder key.")] = False
+    migrate: Annotated[bool, Field(description="Apply pending migrations on start.")] = True
+    sqlite_synchronous: Annotated[
+        str, Field(description="SQLite `synchronous` pragma (FULL survives a power cut).")
+    ] = "FULL"
+    client_cache_seconds: Annotated[
+        float, Field(ge=0, description="How long a process keeps a looked-up client.")
+    ] = 5.0
+    key_cache_seconds: Annotated[
+        float, Field(ge=0, description="How long a process keeps the signing keys it loaded.")
+    ] = 5.0
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, description="Largest token request body accepted.")
+    ] = 16384
+    auth_failure_limit: Annotated[
+        int,
+        Field(ge=1, description="Failed client authentications allowed per client and address."),
+    ] = 10
+    auth_failure_window_seconds: Annotated[
+        float, Field(gt=0, description="Window in which failures count; also the lock time.")
+    ] = 60.0
+    key_publish_margin_seconds: Annotated[
+        int, Field(ge=0, description="Extra time a rotated-out key stays published.")
+    ] = 300
+    secret_overlap_seconds: Annotated[
+        int, Field(ge=0, description="Default time an old client secret keeps working.")
+    ] = 86400
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        # RFC 8414 §2: the issuer is an https URL (http allowed here for loopback
+        # development) with no query or fragment.
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError("issuer must be an http(s) URL without query or fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> AuthServerSettings:
+        if not self.database_url:
+            self.database_url = sqlite_url(self.data_dir / "authserver.db")
+        if not self.key_encryption_key:
+            if not self.dev:
+                raise ValueError(
+                    "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY is required outside development mode"
+                )
+            self.key_encryption_key = PLACEHOLDER_KEY
+        if self.key_encryption_key == PLACEHOLDER_KEY and not self.dev:
+            raise ValueError("the placeholder key-encryption key is refused outside development")
+        if len(self.key_encryption_key) < 16:
+            raise ValueError("the key-encryption key must be at least 16 characters")
+        return self
