@@ -1,0 +1,123 @@
+"""Fixtures for the authorization server: a running server and a tenant to configure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.live import LiveServer, serve_in_thread
+from timesheets.authserver import admin
+from timesheets.authserver.app import create_app, create_runtime, prepare
+from timesheets.authserver.models import Base
+from timesheets.authserver.runtime import Runtime
+from timesheets.settings import AuthServerSettings
+
+ALL_SCOPES = {
+    "read:timesheets": "Read timesheets",
+    "create:timesheets": "Create timesheets",
+    "delete:timesheets": "Delete timesheets",
+    "approve:timesheets": "Approve timesheets",
+    "batch:upload": "Upload timesheets in batch",
+}
+AUDIENCE = "https://api.timesheets.test"
+
+
+@dataclass
+class MachineClient:
+    """A registered confidential client and its secret."""
+
+    client_id: str
+    secret: str
+
+
+class Tenant:
+    """Configures the tenant in the same database the server uses, through the admin rules."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def create_api(self, identifier: str = AUDIENCE, **options: Any) -> admin.CreatedApi:
+        """Register an API (all five scopes unless given)."""
+        options.setdefault("name", identifier)
+        options.setdefault("scopes", ALL_SCOPES)
+        async with self.runtime.sessions() as session, session.begin():
+            return await admin.create_api(
+                session, self.runtime.sealer, identifier=identifier, **options
+            )
+
+    async def machine_client(
+        self,
+        grants: dict[str, list[str]] | None = None,
+        *,
+        name: str = "Import Job",
+        auth_method: str = "client_secret_post",
+        **options: Any,
+    ) -> MachineClient:
+        """Register a machine client with grants {api identifier: scopes}."""
+        async with self.runtime.sessions() as session, session.begin():
+            created = await admin.create_client(
+                session, name=name, app_type="machine", auth_method=auth_method, **options
+            )
+            for api, scopes in (grants or {}).items():
+                await admin.add_grant(session, created.client.client_id, api, scopes)
+        assert created.secret is not None
+        return MachineClient(created.client.client_id, created.secret)
+
+    async def run(self, work: Callable[[Any], Any]) -> Any:
+        """Run `work(session)` in one transaction."""
+        async with self.runtime.sessions() as session, session.begin():
+            return await work(session)
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows per table, to prove that a refused request stored nothing."""
+        counts = {}
+        async with self.runtime.sessions() as session:
+            for table in Base.metadata.sorted_tables:
+                counts[table.name] = await session.scalar(select(func.count()).select_from(table))
+        return counts
+
+
+@dataclass
+class AuthServer:
+    """A running authorization server with its settings, a tenant handle and an HTTP client."""
+
+    live: LiveServer
+    settings: AuthServerSettings
+    tenant: Tenant
+    http: httpx.AsyncClient
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (its issuer)."""
+        return self.live.url
+
+
+@pytest.fixture
+async def auth_server(
+    database_url: str, make_auth_settings: Callable[..., AuthServerSettings]
+) -> AsyncIterator[AuthServer]:
+    """The authorization server on a free loopback port, on SQLite and on PostgreSQL."""
+    settings = make_auth_settings(database_url)
+    live = serve_in_thread(create_app(settings), settings.port)
+    runtime = create_runtime(settings)
+    await prepare(runtime)
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        yield AuthServer(live, settings, Tenant(runtime), http)
+    live.stop()
+    await runtime.engine.dispose()
+
+
+@pytest.fixture
+async def tenant(
+    database_url: str, make_auth_settings: Callable[..., AuthServerSettings]
+) -> AsyncIterator[Tenant]:
+    """A migrated, empty tenant without a server, on SQLite and on PostgreSQL."""
+    runtime = create_runtime(make_auth_settings(database_url))
+    await prepare(runtime)
+    yield Tenant(runtime)
+    await runtime.engine.dispose()
