@@ -121,7 +121,8 @@ class PostgresServer:
 
     def restart_stop(self) -> None:
         """Stop the server but keep its files (for outage tests)."""
-        assert self.bindir and self.workdir
+        assert self.bindir
+        assert self.workdir
         subprocess.run(
             [
                 *_run_as(),
@@ -140,7 +141,8 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server on its data directory."""
-        assert self.bindir and self.workdir
+        assert self.bindir
+        assert self.workdir
         options = (
             f"-p {self.port} -k {self.workdir} -h 127.0.0.1 -c fsync=off -c max_connections=200"
         )

@@ -56,7 +56,8 @@ async def test_seed_json_request_issues_rfc9068_token(auth_server: AuthServer) -
     assert claims["client_id"] == client.client_id
     assert claims["gty"] == "client-credentials"
     assert claims["exp"] == claims["iat"] + 3600  # type: ignore[operator]
-    assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 16
+    assert isinstance(claims["jti"], str)
+    assert len(claims["jti"]) >= 16
 
 
 async def test_form_with_basic_and_resource(auth_server: AuthServer) -> None:
