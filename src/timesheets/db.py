@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+#: Execution option: on SQLite, begin the transaction with the write lock held.
+IMMEDIATE = "timesheets_immediate"
+
 
 def is_sqlite(url: str) -> bool:
     """Whether a URL names a SQLite database."""
@@ -34,12 +37,20 @@ def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # The driver must not open transactions itself: `_begin` below does, so that a
+            # writer can take SQLite's write lock up front (BEGIN IMMEDIATE).
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get(IMMEDIATE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -101,3 +101,84 @@ class AuthServerSettings(BaseSettings):
         if len(self.key_encryption_key) < 16:
             raise ValueError("the key-encryption key must be at least 16 characters")
         return self
+
+
+class ApiSettings(BaseSettings):
+    """The Timesheets API. Environment prefix `TIMESHEETS_API_`."""
+
+    model_config = SettingsConfigDict(env_prefix="TIMESHEETS_API_", extra="forbid")
+
+    issuer: Annotated[str, Field(description="Issuer whose tokens are accepted (exact `iss`).")] = (
+        ""
+    )
+    audience: Annotated[str, Field(description="This API's identifier (must be in `aud`).")] = ""
+    host: Annotated[str, Field(description="Address to listen on.")] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535, description="Port to listen on.")] = 8000
+    workers: Annotated[int, Field(ge=1, le=64, description="Worker processes.")] = 1
+    data_dir: Annotated[Path, Field(description="Directory for the SQLite file.")] = Field(
+        default_factory=default_data_dir
+    )
+    database_url: Annotated[
+        str, Field(description="SQLAlchemy async URL; default SQLite in the data directory.")
+    ] = ""
+    migrate: Annotated[bool, Field(description="Apply pending migrations on start.")] = True
+    sqlite_synchronous: Annotated[
+        str, Field(description="SQLite `synchronous` pragma; FULL survives a power cut.")
+    ] = "FULL"
+    algorithms: Annotated[
+        list[str], Field(description="Accepted signing algorithms (never taken from tokens).")
+    ] = ["RS256"]
+    hs256_secret: Annotated[
+        str, Field(description="Shared secret, for an API configured with HS256.")
+    ] = ""
+    accept_jwt_typ: Annotated[
+        bool, Field(description="Also accept `typ: JWT` (issuers that don't type tokens).")
+    ] = False
+    leeway_seconds: Annotated[int, Field(ge=0, le=300, description="Clock skew allowed.")] = 30
+    max_token_lifetime: Annotated[
+        int, Field(ge=60, description="Longest exp - iat accepted, seconds.")
+    ] = 86400
+    jwks_refetch_seconds: Annotated[
+        float, Field(ge=0, description="At most one JWKS refetch per this many seconds.")
+    ] = 10.0
+    jwks_max_age_seconds: Annotated[
+        float, Field(gt=0, description="Refresh the cached JWKS after this long.")
+    ] = 300.0
+    cors_origins: Annotated[
+        list[str], Field(description="Web origins allowed to call the API from a browser.")
+    ] = []
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, description="Largest request body accepted (413 beyond).")
+    ] = 1024 * 1024
+    max_batch_items: Annotated[int, Field(ge=1, description="Most entries in one upload.")] = 1000
+    weekly_cap_employee: Annotated[
+        float, Field(gt=0, le=168, description="Most hours an employee may log in a week.")
+    ] = 168
+    weekly_cap_contractor: Annotated[
+        float, Field(gt=0, le=168, description="Most hours a contractor may log in a week.")
+    ] = 168
+    page_size_max: Annotated[int, Field(ge=1, description="Largest page of a list.")] = 200
+    write_batch_max: Annotated[
+        int, Field(ge=1, description="Most writes that share one commit (group commit).")
+    ] = 256
+
+    @model_validator(mode="after")
+    def _required(self) -> ApiSettings:
+        missing = [
+            name
+            for name, value in (
+                ("TIMESHEETS_API_ISSUER (--issuer)", self.issuer),
+                ("TIMESHEETS_API_AUDIENCE (--audience)", self.audience),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"missing {' and '.join(missing)}")
+        if "HS256" in self.algorithms and len(self.hs256_secret) < 32:
+            raise ValueError("HS256 needs TIMESHEETS_API_HS256_SECRET of at least 32 characters")
+        unknown = set(self.algorithms) - {"RS256", "PS256", "ES256", "EdDSA", "HS256"}
+        if unknown or not self.algorithms:
+            raise ValueError(f"unsupported algorithms: {', '.join(sorted(unknown))}")
+        if not self.database_url:
+            self.database_url = sqlite_url(self.data_dir / "api.db")
+        return self

@@ -1,0 +1,1 @@
+"""The Timesheets API: a resource server for timesheet entries."""

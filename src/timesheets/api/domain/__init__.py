@@ -1,0 +1,1 @@
+"""Domain rules of timesheet entries: pure, no IO."""

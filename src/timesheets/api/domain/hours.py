@@ -1,0 +1,40 @@
+"""Hours as exact hundredths, never binary floats."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+
+MAX_DAY_HUNDREDTHS = 24 * 100
+MAX_WEEK_HUNDREDTHS = 168 * 100
+
+
+def to_hundredths(value: int | float) -> int:
+    """Hours given as a JSON number, as an exact count of hundredths of an hour.
+
+    Raises ValueError for booleans, non-finite values, zero or negative hours (including
+    -0), more than two decimals, and more than 24 hours.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("hours must be a number")
+    if isinstance(value, float) and (not math.isfinite(value) or math.copysign(1, value) < 0):
+        raise ValueError("hours must be a positive finite number")
+    try:
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError("hours must be a number") from exc
+    if exact <= 0:
+        raise ValueError("hours must be greater than 0")
+    scaled = exact * 100
+    if scaled != scaled.to_integral_value():
+        raise ValueError("hours may have at most two decimals")
+    hundredths = int(scaled)
+    if hundredths > MAX_DAY_HUNDREDTHS:
+        raise ValueError("hours may not exceed 24")
+    return hundredths
+
+
+def to_hours(hundredths: int) -> float | int:
+    """The JSON number for a count of hundredths (8 for 800, 7.25 for 725)."""
+    whole, part = divmod(hundredths, 100)
+    return whole if part == 0 else float(Decimal(hundredths) / 100)

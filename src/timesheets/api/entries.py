@@ -1,0 +1,230 @@
+"""The Timesheets API's use cases: create, upload, list, read, delete, decide."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timesheets.api import repository as repo
+from timesheets.api.context import ApiContext
+from timesheets.api.domain.access import (
+    AccessRefused,
+    may_delete,
+    may_read,
+    owner_for_create,
+    sees_everyone,
+)
+from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
+from timesheets.api.presenter import audit_json, created_message, entry_json
+from timesheets.api.schemas import Decision, EntryFields, TimesheetCreate, UploadItem
+from timesheets.api.writer import StoreUnavailable
+from timesheets.bearer.claims import Principal
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A status code and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def new_entry(principal: Principal, fields: EntryFields, external_id: str | None) -> repo.NewEntry:
+    """The entry to store, owned per the access rules."""
+    try:
+        owner = owner_for_create(principal, fields.user_id)
+    except AccessRefused as refused:
+        raise invalid([{"field": refused.field, "message": str(refused)}]) from None
+    year, week = fields.iso_week
+    return repo.NewEntry(
+        user_id=owner,
+        user_type=fields.user_type or "Employee",
+        project=fields.project,
+        hundredths=fields.hundredths,
+        iso_year=year,
+        iso_week=week,
+        entry_date=fields.date,
+        description=fields.description,
+        created_by_subject=principal.subject,
+        created_by_client=principal.client_id,
+        external_id=external_id,
+    )
+
+
+async def _submit(context: ApiContext, job: Any) -> Any:
+    try:
+        return await context.writer.submit(job)
+    except StoreUnavailable:
+        raise UNAVAILABLE from None
+    except repo.RuleViolation as violation:
+        raise invalid([{"field": violation.field, "message": str(violation)}]) from None
+    except repo.Conflict as conflict:
+        raise ApiError(409, str(conflict)) from None
+
+
+async def create(
+    context: ApiContext, principal: Principal, data: Any, idempotency_key: str | None
+) -> Reply:
+    """`POST /timesheets`: store one entry, once per Idempotency-Key."""
+    try:
+        fields = TimesheetCreate.model_validate(data)
+    except ValidationError as error:
+        raise invalid(field_errors(error)) from None
+    entry = new_entry(principal, fields, None)
+    fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    async def job(connection: AsyncConnection) -> Reply:
+        now = context.now()
+        if idempotency_key is not None:
+            stored = await repo.find_idempotent(connection, principal.subject, idempotency_key)
+            if stored is not None:
+                return _replay(stored, fingerprint)
+        row = await repo.insert_entry(connection, entry, context.weekly_cap(entry.user_type), now)
+        reply = Reply(
+            201,
+            {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)},
+        )
+        if idempotency_key is not None:
+            await repo.store_idempotent(
+                connection,
+                principal.subject,
+                idempotency_key,
+                fingerprint,
+                201,
+                json.dumps(reply.body),
+                now,
+            )
+        return reply
+
+    reply: Reply = await _submit(context, job)
+    return reply
+
+
+def _replay(stored: dict[str, Any], fingerprint: str) -> Reply:
+    if stored["fingerprint"] != fingerprint:
+        raise ApiError(422, "Idempotency-Key was already used with a different body")
+    return Reply(int(stored["status_code"]), json.loads(stored["body"]))
+
+
+async def upload(
+    context: ApiContext, principal: Principal, items: list[Any]
+) -> list[dict[str, Any]]:
+    """`POST /timesheets/upload`: each item created, already present, or rejected."""
+    results: list[dict[str, Any]] = [{} for _ in items]
+    valid: list[tuple[int, repo.NewEntry]] = []
+    for index, item in enumerate(items):
+        external_id = item.get("external_id") if isinstance(item, dict) else None
+        results[index] = {"index": index, "external_id": external_id}
+        try:
+            fields = UploadItem.model_validate(item)
+            valid.append((index, new_entry(principal, fields, fields.external_id)))
+        except ValidationError as error:
+            results[index] |= {"status": "rejected", "errors": field_errors(error)}
+        except ApiError as error:
+            results[index] |= {"status": "rejected", "errors": error.errors or []}
+
+    async def job(connection: AsyncConnection) -> None:
+        now = context.now()
+        for index, entry in valid:
+            cap = context.weekly_cap(entry.user_type)
+            try:
+                async with connection.begin_nested():
+                    if entry.external_id is None:
+                        status, row = (
+                            "created",
+                            await repo.insert_entry(connection, entry, cap, now),
+                        )
+                    else:
+                        status, row = await repo.upsert_external(connection, entry, cap, now)
+            except repo.RuleViolation as violation:
+                results[index] |= {
+                    "status": "rejected",
+                    "errors": [{"field": violation.field, "message": str(violation)}],
+                }
+                continue
+            results[index] |= {"status": status, "id": row["id"], "entry": entry_json(row)}
+
+    if valid:
+        await _submit(context, job)
+    return results
+
+
+async def _read(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:
+    async with context.engine.connect() as connection:
+        row = await repo.get_entry(connection, entry_id)
+    # Another person's entry is "not found", so ids leak nothing.
+    if row is None or not may_read(principal, row["user_id"]):
+        raise NOT_FOUND
+    return row
+
+
+async def get(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:
+    """`GET /timesheets/{id}`."""
+    return entry_json(await _read(context, principal, entry_id))
+
+
+async def list_(
+    context: ApiContext, principal: Principal, where: repo.EntryFilter, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """`GET /timesheets`: a person sees their own entries, a manager or machine everyone's."""
+    if not sees_everyone(principal):
+        if where.user_id not in (None, principal.subject):
+            return [], 0
+        where = repo.EntryFilter(**{**where.__dict__, "user_id": principal.subject})
+    async with context.engine.connect() as connection:
+        rows, total = await repo.list_entries(connection, where, limit, offset)
+    return [entry_json(row) for row in rows], total
+
+
+async def delete(context: ApiContext, principal: Principal, entry_id: str) -> None:
+    """`DELETE /timesheets/{id}`: people delete their own, never an approved entry."""
+    row = await _read(context, principal, entry_id)
+    if not may_delete(principal, row["user_id"]):
+        raise NOT_FOUND
+
+    async def job(connection: AsyncConnection) -> None:
+        await repo.delete_entry(
+            connection, entry_id, principal.subject, principal.client_id, context.now()
+        )
+
+    await _submit(context, job)
+
+
+async def decide(
+    context: ApiContext, principal: Principal, entry_id: str, data: Any
+) -> dict[str, Any]:
+    """`PUT /approvals/{id}`: approve (empty body) or reject with a reason."""
+    try:
+        decision = Decision.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise invalid(field_errors(error)) from None
+    row = await _read(context, principal, entry_id)
+    if row["user_id"] == principal.subject:
+        raise ApiError(403, "You cannot decide on your own timesheet")
+
+    async def job(connection: AsyncConnection) -> dict[str, Any]:
+        return await repo.decide(
+            connection,
+            entry_id,
+            decision.decision == "approve",
+            decision.reason,
+            principal.subject,
+            principal.client_id,
+            context.now(),
+        )
+
+    return entry_json(await _submit(context, job))
+
+
+async def trail(context: ApiContext, principal: Principal, entry_id: str) -> list[dict[str, Any]]:
+    """`GET /timesheets/{id}/audit`: the entry's history, for managers."""
+    async with context.engine.connect() as connection:
+        events = await repo.audit_trail(connection, entry_id)
+    if not events:
+        raise NOT_FOUND
+    return [audit_json(event) for event in events]

@@ -1,0 +1,53 @@
+"""Error responses of the Timesheets API: a JSON `message`, plus the fields at fault."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+
+
+class ApiError(Exception):
+    """An error answered with `status` and a JSON message."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        """The HTTP response."""
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return Response(json.dumps(body), self.status, self.headers, media_type="application/json")
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic errors as [{field, message}]."""
+    result = []
+    for item in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in item["loc"]) or "body"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        result.append({"field": prefix + location, "message": message})
+    return result
+
+
+def invalid(errors: list[dict[str, str]]) -> ApiError:
+    """422 naming the fields at fault."""
+    return ApiError(422, "Invalid timesheet", errors=errors)
+
+
+NOT_FOUND = ApiError(404, "Timesheet not found")
+UNAVAILABLE = ApiError(503, "Storage temporarily unavailable; retry", headers={"Retry-After": "2"})

@@ -1,0 +1,85 @@
+"""Tables of the Timesheets API (its own database)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from timesheets.db import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, date: Date()}
+
+
+class Entry(Base):
+    """A timesheet entry: hours of one person on one project in one ISO week (or day)."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("created_by_client", "external_id", name="uq_entries_external"),
+        Index("ix_entries_user_week", "user_id", "iso_year", "iso_week"),
+        Index("ix_entries_status_created", "status", "created_at", "id"),
+        Index("ix_entries_project", "project"),
+        Index("ix_entries_created", "created_at", "id"),
+        Index("ix_entries_user_date", "user_id", "entry_date"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100))
+    user_type: Mapped[str] = mapped_column(String(20))
+    project: Mapped[str] = mapped_column(String(200))
+    hundredths: Mapped[int] = mapped_column(Integer)
+    iso_year: Mapped[int] = mapped_column(Integer)
+    iso_week: Mapped[int] = mapped_column(Integer)
+    entry_date: Mapped[date | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    created_by_subject: Mapped[str] = mapped_column(String(200))
+    created_by_client: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Who created, deleted, approved or rejected an entry, with which client, and when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_entry", "entry_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IdempotencyRecord(Base):
+    """The stored response of a request made with an `Idempotency-Key`."""
+
+    __tablename__ = "idempotency_keys"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

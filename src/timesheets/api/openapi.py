@@ -1,0 +1,102 @@
+"""OpenAPI entries for the plain Starlette write endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from timesheets.api.schemas import TimesheetCreate, UploadItem
+
+_MESSAGE = {"type": "object", "properties": {"message": {"type": "string"}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _MESSAGE}}}
+
+
+def _responses(success: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **success,
+        "400": _error("Malformed JSON or request"),
+        "401": _error("Missing or invalid token (RFC 6750)"),
+        "403": _error("Insufficient scope (RFC 6750)"),
+        "413": _error("Body too large"),
+        "415": _error("Unsupported media type"),
+        "422": _error("Invalid timesheet; `errors` names each field"),
+        "503": _error("Storage temporarily unavailable"),
+    }
+
+
+def add_write_paths(schema: dict[str, Any]) -> None:
+    """Describe POST /timesheets and POST /timesheets/upload in `schema`."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (TimesheetCreate, UploadItem):
+        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(definition.pop("$defs", {}))
+        components[model.__name__] = definition
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
+    schema["components"].setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    entry = {"type": "object", "additionalProperties": True}
+    schema["paths"].setdefault("/timesheets", {})["post"] = {
+        "tags": ["timesheets"],
+        "summary": "Create a timesheet entry (scope create:timesheets)",
+        "operationId": "create_timesheet",
+        "security": security,
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/TimesheetCreate"}}
+            },
+        },
+        "responses": _responses(
+            {"201": {"description": "Created", "content": {"application/json": {"schema": entry}}}}
+        ),
+    }
+    schema["paths"]["/timesheets/upload"] = {
+        "post": {
+            "tags": ["timesheets"],
+            "summary": "Upload entries, each once per external_id (scope batch:upload)",
+            "operationId": "upload_timesheets",
+            "security": security,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/UploadItem"},
+                                {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/UploadItem"},
+                                },
+                            ]
+                        }
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            },
+            "responses": _responses(
+                {
+                    "200": {
+                        "description": "Per-item results",
+                        "content": {"application/json": {"schema": entry}},
+                    },
+                    "201": {
+                        "description": "One entry created",
+                        "content": {"application/json": {"schema": entry}},
+                    },
+                }
+            ),
+        }
+    }

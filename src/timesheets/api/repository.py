@@ -1,0 +1,315 @@
+"""SQL for entries, their audit trail and idempotency records (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, Table, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
+from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
+
+entries: Table = Entry.__table__  # type: ignore[assignment]
+audit: Table = AuditEvent.__table__  # type: ignore[assignment]
+idempotency: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+
+
+class RuleViolation(ValueError):
+    """A write a domain rule refuses; answered as 422 naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(ValueError):
+    """A change the entry's state forbids (approved entries are immutable): 409."""
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """A validated entry about to be stored."""
+
+    user_id: str
+    user_type: str
+    project: str
+    hundredths: int
+    iso_year: int
+    iso_week: int
+    entry_date: date | None
+    description: str | None
+    created_by_subject: str
+    created_by_client: str
+    external_id: str | None = None
+
+
+def new_id() -> str:
+    """A new entry id: 128 random bits, hex."""
+    return secrets.token_hex(16)
+
+
+async def _lock_person(connection: AsyncConnection, user_id: str) -> None:
+    # On PostgreSQL, serialise the hour-cap checks of one person across processes.
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:user))"), {"user": user_id}
+        )
+
+
+async def _check_caps(connection: AsyncConnection, entry: NewEntry, weekly_cap: int) -> None:
+    await _lock_person(connection, entry.user_id)
+    week_total = await connection.scalar(
+        select(func.coalesce(func.sum(entries.c.hundredths), 0)).where(
+            entries.c.user_id == entry.user_id,
+            entries.c.iso_year == entry.iso_year,
+            entries.c.iso_week == entry.iso_week,
+            entries.c.status != "rejected",
+        )
+    )
+    if int(week_total or 0) + entry.hundredths > weekly_cap:
+        week = f"{entry.iso_year}-W{entry.iso_week:02d}"
+        raise RuleViolation("hours", f"more than {weekly_cap / 100:g} hours in ISO week {week}")
+    if entry.entry_date is not None:
+        day_total = await connection.scalar(
+            select(func.coalesce(func.sum(entries.c.hundredths), 0)).where(
+                entries.c.user_id == entry.user_id,
+                entries.c.entry_date == entry.entry_date,
+                entries.c.status != "rejected",
+            )
+        )
+        if int(day_total or 0) + entry.hundredths > MAX_DAY_HUNDREDTHS:
+            raise RuleViolation("hours", f"more than 24 hours on {entry.entry_date}")
+
+
+async def insert_entry(
+    connection: AsyncConnection, entry: NewEntry, weekly_cap: int, now: datetime
+) -> dict[str, Any]:
+    """Store a new entry after the hour caps, with its audit event."""
+    await _check_caps(connection, entry, weekly_cap)
+    row = {
+        **entry.__dict__,
+        "id": new_id(),
+        "status": "submitted",
+        "rejection_reason": None,
+        "decided_by": None,
+        "decided_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await connection.execute(insert(entries), row)
+    await record(
+        connection, row["id"], "created", entry.created_by_subject, entry.created_by_client, now, {}
+    )
+    return row
+
+
+async def find_external(
+    connection: AsyncConnection, client_id: str, external_id: str
+) -> dict[str, Any] | None:
+    """The entry a client stored under an external id, if any."""
+    result = await connection.execute(
+        select(entries).where(
+            entries.c.created_by_client == client_id, entries.c.external_id == external_id
+        )
+    )
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def upsert_external(
+    connection: AsyncConnection, entry: NewEntry, weekly_cap: int, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Store an entry once per (client, external id): ("created" | "exists", row)."""
+    assert entry.external_id is not None
+    existing = await find_external(connection, entry.created_by_client, entry.external_id)
+    if existing is not None:
+        return "exists", existing
+    try:
+        async with connection.begin_nested():
+            return "created", await insert_entry(connection, entry, weekly_cap, now)
+    except IntegrityError:
+        # Another process stored the same external id between our read and our insert.
+        existing = await find_external(connection, entry.created_by_client, entry.external_id)
+        if existing is None:
+            raise
+        return "exists", existing
+
+
+async def record(
+    connection: AsyncConnection,
+    entry_id: str,
+    action: str,
+    subject: str,
+    client_id: str,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    """Append an audit event."""
+    await connection.execute(
+        insert(audit),
+        {
+            "entry_id": entry_id,
+            "action": action,
+            "subject": subject,
+            "client_id": client_id,
+            "at": now,
+            "detail": detail,
+        },
+    )
+
+
+async def get_entry(connection: AsyncConnection, entry_id: str) -> dict[str, Any] | None:
+    """One entry by id."""
+    row = (
+        (await connection.execute(select(entries).where(entries.c.id == entry_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """List filters; None means no filter."""
+
+    user_id: str | None = None
+    project: str | None = None
+    status: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    week_from: tuple[int, int] | None = None
+    week_to: tuple[int, int] | None = None
+
+
+def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
+    if where.user_id is not None:
+        query = query.where(entries.c.user_id == where.user_id)
+    if where.project is not None:
+        query = query.where(entries.c.project == where.project)
+    if where.status is not None:
+        query = query.where(entries.c.status == where.status)
+    if where.date_from is not None:
+        query = query.where(entries.c.entry_date >= where.date_from)
+    if where.date_to is not None:
+        query = query.where(entries.c.entry_date <= where.date_to)
+    if where.week_from is not None:
+        year, week = where.week_from
+        query = query.where(
+            (entries.c.iso_year > year)
+            | ((entries.c.iso_year == year) & (entries.c.iso_week >= week))
+        )
+    if where.week_to is not None:
+        year, week = where.week_to
+        query = query.where(
+            (entries.c.iso_year < year)
+            | ((entries.c.iso_year == year) & (entries.c.iso_week <= week))
+        )
+    return query
+
+
+async def list_entries(
+    connection: AsyncConnection, where: EntryFilter, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of entries in a stable order (creation time, then id) and the total."""
+    page = _filtered(select(entries), where).order_by(entries.c.created_at, entries.c.id)
+    rows = (await connection.execute(page.limit(limit).offset(offset))).mappings().all()
+    total = await connection.scalar(_filtered(select(func.count()).select_from(entries), where))
+    return [dict(row) for row in rows], int(total or 0)
+
+
+async def delete_entry(
+    connection: AsyncConnection, entry_id: str, subject: str, client_id: str, now: datetime
+) -> None:
+    """Delete an entry that is not approved, recording who did it."""
+    result = await connection.execute(
+        delete(entries).where(entries.c.id == entry_id, entries.c.status != "approved")
+    )
+    if result.rowcount == 0:
+        raise Conflict("an approved entry cannot be deleted")
+    await record(connection, entry_id, "deleted", subject, client_id, now, {})
+
+
+async def decide(
+    connection: AsyncConnection,
+    entry_id: str,
+    approve: bool,
+    reason: str | None,
+    subject: str,
+    client_id: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Approve or reject a submitted entry, recording who and when."""
+    status = "approved" if approve else "rejected"
+    result = await connection.execute(
+        update(entries)
+        .where(entries.c.id == entry_id, entries.c.status == "submitted")
+        .values(
+            status=status,
+            rejection_reason=None if approve else reason,
+            decided_by=subject,
+            decided_at=now,
+            updated_at=now,
+        )
+    )
+    if result.rowcount == 0:
+        raise Conflict("only a submitted entry can be approved or rejected")
+    await record(
+        connection, entry_id, status, subject, client_id, now, {"reason": reason} if reason else {}
+    )
+    row = await get_entry(connection, entry_id)
+    assert row is not None
+    return row
+
+
+async def audit_trail(connection: AsyncConnection, entry_id: str) -> list[dict[str, Any]]:
+    """The audit events of an entry, oldest first."""
+    rows = await connection.execute(
+        select(audit).where(audit.c.entry_id == entry_id).order_by(audit.c.id)
+    )
+    return [dict(row) for row in rows.mappings().all()]
+
+
+async def find_idempotent(
+    connection: AsyncConnection, subject: str, key: str
+) -> dict[str, Any] | None:
+    """A stored response for (subject, Idempotency-Key)."""
+    row = (
+        (
+            await connection.execute(
+                select(idempotency).where(
+                    idempotency.c.subject == subject, idempotency.c.key == key
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def store_idempotent(
+    connection: AsyncConnection,
+    subject: str,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    body: str,
+    now: datetime,
+) -> None:
+    """Remember the response to (subject, Idempotency-Key)."""
+    await connection.execute(
+        insert(idempotency),
+        {
+            "subject": subject,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status_code": status_code,
+            "body": body,
+            "created_at": now,
+        },
+    )

@@ -1,0 +1,58 @@
+"""Reading request bodies within limits (413 before parsing, 415 for other media types)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from timesheets.api.errors import ApiError
+from timesheets.api.json_body import MalformedBody, parse_json, parse_json_lines
+
+JSON_TYPES = ("application/json",)
+JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
+
+
+def media_type(request: Request) -> str:
+    """The request's media type, lower-case, without parameters."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it exceeds `limit` (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    too_large = ApiError(413, f"Request body exceeds {limit} bytes")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def optional_json_body(request: Request, limit: int) -> Any:
+    """The parsed JSON body, or None when the body is empty (whatever its media type)."""
+    body = await read_limited(request, limit)
+    if not body:
+        return None
+    if media_type(request) not in JSON_TYPES:
+        raise ApiError(415, "Content-Type must be application/json")
+    try:
+        return parse_json(body)
+    except MalformedBody as error:
+        raise ApiError(400, f"Malformed JSON: {error}") from None
+
+
+async def json_body(request: Request, limit: int, *, lines: bool = False) -> Any:
+    """The parsed JSON (or JSON Lines, as a list) body of a request."""
+    kind = media_type(request)
+    accepted = JSON_TYPES + (JSON_LINES_TYPES if lines else ())
+    if kind not in accepted:
+        raise ApiError(415, f"Content-Type must be {' or '.join(accepted)}")
+    body = await read_limited(request, limit)
+    try:
+        return parse_json_lines(body) if kind in JSON_LINES_TYPES else parse_json(body)
+    except MalformedBody as error:
+        raise ApiError(400, f"Malformed JSON: {error}") from None

@@ -1,0 +1,123 @@
+"""Reading, deleting and deciding on entries (FastAPI routes with scope dependencies)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from timesheets.api import entries
+from timesheets.api.context import ApiContext
+from timesheets.api.domain.weeks import parse_week
+from timesheets.api.errors import ApiError
+from timesheets.api.repository import EntryFilter
+from timesheets.api.routers.body import optional_json_body
+from timesheets.bearer.claims import Principal
+from timesheets.bearer.dependencies import require_scope
+
+router = APIRouter()
+Reader = Annotated[Principal, Depends(require_scope("read:timesheets"))]
+Deleter = Annotated[Principal, Depends(require_scope("delete:timesheets"))]
+Approver = Annotated[Principal, Depends(require_scope("approve:timesheets"))]
+Week = Annotated[
+    str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W09")
+]
+
+
+def _context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+def _week(name: str, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_week(value)
+    except ValueError as error:
+        raise ApiError(
+            422, "Invalid query", errors=[{"field": name, "message": str(error)}]
+        ) from None
+
+
+@router.get("/timesheets", summary="List timesheet entries", tags=["timesheets"])
+async def list_timesheets(
+    request: Request,
+    response: Response,
+    principal: Reader,
+    user_id: Annotated[str | None, Query(max_length=100)] = None,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    status: Literal["submitted", "approved", "rejected"] | None = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    week_from: Week = None,
+    week_to: Week = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """Your entries; a manager's or machine's token sees everyone's. Stable order."""
+    context = _context(request)
+    where = EntryFilter(
+        user_id=user_id,
+        project=project,
+        status=status,
+        date_from=date_from,
+        date_to=date_to,
+        week_from=_week("week_from", week_from),
+        week_to=_week("week_to", week_to),
+    )
+    rows, total = await entries.list_(
+        context, principal, where, min(limit, context.settings.page_size_max), offset
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return rows
+
+
+@router.get("/timesheets/{entry_id}", summary="One timesheet entry", tags=["timesheets"])
+async def get_timesheet(request: Request, entry_id: str, principal: Reader) -> dict[str, Any]:
+    """One entry (404 for another person's)."""
+    return await entries.get(_context(request), principal, entry_id)
+
+
+@router.delete(
+    "/timesheets/{entry_id}",
+    status_code=204,
+    summary="Delete an entry",
+    tags=["timesheets"],
+    response_class=Response,
+)
+async def delete_timesheet(request: Request, entry_id: str, principal: Deleter) -> Response:
+    """Delete your entry; approved entries cannot be deleted (409)."""
+    await entries.delete(_context(request), principal, entry_id)
+    return Response(status_code=204)
+
+
+@router.get("/timesheets/{entry_id}/audit", summary="History of an entry", tags=["timesheets"])
+async def entry_audit(request: Request, entry_id: str, principal: Approver) -> list[dict[str, Any]]:
+    """Who created, approved, rejected or deleted the entry, with which client, when."""
+    return await entries.trail(_context(request), principal, entry_id)
+
+
+@router.get("/approvals", summary="Entries waiting for approval", tags=["approvals"])
+async def list_approvals(
+    request: Request,
+    response: Response,
+    principal: Approver,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """Every submitted entry, oldest first."""
+    rows, total = await entries.list_(
+        _context(request), principal, EntryFilter(status="submitted"), limit, offset
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return rows
+
+
+@router.put("/approvals/{entry_id}", summary="Approve or reject an entry", tags=["approvals"])
+async def decide(request: Request, entry_id: str, principal: Approver) -> dict[str, Any]:
+    """Empty body approves; `{"decision": "reject", "reason": "..."}` rejects."""
+    context = _context(request)
+    data = await optional_json_body(request, context.settings.max_body_bytes)
+    return await entries.decide(context, principal, entry_id, data)

@@ -1,0 +1,67 @@
+"""The write hot paths, as plain Starlette endpoints: `POST /timesheets` and the upload.
+
+They take the Request themselves (no FastAPI body or dependency machinery, which costs
+a large share of throughput here), authenticate with the shared bearer verifier and
+validate with precompiled pydantic models. Their OpenAPI entries are written in
+`timesheets.api.openapi`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from timesheets.api import entries
+from timesheets.api.context import ApiContext
+from timesheets.api.errors import ApiError
+from timesheets.api.routers.body import json_body
+from timesheets.bearer.dependencies import authenticate
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status, headers, media_type="application/json")
+
+
+async def create_timesheet(request: Request) -> Response:
+    """`POST /timesheets` (and the seed's legacy `POST /timesheet`): create one entry."""
+    context: ApiContext = request.app.state.context
+    principal = await authenticate(request, context.verifier, "create:timesheets")
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ApiError(400, "Idempotency-Key must be 1 to 200 characters")
+    data = await json_body(request, context.settings.max_body_bytes)
+    reply = await entries.create(context, principal, data, key)
+    headers = {"Location": f"/timesheets/{reply.body['id']}"} if "id" in reply.body else {}
+    return _json(reply.status, reply.body, headers)
+
+
+async def upload_timesheets(request: Request) -> Response:
+    """`POST /timesheets/upload`: one entry, a JSON array, or JSON Lines."""
+    context: ApiContext = request.app.state.context
+    settings = context.settings
+    principal = await authenticate(request, context.verifier, "batch:upload")
+    data = await json_body(request, settings.max_body_bytes, lines=True)
+    single = isinstance(data, dict)
+    items = [data] if single else data
+    if not isinstance(items, list):
+        raise ApiError(400, "The body must be an entry, an array of entries, or JSON Lines")
+    if len(items) > settings.max_batch_items:
+        raise ApiError(413, f"A batch holds at most {settings.max_batch_items} entries")
+    results = await entries.upload(context, principal, items)
+    if single:
+        result = results[0]
+        if result["status"] == "rejected":
+            raise ApiError(422, "Invalid timesheet", errors=result["errors"])
+        status = 201 if result["status"] == "created" else 200
+        return _json(
+            status,
+            {**result["entry"], "upload_status": result["status"]},
+            {"Location": f"/timesheets/{result['id']}"},
+        )
+    counts = {k: sum(r["status"] == k for r in results) for k in ("created", "exists", "rejected")}
+    for result in results:
+        result.pop("entry", None)
+    return _json(200, {**counts, "items": results})

@@ -1,0 +1,116 @@
+"""Request and response shapes of the Timesheets API, validated strictly."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from timesheets.api.domain.hours import to_hundredths
+from timesheets.api.domain.weeks import check_week, week_of
+
+UserType = Literal["Employee", "Contractor"]
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _valid_hours(value: int | float) -> int | float:
+    to_hundredths(value)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _DATE.fullmatch(value):
+            raise ValueError("a date is written YYYY-MM-DD")
+        return date.fromisoformat(value)
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+Identifier = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_clean_text)]
+Description = Annotated[str, Field(max_length=2000), AfterValidator(_clean_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Hours = Annotated[int | float, AfterValidator(_valid_hours)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class EntryFields(_Strict):
+    """What an entry says: whose, which project, how long, which week or day."""
+
+    user_type: UserType | None = None
+    user_id: Identifier | None = None
+    project: Text
+    hours: Hours = Field(description="Hours, positive, at most 24, at most two decimals.")
+    year: Annotated[int, Field(ge=1, le=9999)] | None = Field(None, description="ISO year.")
+    week: Annotated[int, Field(ge=1, le=53)] | None = Field(None, description="ISO week.")
+    date: IsoDate | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _week_or_date(self) -> EntryFields:
+        if self.date is not None:
+            year, week = week_of(self.date)
+            if (self.year is not None and self.year != year) or (
+                self.week is not None and self.week != week
+            ):
+                raise ValueError(f"date {self.date} is in ISO week {year}-W{week:02d}")
+        elif self.year is None or self.week is None:
+            raise ValueError("give either date, or year and week")
+        else:
+            check_week(self.year, self.week)
+        return self
+
+    @property
+    def iso_week(self) -> tuple[int, int]:
+        """The entry's ISO (year, week)."""
+        if self.date is not None:
+            return week_of(self.date)
+        assert self.year is not None
+        assert self.week is not None
+        return self.year, self.week
+
+    @property
+    def hundredths(self) -> int:
+        """Hours in hundredths (validated by `to_hundredths`)."""
+        return to_hundredths(self.hours)
+
+
+class TimesheetCreate(EntryFields):
+    """`POST /timesheets`: the seed's `{user_type, user_id, year, week, project, hours}` or a
+    per-day `{date, project, hours}`."""
+
+
+class UploadItem(EntryFields):
+    """One entry of `POST /timesheets/upload`, with the importer's id for exactly-once."""
+
+    external_id: Identifier | None = None
+
+
+class Decision(_Strict):
+    """`PUT /approvals/{id}`: empty body approves; a rejection needs a reason."""
+
+    decision: Literal["approve", "reject"] = "approve"
+    reason: Description | None = None
+
+    @model_validator(mode="after")
+    def _reason_for_rejection(self) -> Decision:
+        if self.decision == "reject" and not self.reason:
+            raise ValueError("a rejection needs a reason")
+        return self

@@ -1,0 +1,183 @@
+"""Signing-key rotation against a running server, and sealing of private keys at rest.
+
+Rotation must never break a token: the key that will sign next is published before it
+signs, and the key that signed before stays published until its tokens have expired.
+The server under test reloads keys on every request (`key_cache_seconds=0`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant
+from timesheets.authserver.keyring import rotate_keys
+from timesheets.authserver.keys import load_private_key, public_jwk
+from timesheets.authserver.sealing import Sealer, SealError
+from timesheets.authserver.store import key_record, load_keys
+
+pytestmark = pytest.mark.asyncio
+
+ONE_HOUR = timedelta(hours=1)
+
+
+async def issue(server: AuthServer, client_id: str, secret: str) -> str:
+    """An access token for AUDIENCE."""
+    response = await server.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "audience": AUDIENCE,
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def jwks(server: AuthServer) -> dict[str, jwt.PyJWK]:
+    """The published keys by kid."""
+    response = await server.http.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    return {key.key_id: key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
+
+
+def kid_of(token: str) -> str:
+    """The kid in a token's header."""
+    kid: str = jwt.get_unverified_header(token)["kid"]
+    return kid
+
+
+def verify(token: str, keys: dict[str, jwt.PyJWK], issuer: str) -> dict[str, Any]:
+    """Verify a token with the published key its kid names (KeyError when unpublished)."""
+    claims: dict[str, Any] = jwt.decode(
+        token, keys[kid_of(token)], algorithms=["RS256"], audience=AUDIENCE, issuer=issuer
+    )
+    return claims
+
+
+async def rotate(server: AuthServer, publish_for: timedelta) -> tuple[str | None, str | None, str]:
+    """Rotate the RS256 key through the keyring, as `timesheets admin keys rotate` does."""
+    runtime = server.tenant.runtime
+    result: tuple[str | None, str | None, str] = await server.tenant.run(
+        lambda session: rotate_keys(session, runtime.sealer, "RS256", runtime.now(), publish_for)
+    )
+    return result
+
+
+async def states(server: AuthServer) -> dict[str, str]:
+    """{kid: state} of the stored RS256 keys, now."""
+    rows = await server.tenant.run(load_keys)
+    now = server.tenant.runtime.now()
+    return {row.kid: key_record(row).state(now) for row in rows if row.alg == "RS256"}
+
+
+@pytest.fixture
+async def machine(auth_server: AuthServer) -> tuple[str, str]:
+    """An RS256 API and a client granted on it: (client_id, secret)."""
+    await auth_server.tenant.create_api()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    return client.client_id, client.secret
+
+
+async def test_rotation_keeps_old_tokens_valid_and_signs_with_a_prepublished_key(
+    auth_server: AuthServer, machine: tuple[str, str]
+) -> None:
+    published_before = await jwks(auth_server)
+    old_token = await issue(auth_server, *machine)
+    assert verify(old_token, published_before, auth_server.url)["aud"] == AUDIENCE
+
+    await rotate(auth_server, ONE_HOUR)
+
+    published_after = await jwks(auth_server)
+    assert verify(old_token, published_after, auth_server.url)["aud"] == AUDIENCE
+    new_token = await issue(auth_server, *machine)
+    assert kid_of(new_token) != kid_of(old_token), "the rotation did not change the signing key"
+    assert kid_of(new_token) in published_before, (
+        "the key signing after the rotation was not published before it"
+    )
+    # A verifier that cached the JWKS before the rotation accepts the new token.
+    assert verify(new_token, published_before, auth_server.url)["aud"] == AUDIENCE
+    assert verify(new_token, published_after, auth_server.url)["aud"] == AUDIENCE
+
+
+async def test_jwks_after_rotation_holds_previous_current_and_fresh_next(
+    auth_server: AuthServer,
+) -> None:
+    before = await states(auth_server)
+    old_current = next(kid for kid, state in before.items() if state == "current")
+    old_next = next(kid for kid, state in before.items() if state == "next")
+
+    promoted, demoted, fresh = await rotate(auth_server, ONE_HOUR)
+
+    assert (promoted, demoted) == (old_next, old_current)
+    assert fresh not in before
+    assert await states(auth_server) == {
+        old_current: "previous",
+        old_next: "current",
+        fresh: "next",
+    }
+    assert set(await jwks(auth_server)) == {old_current, old_next, fresh}
+
+
+async def test_retired_key_leaves_the_jwks_and_its_tokens_stop_verifying(
+    auth_server: AuthServer, machine: tuple[str, str]
+) -> None:
+    old_token = await issue(auth_server, *machine)
+    old_kid = kid_of(old_token)
+
+    # Published for no time at all: retire_at is the rotation instant, already past.
+    _, demoted, _ = await rotate(auth_server, timedelta(0))
+    assert demoted == old_kid
+    assert (await states(auth_server))[old_kid] == "retired"
+
+    published = await jwks(auth_server)
+    assert old_kid not in published
+    assert len(published) == 2
+    with pytest.raises(KeyError):
+        verify(old_token, published, auth_server.url)
+    for key in published.values():
+        with pytest.raises(jwt.InvalidSignatureError):
+            jwt.decode(old_token, key, algorithms=["RS256"], audience=AUDIENCE)
+    # The server keeps issuing tokens that verify.
+    assert verify(await issue(auth_server, *machine), published, auth_server.url)
+
+
+async def test_previous_keys_stay_published_through_later_rotations(
+    auth_server: AuthServer,
+) -> None:
+    _, demoted, _ = await rotate(auth_server, timedelta(seconds=30))
+    assert demoted in await jwks(auth_server)
+    # A later rotation demotes the next key and leaves the first one's retire time alone.
+    _, second_demoted, _ = await rotate(auth_server, ONE_HOUR)
+    assert second_demoted != demoted
+    stored = await states(auth_server)
+    assert stored[demoted] == "previous"
+    assert sorted(stored.values()) == ["current", "next", "previous", "previous"]
+    assert set(await jwks(auth_server)) == set(stored)
+
+
+async def test_private_keys_are_sealed_at_rest(tenant: Tenant) -> None:
+    rows = await tenant.run(load_keys)
+    assert rows, "prepare() stored no signing keys"
+    sealer = tenant.runtime.sealer
+    other = Sealer("a-different-key-encryption-key-0123")
+    for row in rows:
+        sealed = bytes(row.sealed_private_key)
+        with pytest.raises(ValueError, match="Could not deserialize key data"):
+            serialization.load_der_private_key(sealed, password=None)
+        with pytest.raises(SealError):
+            other.open(sealed, f"signing-key:{row.kid}")
+        # Bound to its key: it does not open as another key's private key.
+        with pytest.raises(SealError):
+            sealer.open(sealed, "signing-key:some-other-kid")
+        der = sealer.open(sealed, f"signing-key:{row.kid}")
+        assert der not in sealed
+        key = load_private_key(der)
+        assert public_jwk(key, row.alg, row.kid) == row.public_jwk
