@@ -28,6 +28,8 @@ SCOPES = {
 }
 IMPORT_JOB = "Timesheets Import Job"
 IMPORT_JOB_SCOPES = ["create:timesheets", "batch:upload"]
+REPORTS = "Payroll Export"
+REPORTS_SCOPES = ["read:timesheets"]
 
 
 def key_file(data_dir: Path) -> Path:
@@ -56,15 +58,17 @@ def write_private_json(path: Path, document: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-async def _import_job_secret(session: AsyncSession) -> tuple[str, str]:
+async def _machine_client(session: AsyncSession, name: str, scopes: list[str]) -> dict[str, str]:
+    """The client's id and a secret: a new client, or a fresh secret for an existing one."""
     try:
-        client = await admin.find_client(session, IMPORT_JOB)
+        client = await admin.find_client(session, name)
     except admin.TenantError:
-        created = await admin.create_client(session, name=IMPORT_JOB, app_type="machine")
-        await admin.add_grant(session, IMPORT_JOB, AUDIENCE, IMPORT_JOB_SCOPES)
+        created = await admin.create_client(session, name=name, app_type="machine")
+        await admin.add_grant(session, name, AUDIENCE, scopes)
         assert created.secret is not None
-        return created.client.client_id, created.secret
-    return client.client_id, await admin.rotate_secret(session, IMPORT_JOB, timedelta(0))
+        return {"client_id": created.client.client_id, "client_secret": created.secret}
+    secret = await admin.rotate_secret(session, name, timedelta(0))
+    return {"client_id": client.client_id, "client_secret": secret}
 
 
 async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> dict[str, Any]:
@@ -80,12 +84,14 @@ async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> d
             await admin.create_api(
                 session, runtime.sealer, name=API_NAME, identifier=AUDIENCE, scopes=SCOPES
             )
-        client_id, secret = await _import_job_secret(session)
+        import_job = await _machine_client(session, IMPORT_JOB, IMPORT_JOB_SCOPES)
+        reports = await _machine_client(session, REPORTS, REPORTS_SCOPES)
     document = {
         "issuer": runtime.settings.issuer,
         "audience": AUDIENCE,
         **urls,
-        "import_job": {"client_id": client_id, "client_secret": secret},
+        "import_job": import_job,
+        "reports_client": reports,
     }
     write_private_json(path, document)
     runtime.invalidate()

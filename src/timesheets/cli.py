@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from timesheets.authserver.cli_admin import admin_app
 from timesheets.bootstrap import ensure_key_file, key_file
 from timesheets.logging import configure
-from timesheets.settings import AuthServerSettings, default_data_dir
+from timesheets.settings import ApiSettings, AuthServerSettings, default_data_dir
 
 app = typer.Typer(help="ABC Inc.'s Timesheets platform.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -87,6 +87,52 @@ def authserver(
 
     asyncio.run(prepare_once())
     factory = functools.partial(create_app, settings, prepare_on_start=False)
+    serve(factory, settings.host, settings.port, settings.workers)
+
+
+def api_settings(data_dir: Path | None = None, **overrides: Any) -> ApiSettings:
+    """Timesheets API settings from flags, then environment, then defaults."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    values["data_dir"] = data_dir or default_data_dir()
+    try:
+        return ApiSettings(**values)
+    except ValidationError as error:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        raise typer.BadParameter(messages) from None
+
+
+@app.command()
+def api(
+    data_dir: DataDir = default_data_dir(),
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Issuer whose tokens are accepted.")] = None,
+    audience: Annotated[str | None, typer.Option(help="This API's identifier.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL.")] = None,
+    migrate: Annotated[
+        bool | None, typer.Option("--migrate/--no-migrate", help="Apply migrations on start.")
+    ] = None,
+) -> None:
+    """Serve the Timesheets API alone."""
+    from timesheets.api.app import create_app
+    from timesheets.api.app import migrate as apply_migrations
+    from timesheets.serve import serve
+
+    configure()
+    settings = api_settings(
+        data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        issuer=issuer,
+        audience=audience,
+        database_url=database_url,
+        migrate=migrate,
+    )
+    if settings.migrate:
+        asyncio.run(apply_migrations(settings))
+    factory = functools.partial(create_app, settings, migrate_on_start=False)
     serve(factory, settings.host, settings.port, settings.workers)
 
 

@@ -97,7 +97,9 @@ def decide(token_request: TokenRequest, who: ClientView | None = None) -> Issuan
 
 @pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
 def test_a_confidential_client_gets_a_token_for_its_api(auth_method: str) -> None:
-    issuance = decide(request(audience=A.identifier, scope="read:a"), client(auth_method=auth_method))
+    issuance = decide(
+        request(audience=A.identifier, scope="read:a"), client(auth_method=auth_method)
+    )
     assert issuance == Issuance(apis=(A,), scopes=("read:a",))
     assert issuance.audiences == ("https://a.example",)
     assert issuance.lifetime == 3600
@@ -168,7 +170,7 @@ def test_no_scope_requested_gives_every_granted_scope_the_api_defines() -> None:
 
 
 def test_no_scope_requested_ignores_a_scope_granted_on_an_api_that_does_not_define_it() -> None:
-    """"read:a" granted on B is not issued: B does not define it (and A is not requested)."""
+    """ "read:a" granted on B is not issued: B does not define it (and A is not requested)."""
     issuance = decide(request(B.identifier))
     assert issuance.scopes == ("read:b",)
 
@@ -197,13 +199,15 @@ def test_a_requested_scope_not_granted_on_the_api_is_invalid_scope(scope: str, n
 
 @pytest.mark.parametrize("scope", ["", "read:a  write:a", 'read:"a"'])
 def test_a_malformed_scope_is_invalid_scope(scope: str) -> None:
-    with pytest.raises(InvalidScope, match="RFC 6749 3.3"):
+    with pytest.raises(InvalidScope, match=r"RFC 6749 3\.3"):
         decide(request(audience=A.identifier, scope=scope))
 
 
 def test_a_scope_defined_by_two_requested_apis_is_invalid_scope() -> None:
     """Ambiguous: "shared" is defined by both A and B, so it cannot be attributed."""
-    with pytest.raises(InvalidScope, match="scope shared is defined by more than one requested API"):
+    with pytest.raises(
+        InvalidScope, match="scope shared is defined by more than one requested API"
+    ):
         decide(request(A.identifier, B.identifier, scope="shared"))
 
 
@@ -219,13 +223,13 @@ def test_a_multi_audience_token_gets_scopes_each_granted_on_its_own_api() -> Non
 
 
 def test_a_scope_granted_on_the_wrong_api_is_invalid_scope() -> None:
-    """"read:a" is granted on B, but it belongs to A; with only B requested it is refused."""
+    """ "read:a" is granted on B, but it belongs to A; with only B requested it is refused."""
     with pytest.raises(InvalidScope, match="scope read:a is not granted"):
         decide(request(B.identifier, scope="read:a"))
 
 
 def test_a_multi_audience_token_without_scope_gets_the_union_of_granted_scopes() -> None:
-    """"shared" is granted on A only, so it comes from A; "read:a" on B adds nothing."""
+    """ "shared" is granted on A only, so it comes from A; "read:a" on B adds nothing."""
     issuance = decide(request(A.identifier, B.identifier))
     assert issuance.scopes == ("read:a", "read:b", "shared", "write:a")
 

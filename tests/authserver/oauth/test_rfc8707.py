@@ -167,7 +167,9 @@ def test_an_unknown_api_is_invalid_target(identifiers: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    "apis", [(A, ES), (ES, A), (ES, ED), (A, H1), (A, B, ED)], ids=lambda apis: "+".join(a.signing_alg for a in apis)
+    "apis",
+    [(A, ES), (ES, A), (ES, ED), (A, H1), (A, B, ED)],
+    ids=lambda apis: "+".join(a.signing_alg for a in apis),
 )
 def test_apis_with_different_signing_algorithms_are_invalid_target(
     apis: tuple[ApiView, ...],

@@ -1,0 +1,208 @@
+"""Tokens signed with each API's algorithm, tokens for several APIs, and the permissions claim.
+
+Asymmetric tokens are verified against the published JWKS with the algorithm the API
+uses; HS256 tokens with the secret `create_api` returned once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.authserver.conftest import AUDIENCE, AuthServer
+
+pytestmark = pytest.mark.asyncio
+
+REPORTS = "https://reports.timesheets.test"
+READ_REPORTS = {"read:reports": "Read reports", "export:reports": "Export reports"}
+
+
+async def request_token(server: AuthServer, client_id: str, secret: str, **form: Any) -> Any:
+    """POST /oauth/token with client_secret_post and the given parameters."""
+    return await server.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            **form,
+        },
+    )
+
+
+async def published_key(server: AuthServer, kid: str) -> jwt.PyJWK:
+    """The published key with this kid."""
+    document = (await server.http.get("/.well-known/jwks.json")).json()
+    keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(document).keys}
+    assert kid in keys, f"kid {kid} is not published"
+    return keys[kid]
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA", "PS256"])
+async def test_asymmetric_api_token_verifies_against_the_jwks(
+    auth_server: AuthServer, alg: str
+) -> None:
+    await auth_server.tenant.create_api(signing_alg=alg)
+    await auth_server.tenant.runtime.prepare_keys()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+
+    response = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
+
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == alg
+    assert header["typ"] == "at+jwt"
+    key = await published_key(auth_server, header["kid"])
+    assert key.algorithm_name == alg, "the token's kid names a key of another algorithm"
+    claims = jwt.decode(token, key, algorithms=[alg], audience=AUDIENCE, issuer=auth_server.url)
+    assert claims["scope"] == "read:timesheets"
+    assert claims["client_id"] == client.client_id
+    # Not verifiable as an RS256 token: the algorithm really is the API's.
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        jwt.decode(token, key, algorithms=["RS256"], audience=AUDIENCE)
+
+
+async def test_hs256_api_token_verifies_with_the_api_secret(auth_server: AuthServer) -> None:
+    created = await auth_server.tenant.create_api(signing_alg="HS256")
+    assert created.hs256_secret
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["create:timesheets"]})
+
+    response = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
+
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "HS256"
+    assert header["typ"] == "at+jwt"
+    assert "kid" not in header
+    claims = jwt.decode(
+        token, created.hs256_secret, algorithms=["HS256"], audience=AUDIENCE, issuer=auth_server.url
+    )
+    assert claims["scope"] == "create:timesheets"
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, created.hs256_secret + "x", algorithms=["HS256"], audience=AUDIENCE)
+
+
+async def test_two_resources_give_a_token_for_both_with_scopes_of_each_grant(
+    auth_server: AuthServer,
+) -> None:
+    await auth_server.tenant.create_api(token_lifetime=3600)
+    await auth_server.tenant.create_api(REPORTS, scopes=READ_REPORTS, token_lifetime=600)
+    client = await auth_server.tenant.machine_client(
+        {AUDIENCE: ["read:timesheets", "create:timesheets"], REPORTS: ["read:reports"]}
+    )
+
+    response = await auth_server.http.post(
+        "/oauth/token",
+        data=[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id),
+            ("client_secret", client.secret),
+            ("resource", AUDIENCE),
+            ("resource", REPORTS),
+        ],
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    token = body["access_token"]
+    key = await published_key(auth_server, jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(token, key, algorithms=["RS256"], audience=REPORTS, issuer=auth_server.url)
+    assert claims["aud"] == [AUDIENCE, REPORTS]
+    assert sorted(claims["scope"].split()) == [
+        "create:timesheets",
+        "read:reports",
+        "read:timesheets",
+    ]
+    assert body["scope"] == claims["scope"]
+    # The shortest lifetime of the two APIs.
+    assert claims["exp"] - claims["iat"] == 600
+    assert body["expires_in"] == 600
+    assert "permissions" not in claims
+
+    # Requesting some scopes of each API gives exactly those.
+    narrowed = await auth_server.http.post(
+        "/oauth/token",
+        data=[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id),
+            ("client_secret", client.secret),
+            ("resource", AUDIENCE),
+            ("resource", REPORTS),
+            ("scope", "read:reports read:timesheets"),
+        ],
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert sorted(narrowed.json()["scope"].split()) == ["read:reports", "read:timesheets"]
+
+
+async def test_refused_multi_api_requests(auth_server: AuthServer) -> None:
+    both_define_read = "https://also-timesheets.test"
+    elliptic = "https://elliptic.timesheets.test"
+    await auth_server.tenant.create_api()
+    await auth_server.tenant.create_api(both_define_read)
+    await auth_server.tenant.create_api(elliptic, signing_alg="ES256")
+    await auth_server.tenant.runtime.prepare_keys()
+    client = await auth_server.tenant.machine_client(
+        {
+            AUDIENCE: ["read:timesheets"],
+            both_define_read: ["read:timesheets"],
+            elliptic: ["read:timesheets"],
+        }
+    )
+    before = await auth_server.tenant.row_counts()
+
+    def form(*resources: str, scope: str | None = None) -> list[tuple[str, str]]:
+        fields = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id),
+            ("client_secret", client.secret),
+        ]
+        fields += [("resource", resource) for resource in resources]
+        return fields + ([("scope", scope)] if scope else [])
+
+    ambiguous = await auth_server.http.post(
+        "/oauth/token", data=form(AUDIENCE, both_define_read, scope="read:timesheets")
+    )
+    assert ambiguous.status_code == 400, ambiguous.text
+    assert ambiguous.json()["error"] == "invalid_scope"
+
+    mixed = await auth_server.http.post("/oauth/token", data=form(AUDIENCE, elliptic))
+    assert mixed.status_code == 400, mixed.text
+    assert mixed.json()["error"] == "invalid_target"
+    assert mixed.headers["cache-control"] == "no-store"
+
+    # Each API alone is fine, so the refusals are about the combination.
+    for resource in (AUDIENCE, both_define_read, elliptic):
+        alone = await auth_server.http.post("/oauth/token", data=form(resource))
+        assert alone.status_code == 200, f"{resource}: {alone.text}"
+    assert await auth_server.tenant.row_counts() == before
+
+
+async def test_permissions_claim_lists_the_granted_scopes(auth_server: AuthServer) -> None:
+    await auth_server.tenant.create_api(permissions_claim=True)
+    client = await auth_server.tenant.machine_client(
+        {AUDIENCE: ["read:timesheets", "approve:timesheets"]}
+    )
+
+    response = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
+
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    key = await published_key(auth_server, jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(token, key, algorithms=["RS256"], audience=AUDIENCE, issuer=auth_server.url)
+    assert isinstance(claims["permissions"], list)
+    assert sorted(claims["permissions"]) == ["approve:timesheets", "read:timesheets"]
+    assert sorted(claims["permissions"]) == sorted(claims["scope"].split())
+
+    narrowed = await request_token(
+        auth_server, client.client_id, client.secret, audience=AUDIENCE, scope="approve:timesheets"
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    narrowed_claims = jwt.decode(
+        narrowed.json()["access_token"], key, algorithms=["RS256"], audience=AUDIENCE
+    )
+    assert narrowed_claims["permissions"] == ["approve:timesheets"]
