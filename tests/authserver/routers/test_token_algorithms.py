@@ -6,12 +6,18 @@ uses; HS256 tokens with the secret `create_api` returned once.
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from typer.testing import CliRunner
 
 from tests.authserver.conftest import AUDIENCE, AuthServer
+from tests.conftest import TEST_KEK
+from timesheets.cli import app
 
 pytestmark = pytest.mark.asyncio
 
@@ -97,13 +103,12 @@ async def test_two_resources_give_a_token_for_both_with_scopes_of_each_grant(
 
     response = await auth_server.http.post(
         "/oauth/token",
-        data=[
-            ("grant_type", "client_credentials"),
-            ("client_id", client.client_id),
-            ("client_secret", client.secret),
-            ("resource", AUDIENCE),
-            ("resource", REPORTS),
-        ],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+            "resource": [AUDIENCE, REPORTS],
+        },
     )
 
     assert response.status_code == 200, response.text
@@ -126,14 +131,13 @@ async def test_two_resources_give_a_token_for_both_with_scopes_of_each_grant(
     # Requesting some scopes of each API gives exactly those.
     narrowed = await auth_server.http.post(
         "/oauth/token",
-        data=[
-            ("grant_type", "client_credentials"),
-            ("client_id", client.client_id),
-            ("client_secret", client.secret),
-            ("resource", AUDIENCE),
-            ("resource", REPORTS),
-            ("scope", "read:reports read:timesheets"),
-        ],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+            "resource": [AUDIENCE, REPORTS],
+            "scope": "read:reports read:timesheets",
+        },
     )
     assert narrowed.status_code == 200, narrowed.text
     assert sorted(narrowed.json()["scope"].split()) == ["read:reports", "read:timesheets"]
@@ -155,14 +159,14 @@ async def test_refused_multi_api_requests(auth_server: AuthServer) -> None:
     )
     before = await auth_server.tenant.row_counts()
 
-    def form(*resources: str, scope: str | None = None) -> list[tuple[str, str]]:
-        fields = [
-            ("grant_type", "client_credentials"),
-            ("client_id", client.client_id),
-            ("client_secret", client.secret),
-        ]
-        fields += [("resource", resource) for resource in resources]
-        return fields + ([("scope", scope)] if scope else [])
+    def form(*resources: str, scope: str | None = None) -> dict[str, str | list[str]]:
+        fields: dict[str, str | list[str]] = {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+            "resource": list(resources),
+        }
+        return fields | ({"scope": scope} if scope else {})
 
     ambiguous = await auth_server.http.post(
         "/oauth/token", data=form(AUDIENCE, both_define_read, scope="read:timesheets")
@@ -206,3 +210,51 @@ async def test_permissions_claim_lists_the_granted_scopes(auth_server: AuthServe
         narrowed.json()["access_token"], key, algorithms=["RS256"], audience=AUDIENCE
     )
     assert narrowed_claims["permissions"] == ["approve:timesheets"]
+
+
+async def test_es256_api_created_with_its_test_client_by_the_admin_cli_issues_tokens_at_once(
+    auth_server: AuthServer, tmp_path: Path
+) -> None:
+    """`admin api create --signing-alg ES256 --test-client`, then a token, no restart between."""
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "admin",
+            "--data-dir",
+            str(tmp_path),
+            "api",
+            "create",
+            "--name",
+            "Elliptic",
+            "--identifier",
+            AUDIENCE,
+            "--signing-alg",
+            "ES256",
+            "--scope",
+            "read:timesheets=Read",
+            "--test-client",
+        ],
+        env={
+            "TIMESHEETS_AUTH_DATABASE_URL": auth_server.settings.database_url,
+            "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": TEST_KEK,
+        },
+    )
+    assert result.exit_code == 0, result.output
+    client_id = re.search(r"^test client_id: (\S+)$", result.stdout, re.MULTILINE)
+    secret = re.search(r"^test client_secret: (\S+)$", result.stdout, re.MULTILINE)
+    assert client_id, result.stdout
+    assert secret, result.stdout
+
+    response = await request_token(
+        auth_server, client_id.group(1), secret.group(1), audience=AUDIENCE
+    )
+
+    assert response.status_code == 200, f"{response.status_code} {response.text}"
+    token = response.json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "ES256"
+    key = await published_key(auth_server, header["kid"])
+    claims = jwt.decode(token, key, algorithms=["ES256"], audience=AUDIENCE)
+    assert claims["scope"] == "read:timesheets"

@@ -1,0 +1,631 @@
+"""Token-endpoint throughput: our authorization server against node-oidc-provider.
+
+What it measures: `POST /oauth/token` with the client_credentials grant
+(client_secret_basic; `resource` = the Timesheets API; both of its scopes), each answer a
+fresh RS256-signed JWT access token (RFC 9068). wrk drives it over loopback with
+-t1 -c16 (a 3 s warm-up, then 10 s measured, by default) and bench/lua/token.lua, whose
+`done` hook prints one RESULT line (tokens/s, latency percentiles, non-2xx answers,
+socket errors).
+
+In the same run and with the same wrk settings it measures the peer node-oidc-provider
+(../shared/peers/oidc-provider/run.sh: client `timesheets-m2m`, token endpoint `/token`),
+and `openssl speed -multi 2 rsa2048`, the machine's raw RSA-2048 signing rate, which
+bounds any server that signs each token with RSA-2048. Rounds interleave (ours, peer,
+ours, peer) with fresh processes, so their spread shows run-to-run noise.
+
+Our server runs in production mode (`timesheets authserver`, 2 workers, SQLite in a
+temporary data directory unless --database-url is given), configured beforehand with
+`timesheets admin`: one API, one machine client, one grant.
+
+Run:   make bench
+       .venv/bin/python bench/token_endpoint.py [--rounds 2] [--duration 10] [--warmup 3]
+           [--connections 16] [--database-url URL] [--json results.json] [--check]
+
+Standard output gets the results table (Markdown); progress goes to standard error, and
+wrk's raw output and the server logs to bench/results/raw/<stamp>/. Every process it
+starts runs in its own process group and is stopped at the end, also on Ctrl-C.
+Targets printed beside the figures: ours/peer >= 1.5, zero errors, our p99 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    HOST,
+    LUA_DIR,
+    REPO,
+    LoadSpec,
+    Managed,
+    Processes,
+    WrkResult,
+    command_version,
+    ensure_wrk,
+    free_port,
+    machine_busy_fraction,
+    machine_facts,
+    openssl_rsa2048_sign_rate,
+    port_in_use,
+    run_wrk,
+    say,
+    wait_http,
+)
+
+API = "https://api.timesheets.test"
+SCOPES = ("create:timesheets", "read:timesheets")
+TOKEN_BODY = (
+    "grant_type=client_credentials&resource=https%3A%2F%2Fapi.timesheets.test"
+    "&scope=create%3Atimesheets%20read%3Atimesheets"
+)
+PEER_CLIENT_ID = "timesheets-m2m"
+PEER_CLIENT_SECRET = "timesheets-m2m-secret-for-benchmarks-only"
+
+TARGET_RATIO = 1.5
+TARGET_P99_MS = 20.0
+
+OURS = "timesheets"
+PEER = "oidc-provider"
+
+
+# -- options -----------------------------------------------------------------------------
+
+
+def default_peers_dir() -> Path:
+    """`TIMESHEETS_PEERS_DIR`, else shared/peers beside the repository."""
+    configured = os.environ.get("TIMESHEETS_PEERS_DIR")
+    if configured:
+        return Path(configured)
+    return REPO.parent / "shared" / "peers"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description="Token endpoint throughput: ours vs node-oidc-provider (loopback, wrk)."
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="measured seconds per run (default 10)"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="our server's worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="SQLAlchemy async URL for our server (default: SQLite in a temporary data "
+        "dir). Use an empty database, or one an earlier run set up with the same "
+        "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY.",
+    )
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=default_peers_dir(),
+        help="folder holding oidc-provider/run.sh (default: shared/peers beside the repo)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="measure only our server")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the results to this JSON file"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 3 when a target is missed"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be 1..10")
+    if not 1 <= args.duration <= 60:
+        parser.error("--duration must be 1..60 seconds")
+    if not 0 <= args.warmup <= 30:
+        parser.error("--warmup must be 0..30 seconds")
+    if not 1 <= args.connections <= 512:
+        parser.error("--connections must be 1..512")
+    if not 1 <= args.threads <= args.connections:
+        parser.error("--threads must be 1..connections")
+    if not args.no_peer and not (args.peers_dir / "oidc-provider" / "run.sh").exists():
+        parser.error(f"no oidc-provider/run.sh under {args.peers_dir} (or pass --no-peer)")
+    return args
+
+
+# -- our server --------------------------------------------------------------------------
+
+
+def timesheets_command() -> str:
+    """The `timesheets` script of the running virtual environment."""
+    beside = Path(sys.executable).parent / "timesheets"
+    if beside.exists():
+        return str(beside)
+    fallback = REPO / ".venv" / "bin" / "timesheets"
+    if fallback.exists():
+        return str(fallback)
+    found = shutil.which("timesheets")
+    if found is None:
+        raise SystemExit("the `timesheets` command is not installed: run `make install`")
+    return found
+
+
+@dataclass
+class Ours:
+    """Our server's configuration: data dir, environment and the bench client."""
+
+    command: str
+    data_dir: Path
+    env: dict[str, str]
+    workers: int
+    database_url: str
+    client_id: str = ""
+    client_secret: str = ""
+
+    def admin(self, *args: str) -> str:
+        """Run `timesheets admin` against this data dir; its standard output."""
+        completed = subprocess.run(
+            [self.command, "admin", "--data-dir", str(self.data_dir), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if completed.returncode != 0:
+            raise AdminError(
+                f"timesheets admin {' '.join(args)} failed ({completed.returncode}):\n"
+                f"{completed.stdout}{completed.stderr}"
+            )
+        return completed.stdout
+
+    def configure(self) -> None:
+        """Create the API, the machine client and its grant."""
+        try:
+            self.admin(
+                "api",
+                "create",
+                "--name",
+                "Timesheets API",
+                "--identifier",
+                API,
+                *[arg for scope in SCOPES for arg in ("--scope", f"{scope}={scope}")],
+            )
+        except AdminError:
+            # An earlier run may have set up this database already.
+            self.admin("api", "show", API)
+            say(f"API {API} exists already; reusing it")
+        output = self.admin(
+            "client",
+            "create",
+            "--name",
+            "bench",
+            "--type",
+            "machine",
+            "--auth-method",
+            "client_secret_basic",
+        )
+        fields = dict(
+            line.split(": ", 1) for line in output.splitlines() if line.startswith("client_")
+        )
+        self.client_id = fields["client_id"].strip()
+        self.client_secret = fields["client_secret"].strip()
+        self.admin("grant", "add", self.client_id, API, *SCOPES)
+
+    def argv(self, port: int) -> list[str]:
+        """The command line of the server on `port`."""
+        argv = [
+            self.command,
+            "authserver",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(self.workers),
+            "--issuer",
+            f"http://{HOST}:{port}",
+        ]
+        if self.database_url:
+            argv += ["--database-url", self.database_url]
+        return argv
+
+
+class AdminError(RuntimeError):
+    """A `timesheets admin` command failed."""
+
+
+def make_ours(args: argparse.Namespace, data_dir: Path) -> Ours:
+    """Our server's environment: a random key-encryption key unless one is set."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TIMESHEETS_") or key == "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY"
+    }
+    env.setdefault("TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY", secrets.token_urlsafe(32))
+    env["COLUMNS"] = "200"  # keep rich from wrapping the admin commands' output
+    if args.database_url:
+        env["TIMESHEETS_AUTH_DATABASE_URL"] = args.database_url
+    return Ours(
+        command=timesheets_command(),
+        data_dir=data_dir,
+        env=env,
+        workers=args.workers,
+        database_url=args.database_url,
+    )
+
+
+# -- one measurement ---------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A server under test: how to start it and where its token endpoint is."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    token_path: str
+    ready_path: str
+    ready_status: int | None
+    ready_timeout: float
+
+
+@dataclass
+class Measurement:
+    """One measured run of one server in one round."""
+
+    round: int
+    server: str
+    result: WrkResult
+    preflight: dict[str, Any] = field(default_factory=dict)
+
+
+def preflight(url: str, target: Target) -> dict[str, Any]:
+    """One token request; must be 200 with a Bearer JWT carrying both scopes."""
+    response = httpx.post(
+        url,
+        content=TOKEN_BODY,
+        auth=(target.client_id, target.client_secret),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        timeout=10,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"{target.name} preflight: HTTP {response.status_code}: {response.text[:500]}"
+        )
+    body = response.json()
+    token = str(body.get("access_token", ""))
+    parts = token.split(".")
+    if len(parts) != 3 or str(body.get("token_type", "")).lower() != "bearer":
+        raise RuntimeError(f"{target.name} preflight: not a Bearer JWT: {body}")
+
+    def decode(part: str) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        )
+        return decoded
+
+    header, claims = decode(parts[0]), decode(parts[1])
+    granted = set(str(claims.get("scope", "")).split())
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not set(SCOPES) <= granted or API not in audiences:
+        raise RuntimeError(f"{target.name} preflight: wrong scope or audience: {claims}")
+    return {
+        "alg": header.get("alg"),
+        "typ": header.get("typ"),
+        "token_bytes": len(token),
+        "response_bytes": len(response.content),
+        "scope": claims.get("scope"),
+        "aud": audience,
+    }
+
+
+def measure(
+    processes: Processes,
+    wrk: str,
+    spec: LoadSpec,
+    target: Target,
+    argv: list[str],
+    env: dict[str, str],
+    port: int,
+    round_number: int,
+    raw_dir: Path,
+) -> Measurement:
+    """Start a fresh server, preflight, warm up, measure, stop."""
+    if port_in_use(port):
+        raise RuntimeError(f"port {port} is in use; refusing to start {target.name}")
+    base = f"http://{HOST}:{port}"
+    label = f"{target.name}-r{round_number}"
+    say(f"round {round_number}: starting {target.name} on {base}")
+    server: Managed = processes.start(
+        target.name, argv, env=env, log_path=raw_dir / f"{label}-server.log"
+    )
+    try:
+        wait_http(
+            base + target.ready_path,
+            server,
+            timeout=target.ready_timeout,
+            expect=target.ready_status,
+        )
+        facts = preflight(base + target.token_path, target)
+        say(
+            f"round {round_number}: {target.name} preflight ok ({facts['alg']}, "
+            f"{facts['token_bytes']}-byte token)"
+        )
+        basic = base64.b64encode(f"{target.client_id}:{target.client_secret}".encode()).decode()
+        wrk_env = {"BASIC": basic, "TOKEN_BODY": TOKEN_BODY}
+        script = LUA_DIR / "token.lua"
+        if spec.warmup_s:
+            run_wrk(
+                wrk,
+                spec,
+                script,
+                base + target.token_path,
+                wrk_env,
+                duration_s=spec.warmup_s,
+                raw_path=raw_dir / f"{label}-warmup.txt",
+            )
+        result = run_wrk(
+            wrk,
+            spec,
+            script,
+            base + target.token_path,
+            wrk_env,
+            duration_s=spec.duration_s,
+            server_pgid=server.pgid,
+            raw_path=raw_dir / f"{label}.txt",
+        )
+        if not server.alive():
+            raise RuntimeError(f"{target.name} died during the load:\n{server.log_tail()}")
+        say(
+            f"round {round_number}: {target.name} {result.rps:.0f} tokens/s, "
+            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, errors {result.errors}"
+        )
+        return Measurement(round_number, target.name, result, facts)
+    finally:
+        processes.stop(server)
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def mark(ok: bool) -> str:
+    """PASS or MISS."""
+    return "PASS" if ok else "MISS"
+
+
+def report(
+    measurements: list[Measurement],
+    sign_rates: list[float],
+    spec: LoadSpec,
+    facts: dict[str, Any],
+    workers: int,
+) -> tuple[str, bool]:
+    """The Markdown results and whether every target was met."""
+    sign_rate = statistics.mean(sign_rates) if sign_rates else 0.0
+    lines = [
+        f"wrk -t{spec.threads} -c{spec.connections} -d{spec.duration_s}s "
+        f"(after a {spec.warmup_s} s warm-up), loopback; our server: {workers} workers",
+        f"Machine: {facts['nproc']} cores, {facts['cpu_model']}, kernel {facts['kernel']}, "
+        f"busy before start {facts['busy_before_pct']}%, load average {facts['loadavg_1m']}",
+        "openssl speed -seconds 3 -multi 2 rsa2048: "
+        + ", ".join(f"{rate:.0f}" for rate in sign_rates)
+        + " sign/s",
+        "",
+        "| round | server | tokens/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
+        "| socket errors | server CPU s | tokens per CPU s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in measurements:
+        r = m.result
+        lines.append(
+            f"| {m.round} | {m.server} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} "
+            f"| {r.p99_ms:.2f} | {r.max_ms:.2f} | {r.non2xx} | {r.socket_errors} "
+            f"| {r.server_cpu_s:.1f} | {r.tokens_per_cpu_s:.0f} |"
+        )
+    rounds = sorted({m.round for m in measurements})
+    by_key = {(m.round, m.server): m.result for m in measurements}
+    lines += [
+        "",
+        f"| round | ours/peer tokens/s (target >= {TARGET_RATIO}) | ours/peer per CPU s "
+        f"| ours / openssl sign/s | our errors (target 0) | our p99 ms (target < "
+        f"{TARGET_P99_MS:.0f}) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    all_ok = True
+    for number in rounds:
+        ours = by_key.get((number, OURS))
+        peer = by_key.get((number, PEER))
+        if ours is None:
+            continue
+        ratio_text = per_cpu_text = "n/a"
+        if peer is not None and peer.rps > 0:
+            ratio = ours.rps / peer.rps
+            all_ok &= ratio >= TARGET_RATIO
+            ratio_text = f"{ratio:.2f} {mark(ratio >= TARGET_RATIO)}"
+            if peer.tokens_per_cpu_s > 0:
+                per_cpu_text = f"{ours.tokens_per_cpu_s / peer.tokens_per_cpu_s:.2f}"
+        sign_text = f"{ours.rps / sign_rate:.2f}" if sign_rate else "n/a"
+        all_ok &= ours.errors == 0 and ours.p99_ms < TARGET_P99_MS
+        lines.append(
+            f"| {number} | {ratio_text} | {per_cpu_text} | {sign_text} "
+            f"| {ours.errors} {mark(ours.errors == 0)} "
+            f"| {ours.p99_ms:.2f} {mark(ours.p99_ms < TARGET_P99_MS)} |"
+        )
+    peer_errors = sum(m.result.errors for m in measurements if m.server == PEER)
+    if peer_errors:
+        lines.append(f"\nThe peer had {peer_errors} errors.")
+    return "\n".join(lines), all_ok
+
+
+def versions(peers_dir: Path) -> dict[str, str]:
+    """Versions of what was measured."""
+    found: dict[str, str] = {
+        "python": sys.version.split()[0],
+        "wrk": command_version(["wrk", "--version"]).split(" [")[0],
+        "openssl": command_version(["openssl", "version"]),
+        "node": command_version(["node", "--version"]),
+    }
+    for package in ("timesheets", "uvicorn", "starlette", "pyjwt", "cryptography", "uvloop"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    workdir = Path(
+        os.environ.get("PEERS_WORKDIR")
+        or Path(os.environ.get("TMPDIR", "/tmp")) / "timesheets-peers"
+    )
+    for candidate in (peers_dir / "oidc-provider", workdir / "oidc-provider"):
+        package_json = candidate / "node_modules" / "oidc-provider" / "package.json"
+        if package_json.exists():
+            found["oidc-provider"] = json.loads(package_json.read_text())["version"]
+            break
+    return found
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0, or 3 with --check when a target is missed."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
+    spec = LoadSpec(
+        threads=args.threads,
+        connections=args.connections,
+        warmup_s=args.warmup,
+        duration_s=args.duration,
+    )
+    wrk = ensure_wrk()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    raw_dir = REPO / "bench" / "results" / "raw" / stamp
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="timesheets-bench-"))
+    processes = Processes()
+    measurements: list[Measurement] = []
+    sign_rates: list[float] = []
+    started = time.monotonic()
+    try:
+        facts = machine_facts()
+        facts["busy_before_pct"] = round(100 * machine_busy_fraction(1.0))
+        if facts["busy_before_pct"] > 20:
+            say(
+                f"warning: the machine is {facts['busy_before_pct']}% busy before the "
+                "benchmark; figures will be low and noisy"
+            )
+        say("openssl speed -seconds 3 -multi 2 rsa2048")
+        sign_rates.append(openssl_rsa2048_sign_rate())
+        say(f"RSA-2048: {sign_rates[-1]:.0f} sign/s with 2 processes")
+
+        ours = make_ours(args, data_dir)
+        say(f"configuring our tenant in {data_dir}")
+        ours.configure()
+        ours_target = Target(
+            OURS, ours.client_id, ours.client_secret, "/oauth/token", "/healthz", 200, 60
+        )
+        peer_target = Target(PEER, PEER_CLIENT_ID, PEER_CLIENT_SECRET, "/token", "/jwks", None, 300)
+        peer_script = args.peers_dir / "oidc-provider" / "run.sh"
+        peer_env = {k: v for k, v in os.environ.items() if not k.startswith("TIMESHEETS_")}
+
+        for number in range(1, args.rounds + 1):
+            port = free_port()
+            measurements.append(
+                measure(
+                    processes,
+                    wrk,
+                    spec,
+                    ours_target,
+                    ours.argv(port),
+                    ours.env,
+                    port,
+                    number,
+                    raw_dir,
+                )
+            )
+            if not args.no_peer:
+                port = free_port()
+                measurements.append(
+                    measure(
+                        processes,
+                        wrk,
+                        spec,
+                        peer_target,
+                        [str(peer_script), str(port)],
+                        peer_env,
+                        port,
+                        number,
+                        raw_dir,
+                    )
+                )
+        say("openssl speed -seconds 3 -multi 2 rsa2048 (again, after the rounds)")
+        sign_rates.append(openssl_rsa2048_sign_rate())
+    finally:
+        processes.stop_all()
+        if args.keep:
+            say(f"kept the data directory {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    table, all_ok = report(measurements, sign_rates, spec, facts, args.workers)
+    found_versions = versions(args.peers_dir)
+    print(f"# Token endpoint benchmark {stamp}\n")
+    print(table)
+    print("\nVersions: " + ", ".join(f"{k} {v}" for k, v in found_versions.items()))
+    print(f"Raw output: {raw_dir.relative_to(REPO)}/ ({time.monotonic() - started:.0f} s in all)")
+    if args.json is not None:
+        document = {
+            "stamp": stamp,
+            "load": {
+                "tool": "wrk",
+                "threads": spec.threads,
+                "connections": spec.connections,
+                "warmup_s": spec.warmup_s,
+                "duration_s": spec.duration_s,
+            },
+            "our_workers": args.workers,
+            "database": args.database_url or "sqlite (temporary data dir)",
+            "machine": facts,
+            "versions": found_versions,
+            "openssl_rsa2048_sign_per_s": sign_rates,
+            "runs": [
+                {"round": m.round, "server": m.server, "preflight": m.preflight}
+                | m.result.as_dict()
+                for m in measurements
+            ],
+            "targets_met": all_ok,
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        say(f"wrote {args.json}")
+    return 3 if args.check and not all_ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Fixtures for the Timesheets API: a test issuer and the API served on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.issuer import TestIssuer
+from tests.live import LiveServer, serve_in_thread
+from tests.pg import free_port
+from timesheets import db
+from timesheets.api.app import create_app
+from timesheets.api.models import Base
+from timesheets.settings import ApiSettings
+
+
+@pytest.fixture
+def issuer() -> Iterator[TestIssuer]:
+    """A running test issuer with one RSA key."""
+    test_issuer = TestIssuer().start()
+    yield test_issuer
+    test_issuer.stop()
+
+
+@dataclass
+class Api:
+    """The running API, its settings, an HTTP client and a database probe."""
+
+    live: LiveServer
+    settings: ApiSettings
+    issuer: TestIssuer
+    http: httpx.AsyncClient
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows per table, to prove that a refused request stored nothing."""
+        engine = db.create_engine(self.settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                return {
+                    table.name: int(
+                        await connection.scalar(select(func.count()).select_from(table)) or 0
+                    )
+                    for table in Base.metadata.sorted_tables
+                }
+        finally:
+            await engine.dispose()
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """An Authorization header with the token (a valid machine token by default)."""
+        return {"Authorization": f"Bearer {token or self.issuer.token()}"}
+
+
+@pytest.fixture
+def make_api_settings(tmp_path: Path) -> Callable[..., ApiSettings]:
+    """API settings for a test issuer and a database; keyword arguments override."""
+
+    def make(issuer: TestIssuer, database_url: str, **overrides: Any) -> ApiSettings:
+        values: dict[str, Any] = {
+            "issuer": issuer.url,
+            "audience": issuer.audience,
+            "database_url": database_url,
+            "data_dir": tmp_path,
+            "port": free_port(),
+        }
+        return ApiSettings(**(values | overrides))
+
+    return make
+
+
+@pytest.fixture
+async def api(
+    issuer: TestIssuer, database_url: str, make_api_settings: Callable[..., ApiSettings]
+) -> AsyncIterator[Api]:
+    """The Timesheets API on a free loopback port, on SQLite and on PostgreSQL."""
+    settings = make_api_settings(issuer, database_url)
+    live = serve_in_thread(create_app(settings), settings.port)
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        yield Api(live, settings, issuer, http)
+    live.stop()

@@ -1,0 +1,111 @@
+"""POST /timesheets and POST /timesheets/upload against the running API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.api.conftest import Api
+
+SEED = {
+    "user_type": "Employee",
+    "user_id": "007",
+    "year": 2017,
+    "week": 23,
+    "project": "StoreZero",
+    "hours": 5,
+}
+
+
+async def test_seed_request_is_created_with_the_seed_message(api: Api) -> None:
+    response = await api.http.post("/timesheets", json=SEED, headers=api.auth())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["message"] == "Timesheet created for Employee: 007"
+    assert response.headers["location"] == f"/timesheets/{body['id']}"
+    assert body["hours"] == 5
+    assert (body["year"], body["week"], body["status"]) == (2017, 23, "submitted")
+    stored = await api.http.get(f"/timesheets/{body['id']}", headers=api.auth())
+    assert stored.json()["project"] == "StoreZero"
+
+
+async def test_no_token_is_401_with_bare_challenge_and_stores_nothing(api: Api) -> None:
+    before = await api.row_counts()
+    response = await api.http.post("/timesheets", json=SEED)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="timesheets"'
+    assert response.json() == {"message": "Missing or invalid token"}
+    assert await api.row_counts() == before
+
+
+async def test_token_without_scope_is_403(api: Api) -> None:
+    token = api.issuer.token(api.issuer.claims(scope="read:timesheets"))
+    before = await api.row_counts()
+    response = await api.http.post("/timesheets", json=SEED, headers=api.auth(token))
+    assert response.status_code == 403
+    challenge = response.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="create:timesheets"' in challenge
+    assert await api.row_counts() == before
+
+
+async def test_idempotency_key_with_concurrent_retries_stores_one_entry(api: Api) -> None:
+    headers = api.auth() | {"Idempotency-Key": "retry-1"}
+    responses = await asyncio.gather(
+        *[api.http.post("/timesheets", json=SEED, headers=headers) for _ in range(8)]
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert (await api.row_counts())["entries"] == 1
+    other = await api.http.post("/timesheets", json=SEED | {"hours": 6}, headers=headers)
+    assert other.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        '"8"',
+        "true",
+        "null",
+        "[8]",
+        '{"$gt": 0}',
+        "-1",
+        "0",
+        "-0.0",
+        "24.5",
+        "7.123",
+        "1e400",
+        "NaN",
+        "Infinity",
+    ],
+)
+async def test_bad_hours_are_422_and_store_nothing(api: Api, hours: str) -> None:
+    before = await api.row_counts()
+    body = json.dumps(SEED | {"hours": 0}).replace('"hours": 0', f'"hours": {hours}')
+    headers = api.auth() | {"Content-Type": "application/json"}
+    response = await api.http.post("/timesheets", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert any(error["field"].startswith("hours") for error in response.json()["errors"])
+    assert await api.row_counts() == before
+
+
+async def test_upload_is_exactly_once_per_external_id(api: Api) -> None:
+    items = [
+        {
+            "external_id": f"x{i}",
+            "user_id": "u1",
+            "date": f"2026-12-{i + 1:02d}",
+            "project": "P",
+            "hours": 2,
+        }
+        for i in range(5)
+    ]
+    first = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert first.status_code == 200
+    assert first.json()["created"] == 5
+    again = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert again.json()["created"] == 0
+    assert again.json()["exists"] == 5
+    assert (await api.row_counts())["entries"] == 5
