@@ -23,6 +23,8 @@ from starlette.routing import Route
 
 from tests.live import LiveServer, serve_in_thread
 
+ALL_SCOPES = "read:timesheets create:timesheets delete:timesheets approve:timesheets batch:upload"
+
 
 def b64url(data: bytes) -> str:
     """Unpadded base64url."""
@@ -81,7 +83,7 @@ class TestIssuer:
             "iat": now,
             "exp": now + 600,
             "jti": secrets.token_hex(8),
-            "scope": "read:timesheets create:timesheets delete:timesheets approve:timesheets batch:upload",
+            "scope": ALL_SCOPES,
             "gty": "client-credentials",
         }
         claims.update(overrides)
