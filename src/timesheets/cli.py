@@ -14,11 +14,13 @@ from pydantic import ValidationError
 
 from timesheets.authserver.cli_admin import admin_app
 from timesheets.bootstrap import ensure_key_file, key_file
+from timesheets.importer.command import import_command
 from timesheets.logging import configure
 from timesheets.settings import ApiSettings, AuthServerSettings, default_data_dir
 
 app = typer.Typer(help="ABC Inc.'s Timesheets platform.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+app.command("import")(import_command)
 log = logging.getLogger("timesheets")
 
 DataDir = Annotated[

@@ -130,24 +130,45 @@ async def upload(
 
     async def job(connection: AsyncConnection) -> None:
         now = context.now()
+        client = principal.client_id
+        keyed = [entry.external_id for _, entry in valid if entry.external_id is not None]
+        stored = await repo.find_externals(connection, client, keyed)
+        fresh: list[tuple[int, repo.NewEntry]] = []
         for index, entry in valid:
-            cap = context.weekly_cap(entry.user_type)
-            try:
-                async with connection.begin_nested():
-                    if entry.external_id is None:
-                        status, row = (
-                            "created",
-                            await repo.insert_entry(connection, entry, cap, now),
-                        )
-                    else:
-                        status, row = await repo.upsert_external(connection, entry, cap, now)
-            except repo.RuleViolation as violation:
-                results[index] |= {
-                    "status": "rejected",
-                    "errors": [{"field": violation.field, "message": str(violation)}],
-                }
+            if entry.external_id is not None and entry.external_id in stored:
+                row = stored[entry.external_id]
+                results[index] |= {"status": "exists", "id": row["id"], "entry": entry_json(row)}
+            else:
+                fresh.append((index, entry))
+                if entry.external_id is not None:
+                    stored[entry.external_id] = {}  # a repeat later in this batch
+        first_of: dict[str, int] = {}
+        unique: list[tuple[int, repo.NewEntry]] = []
+        for index, entry in fresh:
+            if entry.external_id is not None and entry.external_id in first_of:
                 continue
-            results[index] |= {"status": status, "id": row["id"], "entry": entry_json(row)}
+            if entry.external_id is not None:
+                first_of[entry.external_id] = index
+            unique.append((index, entry))
+        outcomes = await repo.insert_many(
+            connection, [e for _, e in unique], context.weekly_cap, now
+        )
+        for (index, _entry), outcome in zip(unique, outcomes, strict=True):
+            if isinstance(outcome, repo.RuleViolation):
+                errors = [{"field": outcome.field, "message": str(outcome)}]
+                results[index] |= {"status": "rejected", "errors": errors}
+            else:
+                results[index] |= {
+                    "status": "created",
+                    "id": outcome["id"],
+                    "entry": entry_json(outcome),
+                }
+        for index, entry in fresh:
+            if entry.external_id is not None and first_of.get(entry.external_id, index) != index:
+                first = results[first_of[entry.external_id]]
+                results[index] |= {k: v for k, v in first.items() if k != "index"} | (
+                    {"status": "exists"} if first.get("status") == "created" else {}
+                )
 
     if valid:
         await _submit(context, job)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
@@ -46,6 +46,19 @@ class NewEntry:
     created_by_subject: str
     created_by_client: str
     external_id: str | None = None
+
+
+def _new_row(entry: NewEntry, now: datetime) -> dict[str, Any]:
+    return {
+        **entry.__dict__,
+        "id": new_id(),
+        "status": "submitted",
+        "rejection_reason": None,
+        "decided_by": None,
+        "decided_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def new_id() -> str:
@@ -91,16 +104,7 @@ async def insert_entry(
 ) -> dict[str, Any]:
     """Store a new entry after the hour caps, with its audit event."""
     await _check_caps(connection, entry, weekly_cap)
-    row = {
-        **entry.__dict__,
-        "id": new_id(),
-        "status": "submitted",
-        "rejection_reason": None,
-        "decided_by": None,
-        "decided_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    row = _new_row(entry, now)
     await connection.execute(insert(entries), row)
     await record(
         connection, row["id"], "created", entry.created_by_subject, entry.created_by_client, now, {}
@@ -108,36 +112,103 @@ async def insert_entry(
     return row
 
 
-async def find_external(
-    connection: AsyncConnection, client_id: str, external_id: str
-) -> dict[str, Any] | None:
-    """The entry a client stored under an external id, if any."""
-    result = await connection.execute(
-        select(entries).where(
-            entries.c.created_by_client == client_id, entries.c.external_id == external_id
+async def find_externals(
+    connection: AsyncConnection, client_id: str, external_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The entries a client stored under these external ids, by external id."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(external_ids), 500):
+        chunk = external_ids[start : start + 500]
+        result = await connection.execute(
+            select(entries).where(
+                entries.c.created_by_client == client_id, entries.c.external_id.in_(chunk)
+            )
         )
-    )
-    row = result.mappings().first()
-    return dict(row) if row else None
+        found.update({row["external_id"]: dict(row) for row in result.mappings()})
+    return found
 
 
-async def upsert_external(
-    connection: AsyncConnection, entry: NewEntry, weekly_cap: int, now: datetime
-) -> tuple[str, dict[str, Any]]:
-    """Store an entry once per (client, external id): ("created" | "exists", row)."""
-    assert entry.external_id is not None
-    existing = await find_external(connection, entry.created_by_client, entry.external_id)
-    if existing is not None:
-        return "exists", existing
-    try:
-        async with connection.begin_nested():
-            return "created", await insert_entry(connection, entry, weekly_cap, now)
-    except IntegrityError:
-        # Another process stored the same external id between our read and our insert.
-        existing = await find_external(connection, entry.created_by_client, entry.external_id)
-        if existing is None:
-            raise
-        return "exists", existing
+async def _totals(
+    connection: AsyncConnection, batch: list[NewEntry]
+) -> tuple[dict[tuple[str, int, int], int], dict[tuple[str, date], int]]:
+    """Hours already stored per (person, ISO week) and per (person, day) for a batch."""
+    users = sorted({entry.user_id for entry in batch})
+    for user in users:
+        await _lock_person(connection, user)
+    years = sorted({entry.iso_year for entry in batch})
+    weeks: dict[tuple[str, int, int], int] = {}
+    days: dict[tuple[str, date], int] = {}
+    for start in range(0, len(users), 500):
+        chunk = users[start : start + 500]
+        live = (entries.c.user_id.in_(chunk), entries.c.status != "rejected")
+        week_rows = await connection.execute(
+            select(
+                entries.c.user_id,
+                entries.c.iso_year,
+                entries.c.iso_week,
+                func.sum(entries.c.hundredths),
+            )
+            .where(*live, entries.c.iso_year.in_(years))
+            .group_by(entries.c.user_id, entries.c.iso_year, entries.c.iso_week)
+        )
+        weeks.update({(u, y, w): int(t) for u, y, w, t in week_rows})
+        dates = sorted({entry.entry_date for entry in batch if entry.entry_date is not None})
+        if dates:
+            day_rows = await connection.execute(
+                select(entries.c.user_id, entries.c.entry_date, func.sum(entries.c.hundredths))
+                .where(*live, entries.c.entry_date.in_(dates))
+                .group_by(entries.c.user_id, entries.c.entry_date)
+            )
+            days.update({(u, d): int(t) for u, d, t in day_rows})
+    return weeks, days
+
+
+async def insert_many(
+    connection: AsyncConnection,
+    batch: list[NewEntry],
+    weekly_cap: Callable[[str], int],
+    now: datetime,
+) -> list[dict[str, Any] | RuleViolation]:
+    """Store entries after the hour caps, in bulk; each result is the row or the refusal."""
+    weeks, days = await _totals(connection, batch)
+    results: list[dict[str, Any] | RuleViolation] = []
+    rows: list[dict[str, Any]] = []
+    for entry in batch:
+        week_key = (entry.user_id, entry.iso_year, entry.iso_week)
+        cap = weekly_cap(entry.user_type)
+        if weeks.get(week_key, 0) + entry.hundredths > cap:
+            week = f"{entry.iso_year}-W{entry.iso_week:02d}"
+            results.append(
+                RuleViolation("hours", f"more than {cap / 100:g} hours in ISO week {week}")
+            )
+            continue
+        if entry.entry_date is not None:
+            day_key = (entry.user_id, entry.entry_date)
+            if days.get(day_key, 0) + entry.hundredths > MAX_DAY_HUNDREDTHS:
+                results.append(RuleViolation("hours", f"more than 24 hours on {entry.entry_date}"))
+                continue
+            days[day_key] = days.get(day_key, 0) + entry.hundredths
+        weeks[week_key] = weeks.get(week_key, 0) + entry.hundredths
+        row = _new_row(entry, now)
+        rows.append(row)
+        results.append(row)
+    if rows:
+        await connection.execute(insert(entries), rows)
+        await connection.execute(
+            insert(audit),
+            [
+                {
+                    "entry_id": row["id"],
+                    "action": "created",
+                    "subject": row["created_by_subject"],
+                    "client_id": row["created_by_client"],
+                    "at": now,
+                    "detail": {},
+                }
+                for row in rows
+            ],
+        )
+    return results
 
 
 async def record(

@@ -39,6 +39,8 @@ class Sealer:
         """Decrypt a value sealed for `purpose`."""
         if sealed[:1] != _VERSION:
             raise SealError("unknown sealing version")
+        if len(sealed) < 1 + _NONCE_BYTES + 16:
+            raise SealError("sealed value is truncated")
         nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
         try:
             return self._aead.decrypt(nonce, ciphertext, purpose.encode())

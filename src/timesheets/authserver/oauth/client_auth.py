@@ -51,12 +51,15 @@ def _parse_basic(value: str) -> tuple[str, str]:
     try:
         decoded = binascii.a2b_base64(value.encode("ascii"), strict_mode=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise InvalidRequest("malformed Basic credentials") from exc
+        raise InvalidClient("malformed Basic credentials", used_basic=True) from exc
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:
-        raise InvalidRequest("malformed Basic credentials")
+        raise InvalidClient("malformed Basic credentials", used_basic=True)
     # §2.3.1: the id and secret are form-encoded before they are joined.
-    return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+    try:
+        return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidClient("malformed Basic credentials", used_basic=True) from exc
 
 
 def presented_credentials(authorization: str | None, request: TokenRequest) -> PresentedCredentials:
@@ -67,10 +70,7 @@ def presented_credentials(authorization: str | None, request: TokenRequest) -> P
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "basic":
             raise InvalidClient("unsupported authentication scheme", used_basic=True)
-        try:
-            client_id, secret = _parse_basic(value.strip())
-        except UnicodeDecodeError as exc:
-            raise InvalidRequest("malformed Basic credentials") from exc
+        client_id, secret = _parse_basic(value.strip())
         if body_secret is not None:
             # §2.3: a client MUST NOT use more than one authentication method per request.
             raise InvalidRequest("more than one client authentication method was used")

@@ -17,7 +17,10 @@ def requested_targets(request: TokenRequest) -> tuple[str, ...]:
     seed's parameter) names one API by its identifier. Both at once must agree.
     """
     for resource in request.resources:
-        parts = urlsplit(resource)
+        try:
+            parts = urlsplit(resource)
+        except ValueError:
+            raise InvalidTarget("resource must be an absolute URI (RFC 8707 2)") from None
         if not parts.scheme or (not parts.netloc and parts.scheme in ("http", "https")):
             raise InvalidTarget("resource must be an absolute URI (RFC 8707 2)")
         if parts.fragment or "#" in resource:

@@ -37,7 +37,8 @@ def access_token_claims(
         "scope": " ".join(scopes),
     }
     if extra:
-        claims.update(extra)
+        # Extra claims (gty, permissions) never replace the registered ones above.
+        claims.update({k: v for k, v in extra.items() if k not in claims})
     return claims
 
 

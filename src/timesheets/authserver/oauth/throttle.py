@@ -45,5 +45,5 @@ class FailureThrottle:
 
     def _evict(self, now: float) -> None:
         expired = [k for k, w in self._windows.items() if now - w.started >= self.window]
-        for key in expired or list(self._windows)[: self.max_keys // 10]:
+        for key in expired or list(self._windows)[: max(1, self.max_keys // 10)]:
             del self._windows[key]

@@ -101,6 +101,8 @@ def parse_json(body: bytes) -> TokenRequest:
     pairs: list[tuple[str, str]] = []
     for name, value in document.items():
         values = value if name in REPEATABLE and isinstance(value, list) else [value]
+        if len(values) > MAX_FIELDS:
+            raise InvalidRequest(f"too many values for {name}")
         for item in values:
             if not isinstance(item, str):
                 raise InvalidRequest(f"parameter {name} must be a string")

@@ -1,0 +1,1 @@
+"""The import job: reads another tool's export and uploads it exactly once."""

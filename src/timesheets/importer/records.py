@@ -1,0 +1,30 @@
+"""What a source yields and what the job uploads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+class RowError(ValueError):
+    """A row that cannot be imported, with its 1-based row number in the file."""
+
+    def __init__(self, row: int, message: str) -> None:
+        super().__init__(f"row {row}: {message}")
+        self.row = row
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One time record of an export, before people are mapped and days aggregated."""
+
+    row: int
+    source_id: str | None
+    person: str
+    day: date
+    project: str
+    hundredths: int
+    description: str | None = None
+    user_type: str | None = None
+    updated: str | None = None

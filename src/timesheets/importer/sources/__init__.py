@@ -1,0 +1,1 @@
+"""Readers of time-tracking exports, one module per format; each yields SourceRow values."""

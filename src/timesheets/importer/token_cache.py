@@ -1,0 +1,142 @@
+"""The job's access token: found through discovery, obtained with the client credentials
+grant, cached on disk (mode 0600) until shortly before it expires and shared by runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from timesheets.importer.config import ImportConfig
+from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
+
+log = logging.getLogger("timesheets.importer.token")
+EXPIRY_MARGIN = 60  # seconds before expiry at which a cached token is no longer used
+
+
+def discovery_urls(issuer: str) -> list[str]:
+    """OpenID discovery, then RFC 8414 §3.1 metadata."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return [
+        f"{origin}{path}/.well-known/openid-configuration",
+        f"{origin}/.well-known/oauth-authorization-server{path}",
+    ]
+
+
+class TokenProvider:
+    """Gets, caches and renews the job's access token."""
+
+    def __init__(self, config: ImportConfig, http: httpx.Client, cache: Path) -> None:
+        self.config = config
+        self.http = http
+        self.cache = cache
+        self.requests = 0
+
+    def _cache_key(self) -> dict[str, str]:
+        return {
+            "issuer": self.config.issuer,
+            "audience": self.config.audience,
+            "client_id": self.config.client_id,
+        }
+
+    def _read_cache(self) -> str | None:
+        try:
+            document = json.loads(self.cache.read_text())
+        except (OSError, ValueError):
+            return None
+        if any(document.get(k) != v for k, v in self._cache_key().items()):
+            return None
+        if float(document.get("expires_at", 0)) - EXPIRY_MARGIN <= time.time():
+            return None
+        token = document.get("access_token")
+        return token if isinstance(token, str) else None
+
+    def _write_cache(self, token: str, expires_in: int) -> None:
+        self.cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.cache.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(
+                {
+                    **self._cache_key(),
+                    "access_token": token,
+                    "expires_at": time.time() + expires_in,
+                },
+                handle,
+            )
+        os.replace(temporary, self.cache)
+
+    def token(self, *, fresh: bool = False) -> str:
+        """A valid access token: the cached one unless `fresh`."""
+        if not fresh:
+            cached = self._read_cache()
+            if cached is not None:
+                return cached
+        return self._request()
+
+    def _token_endpoint(self) -> str:
+        for url in discovery_urls(self.config.issuer):
+            response = self._get(url)
+            if response.status_code == 404:
+                continue
+            if response.status_code != 200:
+                raise TemporaryFailure(f"discovery at {url} answered {response.status_code}")
+            metadata = response.json()
+            if metadata.get("issuer") != self.config.issuer:
+                raise ConfigurationError(
+                    f"{url} describes another issuer: {metadata.get('issuer')}"
+                )
+            endpoint = metadata.get("token_endpoint")
+            if not isinstance(endpoint, str):
+                raise ConfigurationError(f"{url} names no token_endpoint")
+            return endpoint
+        raise ConfigurationError(f"{self.config.issuer} publishes no discovery document")
+
+    def _get(self, url: str) -> httpx.Response:
+        try:
+            return self.http.get(url)
+        except httpx.HTTPError as error:
+            raise TemporaryFailure(f"the authorization server is unreachable: {error}") from None
+
+    def _request(self) -> str:
+        endpoint = self._token_endpoint()
+        form: dict[str, str] = {
+            "grant_type": "client_credentials",
+            "audience": self.config.audience,
+        }
+        auth: tuple[str, str] | None = None
+        if self.config.auth_method == "client_secret_basic":
+            auth = (self.config.client_id, self.config.client_secret)
+        else:
+            form |= {"client_id": self.config.client_id, "client_secret": self.config.client_secret}
+        try:
+            response = self.http.post(endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as error:
+            raise TemporaryFailure(f"the token endpoint is unreachable: {error}") from None
+        self.requests += 1
+        body: dict[str, Any] = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+        if response.status_code == 200 and isinstance(body.get("access_token"), str):
+            token = body["access_token"]
+            self._write_cache(token, int(body.get("expires_in", 300)))
+            log.info("obtained an access token", extra={"expires_in": body.get("expires_in")})
+            return str(token)
+        if response.status_code in (400, 401, 403):
+            code = body.get("error", response.status_code)
+            raise NotAuthorized(f"the token endpoint refused the client: {code}")
+        raise TemporaryFailure(f"the token endpoint answered {response.status_code}")
+
+    def forget(self) -> None:
+        """Drop the cached token."""
+        self.cache.unlink(missing_ok=True)

@@ -1,0 +1,115 @@
+"""Uploading batches to `POST /timesheets/upload`, with retries that are safe.
+
+Retries are safe because every item carries its external id: the API stores an item
+once and answers "exists" to a repeat. Connection errors, 429 (honouring Retry-After)
+and 5xx are retried with exponential backoff and jitter; a 401 gets one fresh token; any
+other 4xx ends the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
+from timesheets.importer.token_cache import TokenProvider
+
+log = logging.getLogger("timesheets.importer.upload")
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt, with the server's Retry-After if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return min(float(value), 120.0) if value.isdigit() else None
+
+
+class Uploader:
+    """Sends batches and returns the API's per-item results."""
+
+    def __init__(
+        self,
+        api_url: str,
+        http: httpx.Client,
+        tokens: TokenProvider,
+        *,
+        attempts: int = 6,
+        max_wait: float = 30.0,
+    ) -> None:
+        self.url = api_url.rstrip("/") + "/timesheets/upload"
+        self.http = http
+        self.tokens = tokens
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self._backoff = wait_random_exponential(multiplier=0.5, max=max_wait)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return error.retry_after
+        return float(self._backoff(state))
+
+    def upload(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Upload one batch; raises TemporaryFailure after the last attempt."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.attempts),
+            reraise=True,
+            before_sleep=lambda s: log.warning(
+                "upload failed; retrying",
+                extra={
+                    "attempt": s.attempt_number,
+                    "reason": str(s.outcome.exception()) if s.outcome else "",
+                },
+            ),
+        )
+        try:
+            results: list[dict[str, Any]] = retrying(self._send, items)
+        except _Retryable as error:
+            raise TemporaryFailure(f"the API did not accept the batch: {error}") from None
+        return results
+
+    def _send(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self._post(items, self.tokens.token())
+        if response.status_code == 401:
+            # One fresh token, not a loop: a second 401 is a refusal.
+            response = self._post(items, self.tokens.token(fresh=True))
+            if response.status_code == 401:
+                raise NotAuthorized("the API refuses the job's token")
+        if response.status_code == 403:
+            raise NotAuthorized("the job's token lacks the batch:upload scope")
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+        if response.status_code != 200:
+            raise ConfigurationError(
+                f"the API refused the batch: HTTP {response.status_code} {response.text[:300]}"
+            )
+        body = response.json()
+        items_out = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items_out, list) or len(items_out) != len(items):
+            raise TemporaryFailure("the API answered an unexpected body")
+        return items_out
+
+    def _post(self, items: list[dict[str, Any]], token: str) -> httpx.Response:
+        try:
+            return self.http.post(
+                self.url, json=items, headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as error:
+            raise _Retryable(f"connection failed: {error}") from None
