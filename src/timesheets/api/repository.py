@@ -128,38 +128,66 @@ async def find_externals(
     return found
 
 
+def _keyed_sums(dialect: str, columns: list[tuple[str, str]], count: int) -> str:
+    """SQL summing live hours per key for `count` keys given as bound parameters.
+
+    A join against a VALUES list lets both SQLite and PostgreSQL look each key up in
+    the (user_id, ...) indexes, where a row-value IN list makes SQLite scan the index.
+    CROSS JOIN makes SQLite loop over the keys outside (PostgreSQL plans it freely).
+    """
+    casts = {"integer": "CAST({} AS INTEGER)", "text": "CAST({} AS TEXT)", "date": "{}"}
+    if dialect == "postgresql":
+        casts["date"] = "CAST({} AS DATE)"
+    rows = ", ".join(
+        "(" + ", ".join(casts[kind].format(f":{name}{i}") for name, kind in columns) + ")"
+        for i in range(count)
+    )
+    names = ", ".join(name for name, _ in columns)
+    joins = " AND ".join(f"e.{name} = k.{name}" for name, _ in columns)
+    # Only fixed column names are formatted in; every value is a bound parameter.
+    return (
+        f"WITH k({names}) AS (VALUES {rows}) "  # noqa: S608
+        f"SELECT {', '.join('e.' + n for n, _ in columns)}, sum(e.hundredths) "
+        f"FROM k CROSS JOIN entries e WHERE {joins} AND e.status <> 'rejected' "
+        f"GROUP BY {', '.join('e.' + n for n, _ in columns)}"
+    )
+
+
+async def _sums(
+    connection: AsyncConnection, columns: list[tuple[str, str]], keys: list[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    sums: dict[tuple[Any, ...], int] = {}
+    for start in range(0, len(keys), 300):
+        chunk = keys[start : start + 300]
+        params = {
+            f"{name}{i}": key[j]
+            for i, key in enumerate(chunk)
+            for j, (name, _) in enumerate(columns)
+        }
+        sql = _keyed_sums(connection.dialect.name, columns, len(chunk))
+        for row in await connection.execute(text(sql), params):
+            values = tuple(row)
+            key = tuple(values[:-1])
+            if key and isinstance(key[-1], str) and columns[-1][1] == "date":
+                key = (*key[:-1], date.fromisoformat(key[-1]))
+            sums[key] = int(values[-1])
+    return sums
+
+
 async def _totals(
     connection: AsyncConnection, batch: list[NewEntry]
-) -> tuple[dict[tuple[str, int, int], int], dict[tuple[str, date], int]]:
+) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
     """Hours already stored per (person, ISO week) and per (person, day) for a batch."""
-    users = sorted({entry.user_id for entry in batch})
-    for user in users:
+    for user in sorted({entry.user_id for entry in batch}):
         await _lock_person(connection, user)
-    years = sorted({entry.iso_year for entry in batch})
-    weeks: dict[tuple[str, int, int], int] = {}
-    days: dict[tuple[str, date], int] = {}
-    for start in range(0, len(users), 500):
-        chunk = users[start : start + 500]
-        live = (entries.c.user_id.in_(chunk), entries.c.status != "rejected")
-        week_rows = await connection.execute(
-            select(
-                entries.c.user_id,
-                entries.c.iso_year,
-                entries.c.iso_week,
-                func.sum(entries.c.hundredths),
-            )
-            .where(*live, entries.c.iso_year.in_(years))
-            .group_by(entries.c.user_id, entries.c.iso_year, entries.c.iso_week)
-        )
-        weeks.update({(u, y, w): int(t) for u, y, w, t in week_rows})
-        dates = sorted({entry.entry_date for entry in batch if entry.entry_date is not None})
-        if dates:
-            day_rows = await connection.execute(
-                select(entries.c.user_id, entries.c.entry_date, func.sum(entries.c.hundredths))
-                .where(*live, entries.c.entry_date.in_(dates))
-                .group_by(entries.c.user_id, entries.c.entry_date)
-            )
-            days.update({(u, d): int(t) for u, d, t in day_rows})
+    week_keys = sorted({(e.user_id, e.iso_year, e.iso_week) for e in batch})
+    day_keys = sorted({(e.user_id, e.entry_date) for e in batch if e.entry_date is not None})
+    weeks = await _sums(
+        connection,
+        [("user_id", "text"), ("iso_year", "integer"), ("iso_week", "integer")],
+        week_keys,
+    )
+    days = await _sums(connection, [("user_id", "text"), ("entry_date", "date")], day_keys)
     return weeks, days
 
 

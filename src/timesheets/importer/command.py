@@ -20,6 +20,7 @@ from timesheets.importer.parsing import DateOrder
 from timesheets.importer.state import State
 from timesheets.importer.token_cache import TokenProvider
 from timesheets.importer.uploader import Uploader
+from timesheets.logging import configure
 
 log = logging.getLogger("timesheets.importer")
 
@@ -39,7 +40,7 @@ def _report(summary: job.Summary, console: Console | None) -> None:
         {"row": row, "external_id": key, "reason": reason} for row, key, reason in summary.problems
     ]
     if console is None:
-        log.info("import finished", extra={**fields, "problems": problems[:100]})
+        log.info("import finished", extra={"summary": fields, "problems": problems[:100]})
         return
     console.print(" ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fields.items()))
     for problem in problems[:50]:
@@ -78,6 +79,7 @@ def import_command(
     Exit codes: 0 done, 65 rows rejected, 75 temporary failure, 77 not authorized,
     78 configuration error.
     """
+    configure("WARNING" if sys.stderr.isatty() else "INFO")
     console = Console(stderr=True) if sys.stderr.isatty() else None
     try:
         if date_order not in ("auto", "iso", "us", "eu"):
