@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from timesheets.authserver.cli_admin import admin_app
-from timesheets.bootstrap import ensure_key_file, key_file
+from timesheets.datadir import ensure_key_file, key_file
 from timesheets.importer.command import import_command
 from timesheets.logging import configure
 from timesheets.settings import ApiSettings, AuthServerSettings, default_data_dir

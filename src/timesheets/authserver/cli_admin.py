@@ -12,20 +12,24 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import tomli_w
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver import admin, config_as_code
-from timesheets.authserver.keyring import rotate_keys
-from timesheets.authserver.keys import ASYMMETRIC_ALGS
-from timesheets.authserver.runtime import Runtime
-from timesheets.authserver.store import key_record, load_keys
 from timesheets.settings import default_data_dir
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from timesheets.authserver import admin
+    from timesheets.authserver.runtime import Runtime
+
+# The tenant's modules (and SQLAlchemy) are imported when a command runs, so that other
+# commands of the `timesheets` program, such as the import job, start quickly.
+DEFAULT_TOKEN_LIFETIME = 3600
+ASYMMETRIC_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 
 T = TypeVar("T")
 admin_app = typer.Typer(help="Configure the authorization server's tenant.", no_args_is_help=True)
@@ -57,6 +61,7 @@ def _options(ctx: typer.Context, data_dir: DataDir = default_data_dir()) -> None
 
 def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction against the configured database."""
+    from timesheets.authserver import admin
     from timesheets.authserver.app import create_runtime, prepare
     from timesheets.cli import auth_settings
 
@@ -105,12 +110,14 @@ def api_create(
     ] = "RS256",
     token_lifetime: Annotated[
         int, typer.Option(help="Access-token lifetime, seconds.")
-    ] = admin.DEFAULT_TOKEN_LIFETIME,
+    ] = DEFAULT_TOKEN_LIFETIME,
     scope: Annotated[list[str] | None, typer.Option(help="name=description; repeatable.")] = None,
     permissions_claim: Annotated[bool, typer.Option(help="Add a permissions claim.")] = False,
     test_client: Annotated[bool, typer.Option(help="Also create its test machine client.")] = False,
 ) -> None:
     """Register an API."""
+    from timesheets.authserver import admin
+
     scopes = dict(item.partition("=")[::2] for item in scope or [])
 
     async def work(runtime: Runtime, session: AsyncSession) -> admin.CreatedApi:
@@ -138,6 +145,8 @@ def api_create(
 @api_app.command("list")
 def api_list(ctx: typer.Context) -> None:
     """List the APIs."""
+    from timesheets.authserver import admin
+
     apis = _run(ctx, lambda _r, s: admin.list_apis(s))
     _table(
         "APIs",
@@ -158,6 +167,8 @@ def api_list(ctx: typer.Context) -> None:
 @api_app.command("show")
 def api_show(ctx: typer.Context, api: str) -> None:
     """Show one API with its scopes."""
+    from timesheets.authserver import admin
+
     found = _run(ctx, lambda _r, s: admin.find_api(s, api))
     out.print(f"name: {found.name}\nidentifier: {found.identifier}\nid: {found.id}")
     out.print(f"signing_alg: {found.signing_alg}\ntoken_lifetime: {found.token_lifetime}")
@@ -168,6 +179,8 @@ def api_show(ctx: typer.Context, api: str) -> None:
 @api_app.command("delete")
 def api_delete(ctx: typer.Context, api: str) -> None:
     """Delete an API that no client is granted."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.delete_api(s, api))
     out.print(f"deleted API {api}")
 
@@ -178,6 +191,8 @@ def api_delete(ctx: typer.Context, api: str) -> None:
 @scope_app.command("add")
 def scope_add(ctx: typer.Context, api: str, scope: str, description: str = "") -> None:
     """Add a scope to an API."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.add_scope(s, api, scope, description))
     out.print(f"added scope {scope} to {api}")
 
@@ -185,6 +200,8 @@ def scope_add(ctx: typer.Context, api: str, scope: str, description: str = "") -
 @scope_app.command("remove")
 def scope_remove(ctx: typer.Context, api: str, scope: str) -> None:
     """Remove a scope from an API and from every grant of it."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.remove_scope(s, api, scope))
     out.print(f"removed scope {scope} from {api}")
 
@@ -209,6 +226,7 @@ def client_create(
     web_origin: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
 ) -> None:
     """Register a client; a confidential one gets a secret, shown once."""
+    from timesheets.authserver import admin
 
     async def work(_runtime: Runtime, session: AsyncSession) -> admin.CreatedClient:
         return await admin.create_client(
@@ -230,6 +248,8 @@ def client_create(
 @client_app.command("list")
 def client_list(ctx: typer.Context) -> None:
     """List the clients."""
+    from timesheets.authserver import admin
+
     clients = _run(ctx, lambda _r, s: admin.list_clients(s))
     _table(
         "clients",
@@ -244,6 +264,8 @@ def client_list(ctx: typer.Context) -> None:
 @client_app.command("show")
 def client_show(ctx: typer.Context, client: str) -> None:
     """Show one client (never its secret)."""
+    from timesheets.authserver import admin
+
     found = _run(ctx, lambda _r, s: admin.find_client(s, client))
     for key in (
         "name",
@@ -269,6 +291,8 @@ def client_rotate_secret(
     overlap: Annotated[int, typer.Option(help="Seconds the old secret keeps working.")] = 86400,
 ) -> None:
     """Issue a new secret; the old one keeps working for the overlap period."""
+    from timesheets.authserver import admin
+
     secret = _run(ctx, lambda _r, s: admin.rotate_secret(s, client, timedelta(seconds=overlap)))
     _show_secret("client_secret", secret)
 
@@ -276,6 +300,8 @@ def client_rotate_secret(
 @client_app.command("delete")
 def client_delete(ctx: typer.Context, client: str) -> None:
     """Delete a client and its grants."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.delete_client(s, client))
     out.print(f"deleted client {client}")
 
@@ -286,6 +312,8 @@ def client_delete(ctx: typer.Context, client: str) -> None:
 @grant_app.command("add")
 def grant_add(ctx: typer.Context, client: str, api: str, scopes: list[str]) -> None:
     """Grant a client scopes of an API (replacing an existing grant's scopes)."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.add_grant(s, client, api, scopes))
     out.print(f"granted {client} {' '.join(scopes)} on {api}")
 
@@ -293,6 +321,8 @@ def grant_add(ctx: typer.Context, client: str, api: str, scopes: list[str]) -> N
 @grant_app.command("remove")
 def grant_remove(ctx: typer.Context, client: str, api: str) -> None:
     """Withdraw a client's grant for an API."""
+    from timesheets.authserver import admin
+
     _run(ctx, lambda _r, s: admin.remove_grant(s, client, api))
     out.print(f"removed the grant of {client} on {api}")
 
@@ -300,6 +330,8 @@ def grant_remove(ctx: typer.Context, client: str, api: str) -> None:
 @grant_app.command("list")
 def grant_list(ctx: typer.Context, client: Annotated[str | None, typer.Option()] = None) -> None:
     """List client grants."""
+    from timesheets.authserver import admin
+
     grants = _run(ctx, lambda _r, s: admin.list_grants(s, client))
     _table(
         "grants",
@@ -314,6 +346,7 @@ def grant_list(ctx: typer.Context, client: Annotated[str | None, typer.Option()]
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
     """List signing keys and their states."""
+    from timesheets.authserver.store import key_record, load_keys
 
     async def work(runtime: Runtime, session: AsyncSession) -> list[list[Any]]:
         now = runtime.now()
@@ -340,6 +373,8 @@ def keys_rotate(
     alg: Annotated[str, typer.Option(help="Algorithm whose key rotates.")] = "RS256",
 ) -> None:
     """Sign with the published next key; keep the old one published until its tokens expire."""
+    from timesheets.authserver.keyring import rotate_keys
+
     if alg not in ASYMMETRIC_ALGS:
         err.print(f"[red]error:[/red] alg must be one of {', '.join(ASYMMETRIC_ALGS)}")
         raise typer.Exit(1)
@@ -359,6 +394,8 @@ def keys_rotate(
 @admin_app.command("apply")
 def apply_command(ctx: typer.Context, file: Path) -> None:
     """Create or update the tenant from a TOML file, all or nothing."""
+    from timesheets.authserver import config_as_code
+
     try:
         document = tomllib.loads(file.read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -379,6 +416,10 @@ def export_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of TOML.")] = False,
 ) -> None:
     """Write the tenant as TOML (or JSON), without secrets."""
+    import tomli_w
+
+    from timesheets.authserver import config_as_code
+
     document = _run(ctx, lambda _r, s: config_as_code.export(s))
     text = json.dumps(document, indent=2) if as_json else tomli_w.dumps(document)
     if output is None:
