@@ -137,3 +137,115 @@ class SigningKey(Base):
     activated_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
     retire_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """A person who logs in: an employee or a contractor."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    user_type: Mapped[str] = mapped_column(String(20))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Role(Base):
+    """A named set of permissions (API scopes), such as Employee or Manager."""
+
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class RolePermission(Base):
+    """One scope of one API that a role grants."""
+
+    __tablename__ = "role_permissions"
+    __table_args__ = (UniqueConstraint("role_id", "resource_server_id", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), index=True)
+    resource_server_id: Mapped[str] = mapped_column(
+        ForeignKey("resource_servers.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(280))
+
+
+class UserRole(Base):
+    """A role assigned to a user."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), index=True)
+
+
+class Grant(Base):
+    """One authorization of a client by a user: the family of a code and its tokens."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(100))
+
+
+class AuthorizationCode(Base):
+    """A one-time authorization code (stored as a digest) and what it was issued for."""
+
+    __tablename__ = "authorization_codes"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(40))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    audiences: Mapped[list[str]] = mapped_column(JSON)
+    nonce: Mapped[str | None] = mapped_column(Text)
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    auth_time: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    consumed_at: Mapped[datetime | None]
+
+
+class RefreshToken(Base):
+    """A refresh token (stored as a digest); each use rotates it within its grant."""
+
+    __tablename__ = "refresh_tokens"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(40))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    audiences: Mapped[list[str]] = mapped_column(JSON)
+    auth_time: Mapped[datetime]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    idle_expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class LoginSession(Base):
+    """A signed-in browser session (the cookie holds the id; the table its digest)."""
+
+    __tablename__ = "login_sessions"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[datetime]
+    expires_at: Mapped[datetime]
