@@ -76,6 +76,28 @@ class AuthServerSettings(BaseSettings):
     secret_overlap_seconds: Annotated[
         int, Field(ge=0, description="Default time an old client secret keeps working.")
     ] = 86400
+    code_seconds: Annotated[
+        int, Field(ge=10, le=600, description="Lifetime of an authorization code.")
+    ] = 60
+    user_token_seconds: Annotated[
+        int, Field(ge=60, description="Longest lifetime of a person's access token.")
+    ] = 900
+    id_token_seconds: Annotated[int, Field(ge=60, description="Lifetime of an ID token.")] = 3600
+    refresh_absolute_seconds: Annotated[
+        int, Field(ge=300, description="A refresh-token family's absolute lifetime.")
+    ] = 30 * 86400
+    refresh_idle_seconds: Annotated[
+        int, Field(ge=300, description="A refresh token's lifetime without use.")
+    ] = 7 * 86400
+    session_seconds: Annotated[int, Field(ge=300, description="Lifetime of a login session.")] = (
+        8 * 3600
+    )
+    login_failure_limit: Annotated[
+        int, Field(ge=1, description="Failed logins allowed per account and per address.")
+    ] = 5
+    login_failure_window_seconds: Annotated[
+        float, Field(gt=0, description="Window in which failed logins count; the lock time.")
+    ] = 300.0
 
     @field_validator("issuer")
     @classmethod

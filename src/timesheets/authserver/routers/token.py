@@ -11,7 +11,6 @@ import logging
 import secrets
 from typing import Any
 
-import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,20 +22,20 @@ from timesheets.authserver.oauth.errors import (
     TooManyRequests,
     UnsupportedGrantType,
 )
+from timesheets.authserver.oauth.rfc6749_authorization_code import GRANT_TYPE as CODE
 from timesheets.authserver.oauth.rfc6749_client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
 from timesheets.authserver.oauth.rfc6749_client_credentials import client_credentials
-from timesheets.authserver.oauth.rfc9068 import (
-    access_token_claims,
-    access_token_header,
-    machine_subject,
-)
+from timesheets.authserver.oauth.rfc6749_refresh import GRANT_TYPE as REFRESH
+from timesheets.authserver.oauth.rfc9068 import access_token_claims, machine_subject
 from timesheets.authserver.oauth.tenant import ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest, parse_token_request
 from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.signing import sign_access_token
+from timesheets.authserver.user_tokens import redeem_code, refresh
 
 log = logging.getLogger("timesheets.authserver.token")
 
-SUPPORTED_GRANT_TYPES = (CLIENT_CREDENTIALS,)
+SUPPORTED_GRANT_TYPES = (CLIENT_CREDENTIALS, CODE, REFRESH)
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -75,6 +74,8 @@ async def _authenticate(runtime: Runtime, request: Request, params: TokenRequest
         reason = "unknown client"
     elif presented.method != client.auth_method:
         reason = f"client is registered for {client.auth_method}"
+    elif presented.method == "none":
+        reason = None  # a public client: it proves itself with PKCE, not a secret
     elif presented.secret is None or not secret_matches(
         presented.secret, client.active_digests(runtime.now())
     ):
@@ -94,40 +95,21 @@ async def token(request: Request) -> Response:
     """The token endpoint (RFC 6749 §3.2)."""
     runtime: Runtime = request.app.state.runtime
     try:
-        body = await _read_body(request, runtime.settings.max_body_bytes)
-        params = parse_token_request(request.headers.get("content-type"), body, request.url.query)
+        raw = await _read_body(request, runtime.settings.max_body_bytes)
+        params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         if grant_type not in SUPPORTED_GRANT_TYPES:
             raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
         client = await _authenticate(runtime, request, params)
-        issuance = client_credentials(client, params, (await runtime.apis()).get)
-        api = issuance.apis[0]
-        now = int(runtime.now().timestamp())
-        claims = access_token_claims(
-            issuer=runtime.settings.issuer,
-            subject=machine_subject(client.client_id),
-            client_id=client.client_id,
-            audiences=issuance.audiences,
-            scopes=issuance.scopes,
-            issued_at=now,
-            lifetime=issuance.lifetime,
-            jti=secrets.token_urlsafe(16),
-            extra={"gty": "client-credentials"}
-            | ({"permissions": list(issuance.scopes)} if api.permissions_claim else {}),
-        )
-        if api.signing_alg == "HS256" and api.hs256_secret is not None:
-            access_token = jwt.encode(
-                claims, api.hs256_secret, "HS256", headers=access_token_header(None)
-            )
+        body: dict[str, Any]
+        if grant_type == CODE:
+            body = await redeem_code(runtime, client, params)
+        elif grant_type == REFRESH:
+            body = await refresh(runtime, client, params)
         else:
-            signer = (await runtime.keyring()).signer(api.signing_alg)
-            if signer is None:
-                raise RuntimeError(f"no signing key for {api.signing_alg}")
-            access_token = jwt.encode(
-                claims, signer.key, signer.alg, headers=access_token_header(signer.kid)
-            )
+            body = await _client_credentials(runtime, client, params)
     except OAuthError as error:
         log.info(
             "token request refused",
@@ -139,12 +121,30 @@ async def token(request: Request) -> Response:
         if isinstance(error, TooManyRequests):
             headers["Retry-After"] = str(error.retry_after)
         return _json(error.status_code, error.body(), headers)
-    return _json(
-        200,
-        {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": issuance.lifetime,
-            "scope": claims["scope"],
-        },
+    return _json(200, body)
+
+
+async def _client_credentials(
+    runtime: Runtime, client: ClientView, params: TokenRequest
+) -> dict[str, Any]:
+    """Issue a machine token (RFC 6749 §4.4)."""
+    issuance = client_credentials(client, params, (await runtime.apis()).get)
+    api = issuance.apis[0]
+    claims = access_token_claims(
+        issuer=runtime.settings.issuer,
+        subject=machine_subject(client.client_id),
+        client_id=client.client_id,
+        audiences=issuance.audiences,
+        scopes=issuance.scopes,
+        issued_at=int(runtime.now().timestamp()),
+        lifetime=issuance.lifetime,
+        jti=secrets.token_urlsafe(16),
+        extra={"gty": "client-credentials"}
+        | ({"permissions": list(issuance.scopes)} if api.permissions_claim else {}),
     )
+    return {
+        "access_token": await sign_access_token(runtime, api, claims),
+        "token_type": "Bearer",
+        "expires_in": issuance.lifetime,
+        "scope": claims["scope"],
+    }

@@ -1,0 +1,44 @@
+"""OpenID Connect Core: ID token claims (§2, §3.1.3.6) and UserInfo claims (§5.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def id_token_claims(
+    *,
+    issuer: str,
+    subject: str,
+    client_id: str,
+    issued_at: int,
+    lifetime: int,
+    auth_time: int,
+    nonce: str | None,
+    profile: dict[str, Any],
+) -> dict[str, Any]:
+    """The claims of an ID token for the client (aud and azp are the client)."""
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": client_id,
+        "azp": client_id,
+        "iat": issued_at,
+        "exp": issued_at + lifetime,
+        "auth_time": auth_time,
+    }
+    if nonce is not None:
+        claims["nonce"] = nonce
+    claims.update({k: v for k, v in profile.items() if k not in claims})
+    return claims
+
+
+def profile_claims(
+    scopes: tuple[str, ...] | list[str], *, name: str, email: str, user_type: str
+) -> dict[str, Any]:
+    """Claims released by the `profile` and `email` scopes (OIDC Core §5.4)."""
+    claims: dict[str, Any] = {}
+    if "profile" in scopes:
+        claims |= {"name": name, "user_type": user_type}
+    if "email" in scopes:
+        claims |= {"email": email, "email_verified": False}
+    return claims

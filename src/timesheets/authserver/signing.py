@@ -1,0 +1,31 @@
+"""Signing access tokens and ID tokens with the process's current keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+
+from timesheets.authserver.oauth.rfc9068 import access_token_header
+from timesheets.authserver.oauth.tenant import ApiView
+from timesheets.authserver.runtime import Runtime
+
+ID_TOKEN_ALG = "RS256"
+
+
+async def sign_access_token(runtime: Runtime, api: ApiView, claims: dict[str, Any]) -> str:
+    """An RFC 9068 access token signed as its (first) API requires."""
+    if api.signing_alg == "HS256" and api.hs256_secret is not None:
+        return jwt.encode(claims, api.hs256_secret, "HS256", headers=access_token_header(None))
+    signer = (await runtime.keyring()).signer(api.signing_alg)
+    if signer is None:
+        raise RuntimeError(f"no signing key for {api.signing_alg}")
+    return jwt.encode(claims, signer.key, signer.alg, headers=access_token_header(signer.kid))
+
+
+async def sign_id_token(runtime: Runtime, claims: dict[str, Any]) -> str:
+    """An ID token: RS256 with `kid` (OIDC Core §10.1), `typ: JWT`."""
+    signer = (await runtime.keyring()).signer(ID_TOKEN_ALG)
+    if signer is None:
+        raise RuntimeError("no RS256 signing key")
+    return jwt.encode(claims, signer.key, signer.alg, headers={"kid": signer.kid, "typ": "JWT"})
