@@ -9,11 +9,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.staticfiles import StaticFiles
 
 from timesheets import db
+from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.oauth.throttle import FailureThrottle
-from timesheets.authserver.routers import discovery
+from timesheets.authserver.routers import discovery, interaction
 from timesheets.authserver.routers.token import token
+from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.sealing import Sealer
 from timesheets.settings import AuthServerSettings
@@ -99,6 +102,9 @@ def create_runtime(settings: AuthServerSettings) -> Runtime:
         throttle=FailureThrottle(
             limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
         ),
+        login_throttle=FailureThrottle(
+            limit=settings.login_failure_limit, window=settings.login_failure_window_seconds
+        ),
     )
 
 
@@ -129,7 +135,13 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
     )
     app.state.runtime = runtime
     app.include_router(discovery.router)
+    app.include_router(interaction.router)
     app.add_route("/oauth/token", token, methods=["POST"], include_in_schema=False)
+    app.add_route("/oauth/revoke", revoke, methods=["POST"], include_in_schema=False)
+    app.add_route("/oauth/introspect", introspect, methods=["POST"], include_in_schema=False)
+    app.add_route("/userinfo", userinfo, methods=["GET", "POST"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(RegisteredOriginsCors, runtime=runtime)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

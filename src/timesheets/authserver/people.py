@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver.admin import TenantError, find_api, now_utc
@@ -17,6 +17,11 @@ from timesheets.authserver.passwords import hash_password
 
 USER_TYPES = ("Employee", "Contractor")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
+def select_user_by_email(email: str) -> Select[User]:
+    """The query for a user by email (lower-cased)."""
+    return select(User).where(User.email == email.strip().lower())
 
 
 async def find_user(session: AsyncSession, ref: str) -> User:

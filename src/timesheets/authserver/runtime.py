@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
-from timesheets.authserver.models import ResourceServer
+from timesheets.authserver.models import Client, ResourceServer
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.oauth.throttle import FailureThrottle
 from timesheets.authserver.sealing import Sealer
@@ -34,9 +34,11 @@ class Runtime:
     sessions: async_sessionmaker[Any]
     sealer: Sealer
     throttle: FailureThrottle
+    login_throttle: FailureThrottle
     _clients: dict[str, tuple[float, ClientView | None]] = field(default_factory=dict)
     _apis: tuple[float, dict[str, ApiView]] | None = None
     _keyring: KeyRing | None = None
+    _origins: tuple[float, frozenset[str]] | None = None
 
     def now(self) -> datetime:
         """Wall-clock time."""
@@ -79,11 +81,24 @@ class Runtime:
             self._keyring = ring
         return ring
 
+    async def web_origins(self) -> frozenset[str]:
+        """Every web origin registered for any client (cached like clients)."""
+        clock = time.monotonic()
+        cached = self._origins
+        if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:
+            return cached[1]
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(Client.web_origins))).all()
+        origins = frozenset(origin for row in rows for origin in row)
+        self._origins = (clock, origins)
+        return origins
+
     def invalidate(self) -> None:
         """Forget every cached client, API and key."""
         self._clients.clear()
         self._apis = None
         self._keyring = None
+        self._origins = None
 
     async def prepare_keys(self) -> None:
         """Make sure every algorithm in use has a current and a published next key."""

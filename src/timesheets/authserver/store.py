@@ -47,6 +47,9 @@ async def load_client(session: AsyncSession, client_id: str) -> ClientView | Non
         grant_types=frozenset(client.grant_types),
         secrets=tuple(SecretView(s.digest, s.expires_at) for s in client.secrets),
         grants={g.resource_server_id: frozenset(g.scopes) for g in grants},
+        redirect_uris=tuple(client.redirect_uris),
+        web_origins=tuple(client.web_origins),
+        first_party=client.first_party,
     )
 
 

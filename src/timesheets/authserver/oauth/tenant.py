@@ -43,6 +43,9 @@ class ClientView:
     grant_types: frozenset[str]
     secrets: tuple[SecretView, ...] = ()
     grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    redirect_uris: tuple[str, ...] = ()
+    web_origins: tuple[str, ...] = ()
+    first_party: bool = True
 
     def active_digests(self, now: datetime) -> list[bytes]:
         """Digests of the secrets that work at `now`."""

@@ -21,7 +21,7 @@ async def _metadata(request: Request) -> dict[str, Any]:
     return metadata(
         runtime.settings.issuer,
         grant_types=SUPPORTED_GRANT_TYPES,
-        auth_methods=tuple(m for m in AUTH_METHODS if m != "none"),
+        auth_methods=AUTH_METHODS,
         signing_algs=SIGNING_ALGS,
         scopes=tuple(sorted({s for api in apis.values() for s in api.scopes})),
     )

@@ -40,12 +40,14 @@ SUPPORTED_GRANT_TYPES = (CLIENT_CREDENTIALS, CODE, REFRESH)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     content = json.dumps(body, separators=(",", ":")).encode()
     return Response(content, status, {**NO_STORE, **(headers or {})}, "application/json")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise InvalidRequest(f"the request body exceeds {limit} bytes")
@@ -57,7 +59,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(chunks)
 
 
-async def _authenticate(runtime: Runtime, request: Request, params: TokenRequest) -> ClientView:
+async def authenticate_client(
+    runtime: Runtime, request: Request, params: TokenRequest
+) -> ClientView:
     """Authenticate a confidential client (RFC 6749 §2.3.1), throttling repeated failures."""
     authorization = request.headers.get("authorization")
     presented = presented_credentials(authorization, params)
@@ -95,14 +99,14 @@ async def token(request: Request) -> Response:
     """The token endpoint (RFC 6749 §3.2)."""
     runtime: Runtime = request.app.state.runtime
     try:
-        raw = await _read_body(request, runtime.settings.max_body_bytes)
+        raw = await read_body(request, runtime.settings.max_body_bytes)
         params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         if grant_type not in SUPPORTED_GRANT_TYPES:
             raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
-        client = await _authenticate(runtime, request, params)
+        client = await authenticate_client(runtime, request, params)
         body: dict[str, Any]
         if grant_type == CODE:
             body = await redeem_code(runtime, client, params)
@@ -120,8 +124,8 @@ async def token(request: Request) -> Response:
             headers["WWW-Authenticate"] = 'Basic realm="timesheets", charset="UTF-8"'
         if isinstance(error, TooManyRequests):
             headers["Retry-After"] = str(error.retry_after)
-        return _json(error.status_code, error.body(), headers)
-    return _json(200, body)
+        return json_response(error.status_code, error.body(), headers)
+    return json_response(200, body)
 
 
 async def _client_credentials(

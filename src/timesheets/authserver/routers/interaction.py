@@ -1,0 +1,308 @@
+"""The browser side of the authorization server: `/authorize`, login, consent, logout.
+
+Errors before the client and its redirect URI are confirmed are shown on a page;
+later ones go back to the client with `state` (RFC 6749 §4.1.2.1).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from timesheets.authserver import grants, people
+from timesheets.authserver.models import AuthorizationCode, User
+from timesheets.authserver.oauth.authorization_request import (
+    AuthorizationRequest,
+    AuthorizeError,
+    ClientRegistration,
+    check_request,
+)
+from timesheets.authserver.oauth.errors import OAuthError
+from timesheets.authserver.oauth.rfc8707 import resolve_targets
+from timesheets.authserver.oauth.tenant import ClientView
+from timesheets.authserver.oauth.user_scopes import user_token_scopes
+from timesheets.authserver.pages import (
+    SESSION_COOKIE,
+    form_allowed,
+    message,
+    render,
+    set_session_cookie,
+)
+from timesheets.authserver.passwords import verify_password
+from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.user_tokens import Issue, issue_tokens
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("timesheets.authserver.login")
+GENERIC_LOGIN_ERROR = "Wrong email or password."
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _registration(client: ClientView | None) -> ClientRegistration | None:
+    if client is None:
+        return None
+    return ClientRegistration(
+        client.client_id, client.redirect_uris, client.grant_types, client.auth_method == "none"
+    )
+
+
+def _redirect(uri: str, params: dict[str, str], *, fragment: bool = False) -> Response:
+    query = urlencode(params)
+    target = f"{uri}#{query}" if fragment else f"{uri}{'&' if '?' in uri else '?'}{query}"
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def _checked(runtime: Runtime, query: str) -> tuple[ClientView | None, AuthorizationRequest]:
+    client_id = dict(parse_qsl(query)).get("client_id", "")
+    client = await runtime.client(client_id) if client_id else None
+    return client, check_request(query, _registration(client))
+
+
+def _error_response(
+    runtime: Runtime, request: Request, query: str, client: ClientView | None, error: AuthorizeError
+) -> Response:
+    log.info(
+        "authorization refused", extra={"error": error.error, "description": error.description}
+    )
+    params = dict(parse_qsl(query))
+    if error.redirectable and client is not None:
+        uri = params.get("redirect_uri") or client.redirect_uris[0]
+        answer = {"error": error.error, "error_description": error.description}
+        if "state" in params:
+            answer["state"] = params["state"]
+        answer["iss"] = runtime.settings.issuer
+        return _redirect(uri, answer)
+    return message(runtime, request, 400, "This sign-in link is not valid", error.description)
+
+
+async def _user(runtime: Runtime, request: Request) -> tuple[User, datetime] | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    async with runtime.sessions() as session:
+        record = await grants.find_session(session, cookie, runtime.now())
+        user = await session.get(User, record.user_id) if record else None
+    if record is None or user is None or not user.enabled:
+        return None
+    return user, record.auth_time
+
+
+async def _finish(
+    runtime: Runtime,
+    client: ClientView,
+    auth: AuthorizationRequest,
+    user: User,
+    auth_time: datetime,
+) -> Response:
+    """Issue the code (or implicit tokens) and send the browser back to the client."""
+    apis = await runtime.apis()
+    try:
+        targets = resolve_targets(auth.audiences, apis.get) if auth.audiences else ()
+        async with runtime.sessions() as session:
+            permitted = await people.user_permissions(session, user.id)
+        scopes = user_token_scopes(client, targets, permitted, auth.scopes)
+    except OAuthError as error:
+        answer = {"error": error.error, "error_description": error.description}
+        return _redirect(auth.redirect_uri, answer | ({"state": auth.state} if auth.state else {}))
+    now = runtime.now()
+    async with runtime.sessions() as session, session.begin():
+        grant = await grants.create_grant(session, client.client_id, user.id, now)
+        if auth.response_type == "code":
+            code, digest = grants.new_secret()
+            await grants.store_code(
+                session,
+                AuthorizationCode(
+                    digest=digest,
+                    grant_id=grant.id,
+                    client_id=client.client_id,
+                    user_id=user.id,
+                    redirect_uri=auth.redirect_uri,
+                    scopes=list(scopes),
+                    audiences=list(auth.audiences),
+                    nonce=auth.nonce,
+                    code_challenge=auth.code_challenge,
+                    auth_time=auth_time,
+                    expires_at=now + timedelta(seconds=runtime.settings.code_seconds),
+                    consumed_at=None,
+                ),
+            )
+    state = {"state": auth.state} if auth.state else {}
+    if auth.response_type == "code":
+        # RFC 9207: the issuer identifies who answered, against mix-up attacks.
+        return _redirect(auth.redirect_uri, {"code": code, **state, "iss": runtime.settings.issuer})
+    tokens = await issue_tokens(
+        runtime, Issue(client, user, grant.id, scopes, auth.audiences, auth_time, auth.nonce)
+    )
+    tokens.pop("refresh_token", None)  # never through the front channel
+    if auth.response_type == "token":
+        tokens.pop("id_token", None)
+    return _redirect(
+        auth.redirect_uri, {k: str(v) for k, v in tokens.items()} | state, fragment=True
+    )
+
+
+async def _continue(
+    runtime: Runtime, request: Request, query: str, user: User, auth_time: datetime
+) -> Response:
+    try:
+        client, auth = await _checked(runtime, query)
+    except AuthorizeError as error:
+        return _error_response(runtime, request, query, None, error)
+    assert client is not None
+    if not client.first_party:
+        return render(
+            runtime,
+            request,
+            "consent.html",
+            client_name=client.name,
+            user_email=user.email,
+            scopes=auth.scopes or ("the permissions you hold",),
+            authorize=query,
+        )
+    return await _finish(runtime, client, auth, user, auth_time)
+
+
+@router.get("/authorize")
+async def authorize(request: Request) -> Response:
+    """The authorization endpoint (RFC 6749 §3.1)."""
+    runtime = _runtime(request)
+    query = request.url.query
+    client = None
+    try:
+        client, auth = await _checked(runtime, query)
+    except AuthorizeError as error:
+        if client is None:
+            client_id = dict(parse_qsl(query)).get("client_id", "")
+            client = await runtime.client(client_id) if client_id else None
+        return _error_response(runtime, request, query, client, error)
+    assert client is not None
+    signed_in = await _user(runtime, request)
+    if signed_in is not None and auth.prompt != "login":
+        return await _continue(runtime, request, query, *signed_in)
+    if auth.prompt == "none":
+        answer = {"error": "login_required"} | ({"state": auth.state} if auth.state else {})
+        return _redirect(auth.redirect_uri, answer)
+    return render(
+        runtime, request, "login.html", client_name=client.name, authorize=query, email=""
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the credentials, start a session, and continue the authorization."""
+    runtime = _runtime(request)
+    form = await _form(request)
+    if not form_allowed(runtime, request, form):
+        return message(
+            runtime, request, 403, "Request refused", "The form expired or came from elsewhere."
+        )
+    query = form.get("authorize", "")
+    email = form.get("email", "").strip().lower()
+    address = request.client.host if request.client else "unknown"
+    keys = (f"login:{email}", f"login-address:{address}")
+    clock = runtime.clock()
+    wait = max(runtime.login_throttle.retry_after(key, clock) for key in keys)
+    if wait:
+        return render(
+            runtime,
+            request,
+            "message.html",
+            429,
+            {"Retry-After": str(wait)},
+            title="Too many attempts",
+            message=f"Too many sign-in attempts. Try again in {wait} seconds.",
+            error=True,
+        )
+    async with runtime.sessions() as session:
+        user = await session.scalar(people.select_user_by_email(email)) if email else None
+    valid = verify_password(user.password_hash if user else None, form.get("password", ""))
+    if user is None or not valid or not user.enabled:
+        for key in keys:
+            runtime.login_throttle.record_failure(key, clock)
+        log.warning("login failed", extra={"address": address})
+        client_name = ""
+        try:
+            client, _auth = await _checked(runtime, query)
+            client_name = client.name if client else ""
+        except AuthorizeError:
+            pass
+        return render(
+            runtime,
+            request,
+            "login.html",
+            401,
+            client_name=client_name or "An application",
+            authorize=query,
+            email=email,
+            error=GENERIC_LOGIN_ERROR,
+        )
+    now = runtime.now()
+    async with runtime.sessions() as session, session.begin():
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            await grants.end_session(session, old)  # a new session id at each login
+        cookie = await grants.create_session(
+            session, user.id, now, timedelta(seconds=runtime.settings.session_seconds)
+        )
+    log.info("login", extra={"user_id": user.id})
+    response = await _continue(runtime, request, query, user, now)
+    set_session_cookie(runtime, response, cookie)
+    return response
+
+
+@router.post("/consent")
+async def consent(request: Request) -> Response:
+    """The user's answer on the consent page."""
+    runtime = _runtime(request)
+    form = await _form(request)
+    if not form_allowed(runtime, request, form):
+        return message(
+            runtime, request, 403, "Request refused", "The form expired or came from elsewhere."
+        )
+    signed_in = await _user(runtime, request)
+    if signed_in is None:
+        return message(runtime, request, 401, "Signed out", "Please sign in again.")
+    query = form.get("authorize", "")
+    try:
+        client, auth = await _checked(runtime, query)
+    except AuthorizeError as error:
+        return _error_response(runtime, request, query, None, error)
+    assert client is not None
+    if form.get("decision") != "allow":
+        answer = {"error": "access_denied"} | ({"state": auth.state} if auth.state else {})
+        return _redirect(auth.redirect_uri, answer)
+    return await _finish(runtime, client, auth, *signed_in)
+
+
+@router.get("/logout")
+@router.get("/v2/logout")
+async def logout(request: Request) -> Response:
+    """End the session; return to a registered URL of the client if one is named."""
+    runtime = _runtime(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        async with runtime.sessions() as session, session.begin():
+            await grants.end_session(session, cookie)
+    params = dict(parse_qsl(request.url.query))
+    target = params.get("post_logout_redirect_uri") or params.get("returnTo")
+    client = await runtime.client(params["client_id"]) if "client_id" in params else None
+    allowed = set(client.redirect_uris) | set(client.web_origins) if client else set()
+    if target and target in allowed:
+        response: Response = RedirectResponse(target, status_code=303)
+    else:
+        response = message(runtime, request, 200, "Signed out", "You are signed out of Timesheets.")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

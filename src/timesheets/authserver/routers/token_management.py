@@ -1,0 +1,145 @@
+"""Revocation (RFC 7009), introspection (RFC 7662) and UserInfo (OIDC Core §5.3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from timesheets.authserver import grants
+from timesheets.authserver.models import User
+from timesheets.authserver.oauth import oidc
+from timesheets.authserver.oauth.errors import InvalidClient, InvalidRequest, OAuthError
+from timesheets.authserver.oauth.rfc8414 import endpoint
+from timesheets.authserver.oauth.token_request import parse_token_request
+from timesheets.authserver.own_tokens import (
+    access_token_claims,
+    refresh_token,
+    refresh_token_active,
+)
+from timesheets.authserver.routers.token import (
+    NO_STORE,
+    authenticate_client,
+    json_response,
+    read_body,
+)
+from timesheets.authserver.runtime import Runtime
+from timesheets.bearer.errors import BearerError, InvalidToken
+from timesheets.bearer.transport import token_from_request
+
+log = logging.getLogger("timesheets.authserver.tokens")
+
+
+def _error(error: OAuthError) -> Response:
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="timesheets"'} if isinstance(error, InvalidClient) else {}
+    )
+    return json_response(error.status_code, error.body(), headers)
+
+
+async def revoke(request: Request) -> Response:
+    """Revoke a refresh or access token of the calling client, and its grant (RFC 7009 §2)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        raw = await read_body(request, runtime.settings.max_body_bytes)
+        params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
+        client = await authenticate_client(runtime, request, params)
+        token = params.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+    except OAuthError as error:
+        return _error(error)
+    grant_id = None
+    record = await refresh_token(runtime, token)
+    if record is not None and record.client_id == client.client_id:
+        grant_id = record.grant_id
+    else:
+        claims = await access_token_claims(runtime, token)
+        if claims is not None and claims.get("client_id") == client.client_id:
+            grant_id = claims.get("grant_id") if isinstance(claims.get("grant_id"), str) else None
+    if grant_id is not None:
+        async with runtime.sessions() as session, session.begin():
+            await grants.revoke_grant(session, grant_id, "revoked by the client", runtime.now())
+        log.info("grant revoked", extra={"client_id": client.client_id})
+    # §2.2: 200 whether or not the token was valid, so nothing leaks.
+    return Response(b"", 200, NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    """Whether a token is active, and what it says (RFC 7662 §2), for authenticated clients."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        raw = await read_body(request, runtime.settings.max_body_bytes)
+        params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
+        client = await authenticate_client(runtime, request, params)
+        if client.auth_method == "none":
+            raise InvalidClient("introspection needs client authentication")
+        token = params.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+    except OAuthError as error:
+        return _error(error)
+    answer: dict[str, Any] = {"active": False}
+    record = await refresh_token(runtime, token)
+    if record is not None:
+        if await refresh_token_active(runtime, record):
+            answer = {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": record.client_id,
+                "sub": record.user_id,
+                "scope": " ".join(record.scopes),
+                "exp": int(record.expires_at.timestamp()),
+                "iss": runtime.settings.issuer,
+            }
+    else:
+        claims = await access_token_claims(runtime, token)
+        if claims is not None:
+            answer = {"active": True, "token_type": "Bearer"} | {
+                k: claims[k]
+                for k in ("scope", "client_id", "sub", "exp", "iat", "aud", "iss", "jti")
+                if k in claims
+            }
+    return json_response(200, answer)
+
+
+async def userinfo(request: Request) -> Response:
+    """Claims about the signed-in user (OIDC Core §5.3), for a token with `openid`."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        token = token_from_request(request.headers.get("authorization"), request.url.query)
+    except BearerError as error:
+        if request.method == "POST" and "authorization" not in request.headers:
+            form = await request.form()
+            value = form.get("access_token")
+            if not isinstance(value, str):
+                return _bearer(error)
+            token = value
+        else:
+            return _bearer(error)
+    claims = await access_token_claims(
+        runtime, token, endpoint(runtime.settings.issuer, "/userinfo")
+    )
+    if claims is None or "openid" not in str(claims.get("scope", "")).split():
+        return _bearer(InvalidToken("the access token is not valid for UserInfo"))
+    async with runtime.sessions() as session:
+        user: User | None = await session.get(User, claims["sub"])
+    if user is None or not user.enabled:
+        return _bearer(InvalidToken("the user is gone"))
+    scopes = str(claims["scope"]).split()
+    body = {"sub": user.id} | oidc.profile_claims(
+        scopes, name=user.name, email=user.email, user_type=user.user_type
+    )
+    return Response(json.dumps(body), 200, NO_STORE, media_type="application/json")
+
+
+def _bearer(error: BearerError) -> Response:
+    return Response(
+        json.dumps(error.body()),
+        error.status_code,
+        {"WWW-Authenticate": error.challenge(), **NO_STORE},
+        media_type="application/json",
+    )
