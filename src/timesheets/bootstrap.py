@@ -6,13 +6,14 @@ Writes what scripts need to `<data-dir>/bootstrap.json` (mode 0600).
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver import admin
+from timesheets.authserver import admin, people
 from timesheets.authserver.runtime import Runtime
 from timesheets.datadir import write_private_json
 
@@ -29,6 +30,17 @@ IMPORT_JOB = "Timesheets Import Job"
 IMPORT_JOB_SCOPES = ["create:timesheets", "batch:upload"]
 REPORTS = "Payroll Export"
 REPORTS_SCOPES = ["read:timesheets"]
+WEB_CLIENT = "Timesheets SPA"
+PEOPLE_SCOPES = ["read:timesheets", "create:timesheets", "delete:timesheets"]
+ROLES = {
+    "Employee": PEOPLE_SCOPES,
+    "Manager": [*PEOPLE_SCOPES, "approve:timesheets"],
+}
+DEMO_USERS = [
+    ("employee@abc.example", "Erin Employee", "Employee", ["Employee"]),
+    ("contractor@abc.example", "Casey Contractor", "Contractor", ["Employee"]),
+    ("manager@abc.example", "Morgan Manager", "Employee", ["Manager"]),
+]
 
 
 async def _machine_client(session: AsyncSession, name: str, scopes: list[str]) -> dict[str, str]:
@@ -42,6 +54,46 @@ async def _machine_client(session: AsyncSession, name: str, scopes: list[str]) -
         return {"client_id": created.client.client_id, "client_secret": created.secret}
     secret = await admin.rotate_secret(session, name, timedelta(0))
     return {"client_id": client.client_id, "client_secret": secret}
+
+
+async def _people(session: AsyncSession) -> list[dict[str, Any]]:
+    """Roles, and the demo people with fresh passwords."""
+    for role, scopes in ROLES.items():
+        try:
+            await people.find_role(session, role)
+        except admin.TenantError:
+            await people.create_role(session, role, permissions={AUDIENCE: scopes})
+    users = []
+    for email, name, user_type, roles in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        try:
+            await people.find_user(session, email)
+            await people.set_password(session, email, password)
+        except admin.TenantError:
+            await people.create_user(
+                session, email=email, name=name, password=password, user_type=user_type
+            )
+        for role in roles:
+            await people.assign_role(session, email, role)
+        users.append({"email": email, "password": password, "roles": roles, "user_type": user_type})
+    return users
+
+
+async def _web_client(session: AsyncSession, web_url: str) -> dict[str, str]:
+    redirect_uri = f"{web_url}/callback"
+    try:
+        client = await admin.find_client(session, WEB_CLIENT)
+    except admin.TenantError:
+        created = await admin.create_client(
+            session,
+            name=WEB_CLIENT,
+            app_type="spa",
+            redirect_uris=(redirect_uri,),
+            web_origins=(web_url,),
+        )
+        await admin.add_grant(session, WEB_CLIENT, AUDIENCE, ROLES["Manager"])
+        client = created.client
+    return {"web_client_id": client.client_id, "web_redirect_uri": redirect_uri}
 
 
 async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> dict[str, Any]:
@@ -59,12 +111,16 @@ async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> d
             )
         import_job = await _machine_client(session, IMPORT_JOB, IMPORT_JOB_SCOPES)
         reports = await _machine_client(session, REPORTS, REPORTS_SCOPES)
+        users = await _people(session)
+        web = await _web_client(session, urls["web_url"]) if "web_url" in urls else {}
     document = {
         "issuer": runtime.settings.issuer,
         "audience": AUDIENCE,
-        **urls,
+        **{k: v for k, v in urls.items() if k != "web_url"},  # web_url once the app is served
         "import_job": import_job,
         "reports_client": reports,
+        **web,
+        "users": users,
     }
     write_private_json(path, document)
     runtime.invalidate()

@@ -52,7 +52,10 @@ def run_up(settings: AuthServerSettings) -> None:
         runtime = create_runtime(settings)
         try:
             await prepare(runtime)
-            urls = {"api_url": f"http://{api.host}:{api.port}"}
+            urls = {
+                "api_url": f"http://{api.host}:{api.port}",
+                "web_url": f"http://127.0.0.1:{WEB_PORT}",
+            }
             document = await bootstrap(runtime, settings.data_dir, urls)
         finally:
             await runtime.engine.dispose()

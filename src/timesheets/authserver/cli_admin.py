@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -426,3 +427,124 @@ def export_command(
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+# -- users and roles -------------------------------------------------------------------
+
+user_app = typer.Typer(help="People who log in.", no_args_is_help=True)
+role_app = typer.Typer(help="Roles and their permissions.", no_args_is_help=True)
+admin_app.add_typer(user_app, name="user")
+admin_app.add_typer(role_app, name="role")
+PASSWORD_ENV = "TIMESHEETS_USER_PASSWORD"
+
+
+def _password(prompt: bool) -> str:
+    """A password from TIMESHEETS_USER_PASSWORD, else asked for (never a flag)."""
+    value = os.environ.get(PASSWORD_ENV)
+    if value:
+        return value
+    if not prompt:
+        err.print(f"[red]error:[/red] set {PASSWORD_ENV} or run on a terminal")
+        raise typer.Exit(1)
+    entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return entered
+
+
+@user_app.command("create")
+def user_create(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option(help="Login email.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    user_type: Annotated[str, typer.Option(help="Employee or Contractor.")] = "Employee",
+    role: Annotated[list[str] | None, typer.Option(help="Role to assign; repeatable.")] = None,
+) -> None:
+    """Create a user; the password comes from TIMESHEETS_USER_PASSWORD or a prompt."""
+    from timesheets.authserver import people
+
+    password = _password(sys.stdin.isatty())
+
+    async def work(_runtime: Runtime, session: AsyncSession) -> str:
+        user = await people.create_user(
+            session, email=email, name=name, password=password, user_type=user_type
+        )
+        for item in role or []:
+            await people.assign_role(session, user.id, item)
+        return user.id
+
+    out.print(f"user_id: {_run(ctx, work)}")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    """List users with their roles."""
+    from timesheets.authserver import people
+
+    async def work(_runtime: Runtime, session: AsyncSession) -> list[list[Any]]:
+        return [
+            [
+                u.email,
+                u.id,
+                u.name,
+                u.user_type,
+                "yes" if u.enabled else "no",
+                " ".join(await people.user_roles(session, u.id)),
+            ]
+            for u in await people.list_users(session)
+        ]
+
+    _table("users", ["email", "id", "name", "type", "enabled", "roles"], _run(ctx, work))
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, user: str) -> None:
+    """Disable a user: no more logins or token refreshes."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.set_enabled(s, user, False))
+    out.print(f"disabled {user}")
+
+
+@user_app.command("enable")
+def user_enable(ctx: typer.Context, user: str) -> None:
+    """Enable a disabled user again."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.set_enabled(s, user, True))
+    out.print(f"enabled {user}")
+
+
+@user_app.command("set-password")
+def user_set_password(ctx: typer.Context, user: str) -> None:
+    """Set a user's password (from TIMESHEETS_USER_PASSWORD or a prompt)."""
+    from timesheets.authserver import people
+
+    password = _password(sys.stdin.isatty())
+    _run(ctx, lambda _r, s: people.set_password(s, user, password))
+    out.print(f"password set for {user}")
+
+
+@user_app.command("assign-role")
+def user_assign_role(ctx: typer.Context, user: str, role: str) -> None:
+    """Give a user a role."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.assign_role(s, user, role))
+    out.print(f"{user} has role {role}")
+
+
+@role_app.command("create")
+def role_create(ctx: typer.Context, name: str, description: str = "") -> None:
+    """Create a role (then give it permissions)."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.create_role(s, name, description))
+    out.print(f"created role {name}")
+
+
+@role_app.command("set-permissions")
+def role_set_permissions(ctx: typer.Context, role: str, api: str, scopes: list[str]) -> None:
+    """Make a role's permissions on an API exactly these scopes."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.set_permissions(s, role, api, scopes))
+    out.print(f"role {role} has {' '.join(scopes)} on {api}")

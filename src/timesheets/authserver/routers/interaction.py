@@ -24,6 +24,7 @@ from timesheets.authserver.oauth.authorization_request import (
 from timesheets.authserver.oauth.errors import OAuthError
 from timesheets.authserver.oauth.rfc8707 import resolve_targets
 from timesheets.authserver.oauth.tenant import ClientView
+from timesheets.authserver.oauth.token_request import parse_form
 from timesheets.authserver.oauth.user_scopes import user_token_scopes
 from timesheets.authserver.pages import (
     SESSION_COOKIE,
@@ -33,6 +34,7 @@ from timesheets.authserver.pages import (
     set_session_cookie,
 )
 from timesheets.authserver.passwords import verify_password
+from timesheets.authserver.routers.token import read_body
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.user_tokens import Issue, issue_tokens
 
@@ -196,8 +198,12 @@ async def authorize(request: Request) -> Response:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    """The posted form; malformed, oversized or repeated fields make it empty (refused)."""
+    try:
+        body = await read_body(request, _runtime(request).settings.max_body_bytes)
+        return dict(parse_form(body).params)
+    except OAuthError:
+        return {}
 
 
 @router.post("/login")

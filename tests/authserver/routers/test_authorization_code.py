@@ -1,0 +1,169 @@
+"""Authorization code + PKCE, refresh rotation, revocation, introspection and UserInfo,
+against a running server with a scripted login."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from tests.authserver.conftest import AUDIENCE, AuthServer
+from tests.authserver.flows import authorize_and_login, pkce_pair
+from timesheets.authserver import admin, people
+
+REDIRECT = "https://spa.example.com/callback"
+PASSWORD = "correct horse battery"
+
+
+async def _setup(server: AuthServer, role_scopes: list[str]) -> str:
+    await server.tenant.create_api()
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        created = await admin.create_client(
+            session,
+            name="SPA",
+            app_type="spa",
+            redirect_uris=(REDIRECT,),
+            web_origins=("https://spa.example.com",),
+        )
+        await admin.add_grant(
+            session, "SPA", AUDIENCE, ["read:timesheets", "create:timesheets", "approve:timesheets"]
+        )
+        await people.create_role(session, "Employee", permissions={AUDIENCE: role_scopes})
+        await people.create_user(session, email="erin@abc.example", name="Erin", password=PASSWORD)
+        await people.assign_role(session, "erin@abc.example", "Employee")
+        return created.client.client_id
+
+    client_id: str = await server.tenant.run(work)
+    return client_id
+
+
+def _query(client_id: str, challenge: str, **extra: str) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile offline_access read:timesheets approve:timesheets",
+        "audience": AUDIENCE,
+        "state": "st-\u00e9 1",
+        "nonce": "n-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    } | extra
+
+
+async def test_code_pkce_refresh_and_replay(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets", "create:timesheets"])
+    verifier, challenge = pkce_pair()
+    result = await authorize_and_login(
+        auth_server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
+    )
+    assert result.location.startswith(REDIRECT + "?")
+    assert result.params["state"] == "st-\u00e9 1"
+    assert result.params["iss"] == auth_server.url
+    form = {
+        "grant_type": "authorization_code",
+        "code": result.params["code"],
+        "redirect_uri": REDIRECT,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    tokens = (await auth_server.http.post("/oauth/token", data=form)).json()
+    # Role scopes AND client grant AND request: approve is requested and granted to the
+    # client, but the Employee role does not permit it.
+    assert tokens["scope"] == "openid profile offline_access read:timesheets"
+    id_token = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert id_token["aud"] == client_id
+    assert id_token["nonce"] == "n-123"
+    assert id_token["name"] == "Erin"
+    access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert AUDIENCE in access["aud"]
+
+    replay = await auth_server.http.post("/oauth/token", data=form)
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_grant"
+    # The replay revoked the grant: the refresh token from the first exchange is dead.
+    dead = await auth_server.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": client_id,
+        },
+    )
+    assert dead.json()["error"] == "invalid_grant"
+
+
+async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    verifier, challenge = pkce_pair()
+    result = await authorize_and_login(
+        auth_server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
+    )
+    first = (
+        await auth_server.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": result.params["code"],
+                "redirect_uri": REDIRECT,
+                "client_id": client_id,
+                "code_verifier": verifier,
+            },
+        )
+    ).json()
+    refresh = {"grant_type": "refresh_token", "client_id": client_id}
+    second = (
+        await auth_server.http.post(
+            "/oauth/token", data=refresh | {"refresh_token": first["refresh_token"]}
+        )
+    ).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    reuse = await auth_server.http.post(
+        "/oauth/token", data=refresh | {"refresh_token": first["refresh_token"]}
+    )
+    assert reuse.json()["error"] == "invalid_grant"
+    after = await auth_server.http.post(
+        "/oauth/token", data=refresh | {"refresh_token": second["refresh_token"]}
+    )
+    assert after.json()["error"] == "invalid_grant"
+    userinfo = await auth_server.http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {second['access_token']}"}
+    )
+    assert userinfo.status_code == 401
+
+
+async def test_public_client_without_pkce_is_refused_with_state(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    query = _query(client_id, "x")
+    query.pop("code_challenge")
+    query.pop("code_challenge_method")
+    from urllib.parse import urlencode
+
+    answer = await auth_server.http.get("/authorize?" + urlencode(query))
+    assert answer.status_code == 303
+    assert "error=invalid_request" in answer.headers["location"]
+    assert "state=st-%C3%A9+1" in answer.headers["location"]
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        REDIRECT + "/",
+        REDIRECT + "x",
+        "https://SPA.example.com/callback",
+        "http://spa.example.com/callback",
+        REDIRECT + "?x=1",
+        "https://spa.example.com.evil.com/callback",
+    ],
+)
+async def test_redirect_uri_must_match_exactly(auth_server: AuthServer, redirect: str) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    from urllib.parse import urlencode
+
+    _verifier, challenge = pkce_pair()
+    answer = await auth_server.http.get(
+        "/authorize?" + urlencode(_query(client_id, challenge, redirect_uri=redirect))
+    )
+    assert answer.status_code == 400
+    assert "location" not in answer.headers
+    assert answer.headers["x-frame-options"] == "DENY"
