@@ -116,7 +116,7 @@ async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> d
     document = {
         "issuer": runtime.settings.issuer,
         "audience": AUDIENCE,
-        **{k: v for k, v in urls.items() if k != "web_url"},  # web_url once the app is served
+        **urls,
         "import_job": import_job,
         "reports_client": reports,
         **web,

@@ -1,13 +1,15 @@
 """`timesheets up`: every service of the platform on loopback, bootstrapped.
 
-The authorization server listens on 127.0.0.1:9000 and the Timesheets API on
-127.0.0.1:8000, each in its own process, on SQLite files in the data directory.
+The authorization server listens on 127.0.0.1:9000, the Timesheets API on 127.0.0.1:8000
+and the web app on 127.0.0.1:3000, each in its own process, on SQLite files in the data
+directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import multiprocessing
 import signal
@@ -22,6 +24,8 @@ from timesheets.bootstrap import AUDIENCE, bootstrap
 from timesheets.logging import configure
 from timesheets.serve import serve
 from timesheets.settings import ApiSettings, AuthServerSettings
+from timesheets.web.app import WebConfig
+from timesheets.web.app import create_app as create_web_app
 
 log = logging.getLogger("timesheets.up")
 API_PORT = 8000
@@ -69,6 +73,14 @@ def run_up(settings: AuthServerSettings) -> None:
         )
 
     asyncio.run(prepare_and_bootstrap())
+    document = json.loads((settings.data_dir / "bootstrap.json").read_text())
+    web = WebConfig(
+        issuer=settings.issuer,
+        client_id=document["web_client_id"],
+        audience=AUDIENCE,
+        api_url=document["api_url"],
+        web_url=document["web_url"],
+    )
     context = multiprocessing.get_context("spawn")
     services = [
         (
@@ -77,6 +89,7 @@ def run_up(settings: AuthServerSettings) -> None:
             settings.port,
         ),
         (functools.partial(create_api_app, api, migrate_on_start=False), api.host, api.port),
+        (functools.partial(create_web_app, web), "127.0.0.1", WEB_PORT),
     ]
     children = [context.Process(target=_serve, args=service) for service in services]
     for child in children:

@@ -41,9 +41,16 @@ def new_entry(principal: Principal, fields: EntryFields, external_id: str | None
     except AccessRefused as refused:
         raise invalid([{"field": refused.field, "message": str(refused)}]) from None
     year, week = fields.iso_week
+    # A person's type comes from their token where the issuer says it; a machine names it.
+    claimed = principal.claims.get("user_type")
+    user_type = (
+        claimed
+        if not principal.is_machine and claimed in ("Employee", "Contractor")
+        else fields.user_type or "Employee"
+    )
     return repo.NewEntry(
         user_id=owner,
-        user_type=fields.user_type or "Employee",
+        user_type=user_type,
         project=fields.project,
         hundredths=fields.hundredths,
         iso_year=year,

@@ -47,9 +47,15 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | Non
             raise InvalidToken(f"the {name} claim is required")
         return None
     # RFC 7519 §2 NumericDate: a JSON number; not a string, a boolean or a non-finite value.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidToken(f"the {name} claim is not a NumericDate")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise InvalidToken(f"the {name} claim is not a NumericDate") from None
+    if not math.isfinite(number):
+        raise InvalidToken(f"the {name} claim is not a NumericDate")
+    return number
 
 
 def _required_number(claims: dict[str, Any], name: str) -> float:

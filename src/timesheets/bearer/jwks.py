@@ -83,7 +83,7 @@ class JwksCache:
         """Fetch the JWKS (once for concurrent callers); keep the old keys on failure."""
         attempted = self._attempted_at
         async with self._lock:
-            if self._attempted_at != attempted:
+            if self._attempted_at != attempted or (force and self._fetched_at is not None):
                 return  # another request refreshed while this one waited
             if not force and not self._may_refetch(self.clock()):
                 return

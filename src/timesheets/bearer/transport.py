@@ -19,7 +19,7 @@ MAX_TOKEN_BYTES = 8192
 
 def token_from_request(authorization: str | None, query: str) -> str:
     """The bearer token of a request, or a MissingToken / InvalidRequest error."""
-    in_query = "access_token" in query and any(
+    in_query = bool(query) and any(
         name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True)
     )
     if authorization is None:
