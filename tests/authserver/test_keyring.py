@@ -45,7 +45,7 @@ async def jwks(server: AuthServer) -> dict[str, jwt.PyJWK]:
     """The published keys by kid."""
     response = await server.http.get("/.well-known/jwks.json")
     assert response.status_code == 200
-    return {key.key_id: key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
+    return {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
 
 
 def kid_of(token: str) -> str:

@@ -54,12 +54,23 @@ TOKEN_OPERATION: dict[str, Any] = {
                         "type": "object",
                         "required": ["grant_type"],
                         "properties": {
-                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "grant_type": {
+                                "type": "string",
+                                "enum": [
+                                    "client_credentials",
+                                    "authorization_code",
+                                    "refresh_token",
+                                ],
+                            },
                             "audience": {"type": "string"},
                             "resource": {"type": "array", "items": {"type": "string"}},
                             "scope": {"type": "string"},
                             "client_id": {"type": "string"},
                             "client_secret": {"type": "string"},
+                            "code": {"type": "string"},
+                            "redirect_uri": {"type": "string"},
+                            "code_verifier": {"type": "string"},
+                            "refresh_token": {"type": "string"},
                         },
                     }
                 }
@@ -78,6 +89,8 @@ TOKEN_OPERATION: dict[str, Any] = {
                                 "token_type": {"type": "string", "enum": ["Bearer"]},
                                 "expires_in": {"type": "integer"},
                                 "scope": {"type": "string"},
+                                "refresh_token": {"type": "string"},
+                                "id_token": {"type": "string"},
                             },
                         }
                     }

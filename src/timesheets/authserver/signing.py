@@ -19,6 +19,10 @@ async def sign_access_token(runtime: Runtime, api: ApiView, claims: dict[str, An
         return jwt.encode(claims, api.hs256_secret, "HS256", headers=access_token_header(None))
     signer = (await runtime.keyring()).signer(api.signing_alg)
     if signer is None:
+        # An API with a new algorithm was registered since the keys were made.
+        await runtime.prepare_keys()
+        signer = (await runtime.keyring()).signer(api.signing_alg)
+    if signer is None:
         raise RuntimeError(f"no signing key for {api.signing_alg}")
     return jwt.encode(claims, signer.key, signer.alg, headers=access_token_header(signer.kid))
 

@@ -6,6 +6,7 @@ Everything is read over HTTP from a running server, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from tests.authserver.conftest import AUDIENCE, AuthServer
 from tests.live import serve_in_thread
 from timesheets.authserver.app import create_app
 from timesheets.authserver.store import key_record, load_keys
+from timesheets.settings import AuthServerSettings
 
 pytestmark = pytest.mark.asyncio
 
@@ -86,16 +88,20 @@ async def test_metadata_documents_describe_this_server(auth_server: AuthServer) 
     assert oauth["issuer"] == issuer
     assert oauth["token_endpoint"] == f"{issuer}/oauth/token"
     assert oauth["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
-    assert oauth["grant_types_supported"] == ["client_credentials"]
-    assert sorted(oauth["token_endpoint_auth_methods_supported"]) == [
-        "client_secret_basic",
-        "client_secret_post",
-    ]
-    assert sorted(oauth["scopes_supported"]) == [
-        "create:timesheets",
-        "read:reports",
-        "read:timesheets",
-    ]
+    for name, value in oauth.items():
+        if name.endswith(("_endpoint", "_uri")):
+            assert value.startswith(f"{issuer}/"), f"{name} {value} is not under the issuer"
+    grants = oauth["grant_types_supported"]
+    assert "client_credentials" in grants
+    assert len(set(grants)) == len(grants)
+    assert "password" not in grants, "the password grant is advertised"
+    methods = set(oauth["token_endpoint_auth_methods_supported"])
+    assert {"client_secret_basic", "client_secret_post"} <= methods
+    assert methods <= {"client_secret_basic", "client_secret_post", "none"}
+    scopes = oauth["scopes_supported"]
+    assert len(set(scopes)) == len(scopes)
+    assert {"create:timesheets", "read:reports", "read:timesheets"} <= set(scopes)
+
     # The advertised endpoints are the ones that answer.
     jwks = await auth_server.http.get(oauth["jwks_uri"])
     assert jwks.status_code == 200
@@ -104,12 +110,32 @@ async def test_metadata_documents_describe_this_server(auth_server: AuthServer) 
     assert token.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_advertised_grant_types_are_those_the_token_endpoint_accepts(
+    auth_server: AuthServer,
+) -> None:
+    metadata = (await auth_server.http.get(METADATA_PATHS[0])).json()
+    # "implicit" (RFC 7591 grant type names) has no token request; every other one has.
+    for grant_type in set(metadata["grant_types_supported"]) - {"implicit"}:
+        response = await auth_server.http.post(
+            metadata["token_endpoint"], data={"grant_type": grant_type, "client_id": "nobody-1"}
+        )
+        assert response.status_code in (400, 401), response.text
+        assert response.json()["error"] != "unsupported_grant_type", f"{grant_type} is advertised"
+    for grant_type in ("password", "urn:ietf:params:oauth:grant-type:device_code"):
+        response = await auth_server.http.post(
+            metadata["token_endpoint"], data={"grant_type": grant_type, "client_id": "nobody-1"}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "unsupported_grant_type"
+
+
 async def test_metadata_scopes_follow_the_tenant(auth_server: AuthServer) -> None:
-    before = (await auth_server.http.get(METADATA_PATHS[0])).json()
-    assert before["scopes_supported"] == []
+    before = (await auth_server.http.get(METADATA_PATHS[0])).json()["scopes_supported"]
+    assert "approve:timesheets" not in before
     await auth_server.tenant.create_api(scopes={"approve:timesheets": "Approve"})
-    after = (await auth_server.http.get(METADATA_PATHS[0])).json()
-    assert after["scopes_supported"] == ["approve:timesheets"]
+    after = (await auth_server.http.get(METADATA_PATHS[0])).json()["scopes_supported"]
+    assert sorted(after) == sorted([*before, "approve:timesheets"])
 
 
 async def test_jwks_initially_holds_exactly_the_current_and_next_rs256_keys(
@@ -163,7 +189,7 @@ async def test_es256_api_gets_es256_keys_when_keys_are_prepared(auth_server: Aut
 
 
 async def test_server_restart_adds_keys_for_a_new_es256_api(
-    auth_server: AuthServer, make_auth_settings: Any
+    auth_server: AuthServer, make_auth_settings: Callable[..., AuthServerSettings]
 ) -> None:
     await auth_server.tenant.create_api(signing_alg="ES256")
     # A second server process on the same database: its start prepares the keys.
@@ -199,7 +225,11 @@ async def test_healthz_docs_and_openapi(auth_server: AuthServer) -> None:
     token = schema["paths"]["/oauth/token"]["post"]
     form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert "grant_type" in form["required"]
-    assert form["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    # The documented grant types are the ones the server supports and advertises.
+    metadata = (await auth_server.http.get(METADATA_PATHS[0])).json()
+    assert sorted(form["properties"]["grant_type"]["enum"]) == sorted(
+        set(metadata["grant_types_supported"]) - {"implicit"}
+    )
     assert {"200", "400", "401"} <= set(token["responses"])
     success = token["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"access_token", "token_type", "expires_in"} <= set(success["required"])

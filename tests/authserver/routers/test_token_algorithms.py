@@ -41,7 +41,7 @@ async def request_token(server: AuthServer, client_id: str, secret: str, **form:
 async def published_key(server: AuthServer, kid: str) -> jwt.PyJWK:
     """The published key with this kid."""
     document = (await server.http.get("/.well-known/jwks.json")).json()
-    keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(document).keys}
+    keys = {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(document).keys}
     assert kid in keys, f"kid {kid} is not published"
     return keys[kid]
 

@@ -20,7 +20,7 @@ async def _metadata(request: Request) -> dict[str, Any]:
     apis = await runtime.apis()
     return metadata(
         runtime.settings.issuer,
-        grant_types=SUPPORTED_GRANT_TYPES,
+        grant_types=(*SUPPORTED_GRANT_TYPES, "implicit"),
         auth_methods=AUTH_METHODS,
         signing_algs=SIGNING_ALGS,
         scopes=tuple(sorted({s for api in apis.values() for s in api.scopes})),

@@ -1,0 +1,500 @@
+"""The authorization server as an operator runs it: the `timesheets` command in subprocesses.
+
+The tenant is configured with `timesheets admin`, the server started with
+`timesheets authserver` (one or several workers) or `timesheets up`, and tokens are
+obtained with Authlib and verified with PyJWT against the discovered JWKS, the way a
+third-party client and resource server would.
+
+Every subprocess runs in its own session and is stopped (SIGTERM, then SIGKILL of its
+whole process group) when its test ends; every wait is bounded. Subprocesses share a
+bytecode cache directory so that each one does not recompile the whole dependency tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from authlib.integrations.requests_client import OAuth2Session
+
+from tests.pg import PostgresServer, free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+TIMESHEETS = str(Path(sys.executable).with_name("timesheets"))
+KEK = "e2e-key-encryption-key-0123456789"
+API = "https://api.example.test"
+UP_PORT = 9000
+UP_AUDIENCE = "https://api.timesheets.local"
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="session")
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bytecode cache shared by the subprocesses of this run (outside the source tree)."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+def command_env(bytecode_cache: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `timesheets` subprocess: no inherited TIMESHEETS_* settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TIMESHEETS_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+    env.update(extra)
+    return env
+
+
+def run_admin(data_dir: Path, env: dict[str, str], *args: str) -> str:
+    """Run `timesheets admin --data-dir DIR ARGS...`; fail with its output unless it exits 0."""
+    result = subprocess.run(
+        [TIMESHEETS, "admin", "--data-dir", str(data_dir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"admin {args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def printed(label: str, output: str) -> str:
+    """The value of a `label: value` line the admin CLI printed."""
+    match = re.search(rf"^{re.escape(label)}: (\S+)\s*$", output, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{output}"
+    return match.group(1)
+
+
+def listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on a TCP port on any local address (IPv4 and IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as handle:
+            for line in handle.readlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(inode)
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets a process holds open."""
+    inodes = set()
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether this process itself holds a socket listening on `port`."""
+    return bool(socket_inodes(pid) & listening_inodes(port))
+
+
+def group_listens_on(pgid: int, port: int) -> bool:
+    """Whether a process of this process group listens on `port` (not someone else's)."""
+    return any(listens_on(pid, port) for pid in group_members(pgid))
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid`, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as handle:
+            # The command name is in parentheses and may hold spaces: split after it.
+            fields = handle.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and is_running(int(entry)):
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                    found.append(int(entry))
+    return found
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, or "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on `port` and 127.0.0.1:port can be bound and listened on."""
+    if listening_inodes(port):
+        return False
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(1)
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class ServerProcess:
+    """A `timesheets` server subprocess, its own process group and its log file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The parent process id."""
+        return self.process.pid
+
+    def output(self) -> str:
+        """Everything the server wrote so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until this server listens and /healthz answers 200.
+
+        Fails with the log if the process exits first, or skips if that is because another
+        program took the port meanwhile.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.output()
+                if "address already in use" in log.lower():
+                    pytest.skip(f"port {self.port} was taken by another program while starting")
+                pytest.fail(f"server exited with {self.process.returncode}:\n{log}")
+            # Only this process group's listener counts, not another program on the port.
+            if group_listens_on(self.pid, self.port):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                        return
+            time.sleep(0.2)
+        pytest.fail(f"server not healthy within {timeout} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_TIMEOUT)
+        # Workers may outlive a parent that died; the group reaches them too.
+        if group_members(self.process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `timesheets ARGS...` in the background; everything started is stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def start(args: list[str], env: dict[str, str], port: int) -> ServerProcess:
+        log = tmp_path / f"server-{len(started)}.log"
+        with open(log, "wb") as handle:
+            process = subprocess.Popen(
+                [TIMESHEETS, *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = ServerProcess(process, log, port)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@dataclass
+class CliTenant:
+    """A data directory (and database) configured with the admin CLI, and its client."""
+
+    data_dir: Path
+    database_url: str | None
+    client_id: str
+    client_secret: str
+
+    def server_args(self, port: int, *extra: str) -> list[str]:
+        """`timesheets authserver` arguments for this tenant on `port`."""
+        args = ["authserver", "--data-dir", str(self.data_dir), "--port", str(port)]
+        args += ["--issuer", f"http://127.0.0.1:{port}", *extra]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        return args
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cli_tenant(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    bytecode_cache: Path,
+) -> CliTenant:
+    """An API, a client_secret_basic machine client and its grant, made by `timesheets admin`."""
+    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+    database_url = None
+    extra = {"TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": KEK}
+    if request.param == "postgresql":
+        pg: PostgresServer = request.getfixturevalue("pg_server")
+        database_url = pg.new_database()
+        # The admin CLI reads the database from the environment, like the server can.
+        extra["TIMESHEETS_AUTH_DATABASE_URL"] = database_url
+    env = command_env(bytecode_cache, **extra)
+    run_admin(
+        data_dir,
+        env,
+        *("api", "create", "--name", "X", "--identifier", API),
+        *("--scope", "read:timesheets=Read"),
+    )
+    created = run_admin(
+        data_dir,
+        env,
+        *("client", "create", "--name", "m2m", "--type", "machine"),
+        *("--auth-method", "client_secret_basic"),
+    )
+    client_id = printed("client_id", created)
+    client_secret = printed("client_secret", created)
+    run_admin(data_dir, env, "grant", "add", client_id, API, "read:timesheets")
+    return CliTenant(data_dir, database_url, client_id, client_secret)
+
+
+def discover(issuer: str) -> dict[str, Any]:
+    """The RFC 8414 metadata, checked to describe this issuer."""
+    response = httpx.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10)
+    assert response.status_code == 200, response.text
+    metadata: dict[str, Any] = response.json()
+    assert metadata["issuer"] == issuer
+    return metadata
+
+
+def verify_access_token(token: str, metadata: dict[str, Any], audience: str) -> dict[str, Any]:
+    """Verify a token as a resource server would: the JWKS found through discovery."""
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "RS256"
+    jwks = jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False, cache_jwk_set=False, timeout=10)
+    key = jwks.get_signing_key_from_jwt(token)
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=metadata["issuer"],
+        options={"require": ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]},
+    )
+    assert claims["exp"] > time.time()
+    return claims
+
+
+def authlib_token(
+    metadata: dict[str, Any], client_id: str, client_secret: str, resource: str
+) -> dict[str, Any]:
+    """A token from Authlib's OAuth 2.0 client with client_secret_basic."""
+    with OAuth2Session(
+        client_id, client_secret, token_endpoint_auth_method="client_secret_basic"
+    ) as client:
+        token: dict[str, Any] = client.fetch_token(
+            metadata["token_endpoint"],
+            grant_type="client_credentials",
+            resource=resource,
+            timeout=10,
+        )
+    return token
+
+
+def test_authlib_client_gets_a_token_that_verifies_against_the_discovered_jwks(
+    cli_tenant: CliTenant, start_server: Callable[..., ServerProcess], bytecode_cache: Path
+) -> None:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env = command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK)
+    server = start_server(cli_tenant.server_args(port), env, port)
+    server.wait_healthy()
+
+    metadata = discover(issuer)
+    assert metadata["token_endpoint"] == f"{issuer}/oauth/token"
+    assert "client_secret_basic" in metadata["token_endpoint_auth_methods_supported"]
+    token = authlib_token(metadata, cli_tenant.client_id, cli_tenant.client_secret, API)
+
+    assert token["token_type"] == "Bearer"
+    assert token["scope"] == "read:timesheets"
+    claims = verify_access_token(token["access_token"], metadata, API)
+    assert claims["aud"] == API
+    assert claims["client_id"] == cli_tenant.client_id
+    assert claims["scope"] == "read:timesheets"
+
+    # A wrong secret is refused the same way through the real server.
+    refused = httpx.post(
+        metadata["token_endpoint"],
+        data={"grant_type": "client_credentials", "resource": API},
+        auth=(cli_tenant.client_id, cli_tenant.client_secret + "x"),
+        timeout=10,
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("cli_tenant", ["sqlite"], indirect=True)
+def test_two_workers_serve_tokens_and_stop_together_on_sigterm(
+    cli_tenant: CliTenant, start_server: Callable[..., ServerProcess], bytecode_cache: Path
+) -> None:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env = command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK)
+    server = start_server(cli_tenant.server_args(port, "--workers", "2"), env, port)
+    server.wait_healthy()
+
+    # Both workers come up, each listening on the port with its own socket.
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        workers = [
+            pid for pid in children(server.pid) if "resource_tracker" not in command_line(pid)
+        ]
+        if len(workers) == 2 and all(listens_on(pid, port) for pid in workers):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"workers {workers} of {server.pid} not all listening:\n{server.output()}")
+        time.sleep(0.2)
+    listeners = [frozenset(socket_inodes(pid) & listening_inodes(port)) for pid in workers]
+    assert listeners[0] != listeners[1], "the workers should each have their own socket"
+
+    metadata = discover(issuer)
+    for _ in range(6):
+        # A new connection each time, so the kernel may hand it to either worker.
+        token = authlib_token(metadata, cli_tenant.client_id, cli_tenant.client_secret, API)
+        verify_access_token(token["access_token"], metadata, API)
+
+    os.kill(server.pid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the parent did not stop within {STOP_TIMEOUT} s of SIGTERM")
+    assert server.process.returncode == 0, server.output()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if is_running(pid)], "workers outlived their parent"
+    assert not listening_inodes(port), f"port {port} is still served after SIGTERM"
+
+
+def token_with_seed_request(issuer: str, audience: str, client_id: str, secret: str) -> str:
+    """The original scenario's request: a JSON body with the audience and the credentials."""
+    response = httpx.post(
+        f"{issuer}/oauth/token",
+        json={
+            "audience": audience,
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
+    tmp_path: Path, start_server: Callable[..., ServerProcess], bytecode_cache: Path
+) -> None:
+    if not port_is_free(UP_PORT):
+        pytest.skip(f"port {UP_PORT} is in use on this machine; `timesheets up` needs it")
+    data_dir = tmp_path / "data"
+    issuer = f"http://127.0.0.1:{UP_PORT}"
+    env = command_env(bytecode_cache)
+    bootstrap = data_dir / "bootstrap.json"
+
+    first = start_server(["up", "--data-dir", str(data_dir)], env, UP_PORT)
+    first.wait_healthy()
+
+    assert stat.S_IMODE(bootstrap.stat().st_mode) == 0o600
+    document = json.loads(bootstrap.read_text())
+    assert document["issuer"] == issuer
+    assert document["audience"] == UP_AUDIENCE
+    job = document["import_job"]
+    assert set(job) >= {"client_id", "client_secret"}
+    assert stat.S_IMODE((data_dir / "key-encryption.key").stat().st_mode) == 0o600
+
+    metadata = discover(issuer)
+    first_token = token_with_seed_request(
+        issuer, UP_AUDIENCE, job["client_id"], job["client_secret"]
+    )
+    claims = verify_access_token(first_token, metadata, UP_AUDIENCE)
+    assert claims["client_id"] == job["client_id"]
+    assert sorted(claims["scope"].split()) == ["batch:upload", "create:timesheets"]
+    first_kids = {key["kid"] for key in httpx.get(metadata["jwks_uri"], timeout=10).json()["keys"]}
+
+    first.stop()
+    assert first.process.returncode is not None
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not port_is_free(UP_PORT) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    second = start_server(["up", "--data-dir", str(data_dir)], env, UP_PORT)
+    second.wait_healthy()
+    again = json.loads(bootstrap.read_text())
+    assert again["import_job"]["client_id"] == job["client_id"]
+    assert stat.S_IMODE(bootstrap.stat().st_mode) == 0o600
+    token = token_with_seed_request(
+        issuer, UP_AUDIENCE, again["import_job"]["client_id"], again["import_job"]["client_secret"]
+    )
+    metadata = discover(issuer)
+    assert verify_access_token(token, metadata, UP_AUDIENCE)["client_id"] == job["client_id"]
+    # The signing keys were kept, not remade: tokens from before the restart still verify.
+    assert jwt.get_unverified_header(token)["kid"] in first_kids
+    assert verify_access_token(first_token, metadata, UP_AUDIENCE)["jti"] == claims["jti"]
