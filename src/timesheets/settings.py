@@ -80,7 +80,7 @@ class AuthServerSettings(BaseSettings):
         int, Field(ge=10, le=600, description="Lifetime of an authorization code.")
     ] = 60
     user_token_seconds: Annotated[
-        int, Field(ge=60, description="Longest lifetime of a person's access token.")
+        int, Field(ge=10, description="Longest lifetime of a person's access token.")
     ] = 900
     id_token_seconds: Annotated[int, Field(ge=60, description="Lifetime of an ID token.")] = 3600
     refresh_absolute_seconds: Annotated[
