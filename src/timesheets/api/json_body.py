@@ -1,4 +1,4 @@
-"""Reading JSON request bodies strictly: UTF-8 without BOM, one object, no duplicate members.
+"""Reading JSON request bodies strictly: UTF-8 without BOM, no duplicate members.
 
 Python's `json` parser is used (rather than the validator's own) so that a duplicate
 member is refused instead of silently keeping the last value, and so that NaN,
@@ -10,22 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from timesheets import strict_json
+
 
 class MalformedBody(ValueError):
     """The body is not well-formed UTF-8 JSON (400)."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedBody(f"member {key!r} appears twice")
-        result[key] = value
-    return result
-
-
-def _constant(name: str) -> float:
-    return float(name.replace("Infinity", "inf"))
 
 
 def parse_json(body: bytes) -> Any:
@@ -37,11 +26,11 @@ def parse_json(body: bytes) -> Any:
     if text.startswith("\ufeff"):
         raise MalformedBody("the body starts with a byte order mark")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_constant)
-    except RecursionError as exc:
-        raise MalformedBody("the body is nested too deeply") from exc
+        return strict_json.loads(text, constants="float")
     except json.JSONDecodeError as exc:
         raise MalformedBody(f"malformed JSON at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:
+        raise MalformedBody(str(exc)) from exc
 
 
 def parse_json_lines(body: bytes) -> list[Any]:

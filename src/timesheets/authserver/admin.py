@@ -96,14 +96,13 @@ def _check_origin(origin: str) -> str:
 
 
 async def find_api(session: AsyncSession, ref: str) -> ResourceServer:
-    """An API by identifier, name or id."""
-    stmt = select(ResourceServer).where(
-        or_(ResourceServer.identifier == ref, ResourceServer.name == ref, ResourceServer.id == ref)
-    )
-    api = (await session.scalars(stmt)).first()
-    if api is None:
-        raise TenantError(f"no API named {ref!r}")
-    return api
+    """An API by identifier, else by name, else by id (in that order, so a ref that is one
+    API's identifier and another's name means the first)."""
+    for column in (ResourceServer.identifier, ResourceServer.name, ResourceServer.id):
+        api = await session.scalar(select(ResourceServer).where(column == ref))
+        if api is not None:
+            return api
+    raise TenantError(f"no API named {ref!r}")
 
 
 async def list_apis(session: AsyncSession) -> list[ResourceServer]:
@@ -181,8 +180,12 @@ async def update_api(
 ) -> ResourceServer:
     """Change an API's mutable settings (the identifier and algorithm are immutable)."""
     api = await find_api(session, ref)
-    if name is not None:
-        api.name = _check_name("API", name)
+    if name is not None and name != api.name:
+        name = _check_name("API", name)
+        taken = await session.scalar(select(ResourceServer.id).where(ResourceServer.name == name))
+        if taken is not None:
+            raise TenantError(f"an API named {name!r} already exists")
+        api.name = name
     if token_lifetime is not None:
         api.token_lifetime = _check_lifetime(token_lifetime)
     if permissions_claim is not None:
@@ -236,12 +239,12 @@ class CreatedClient:
 
 
 async def find_client(session: AsyncSession, ref: str) -> Client:
-    """A client by id or name."""
-    stmt = select(Client).where(or_(Client.client_id == ref, Client.name == ref))
-    client = (await session.scalars(stmt)).first()
-    if client is None:
-        raise TenantError(f"no client named {ref!r}")
-    return client
+    """A client by id, else by name."""
+    for column in (Client.client_id, Client.name):
+        client = await session.scalar(select(Client).where(column == ref))
+        if client is not None:
+            return client
+    raise TenantError(f"no client named {ref!r}")
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
@@ -284,11 +287,10 @@ async def create_client(
     client_id = client_id or secrets.token_urlsafe(24)
     if not re.fullmatch(r"[A-Za-z0-9._~\-]{8,64}", client_id):
         raise TenantError("client_id must be 8-64 unreserved URL characters")
-    taken = await session.scalar(
-        select(Client.client_id).where(or_(Client.name == name, Client.client_id == client_id))
-    )
-    if taken is not None:
+    if await session.scalar(select(Client.client_id).where(Client.name == name)) is not None:
         raise TenantError(f"a client named {name!r} already exists")
+    if await session.get(Client, client_id) is not None:
+        raise TenantError(f"a client with client_id {client_id!r} already exists")
     client = Client(
         client_id=client_id,
         name=name,
@@ -310,6 +312,36 @@ async def create_client(
     session.add(client)
     await session.flush()
     return CreatedClient(client=client, secret=secret)
+
+
+async def update_client(
+    session: AsyncSession,
+    ref: str,
+    *,
+    auth_method: str | None = None,
+    grant_types: tuple[str, ...] | None = None,
+    redirect_uris: tuple[str, ...] | None = None,
+    web_origins: tuple[str, ...] | None = None,
+) -> list[str]:
+    """Change a client's settings under the same rules as creation; returns what changed."""
+    client = await find_client(session, ref)
+    method = auth_method or client.token_endpoint_auth_method
+    grants = grant_types if grant_types is not None else tuple(client.grant_types)
+    _check_client_settings(client.app_type, method, grants)
+    changes = []
+    if method != client.token_endpoint_auth_method:
+        client.token_endpoint_auth_method = method
+        changes.append("token_endpoint_auth_method")
+    if list(grants) != client.grant_types:
+        client.grant_types = list(grants)
+        changes.append("grant_types")
+    if redirect_uris is not None and list(redirect_uris) != client.redirect_uris:
+        client.redirect_uris = [_check_redirect_uri(u) for u in redirect_uris]
+        changes.append("redirect_uris")
+    if web_origins is not None and list(web_origins) != client.web_origins:
+        client.web_origins = [_check_origin(o) for o in web_origins]
+        changes.append("web_origins")
+    return changes
 
 
 async def rotate_secret(

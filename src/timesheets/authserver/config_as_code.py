@@ -25,12 +25,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin
-from timesheets.authserver.models import ClientSecret
 from timesheets.authserver.oauth.client_auth import secret_digest
 from timesheets.authserver.sealing import Sealer
 
@@ -46,7 +46,25 @@ CLIENT_KEYS = {
     "secret_env",
     "grants",
 }
-MUTABLE_CLIENT_LISTS = ("redirect_uris", "web_origins", "grant_types")
+API_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "identifier": str,
+    "signing_alg": str,
+    "token_lifetime": int,
+    "permissions_claim": bool,
+}
+SECRET_OVERLAP = timedelta(days=1)
+
+
+def _check_types(
+    where: str, spec: Mapping[str, Any], types: dict[str, type | tuple[type, ...]]
+) -> None:
+    for key, kind in types.items():
+        value = spec.get(key)
+        if value is not None and (
+            not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool)
+        ):
+            raise admin.TenantError(f"{where}: {key} has the wrong type")
 
 
 @dataclass
@@ -82,6 +100,7 @@ async def _apply_api(
     scopes = spec.get("scopes", {})
     if not isinstance(scopes, Mapping) or not all(isinstance(v, str) for v in scopes.values()):
         raise admin.TenantError(f"API {identifier}: scopes must map names to descriptions")
+    _check_types(f"API {identifier}", spec, API_TYPES)
     try:
         api = await admin.find_api(session, identifier)
     except admin.TenantError:
@@ -101,6 +120,7 @@ async def _apply_api(
         return
     if "signing_alg" in spec and spec["signing_alg"] != api.signing_alg:
         raise admin.TenantError(f"API {identifier}: the signing algorithm cannot change")
+    before = (api.name, api.token_lifetime, api.permissions_claim)
     await admin.update_api(
         session,
         identifier,
@@ -108,6 +128,8 @@ async def _apply_api(
         token_lifetime=spec.get("token_lifetime"),
         permissions_claim=spec.get("permissions_claim"),
     )
+    if (api.name, api.token_lifetime, api.permissions_claim) != before:
+        report.changes.append(f"updated the settings of API {identifier}")
     existing = {scope.value: scope for scope in api.scopes}
     for value, description in scopes.items():
         if value not in existing:
@@ -115,6 +137,7 @@ async def _apply_api(
             report.changes.append(f"added scope {value} to {identifier}")
         elif existing[value].description != description:
             existing[value].description = description
+            report.changes.append(f"updated the description of scope {value} of {identifier}")
     for value in sorted(set(existing) - set(scopes)):
         await admin.remove_scope(session, identifier, value)
         report.changes.append(f"removed scope {value} from {identifier}")
@@ -159,15 +182,19 @@ async def _apply_client(
     else:
         if "type" in spec and spec["type"] != client.app_type:
             raise admin.TenantError(f"client {name}: the type cannot change")
-        for key in MUTABLE_CLIENT_LISTS:
-            if key in spec and list(spec[key]) != getattr(client, key):
-                setattr(client, key, list(spec[key]))
-                report.changes.append(f"updated {key} of client {name}")
+        changed = await admin.update_client(
+            session,
+            name,
+            auth_method=spec.get("token_endpoint_auth_method"),
+            grant_types=tuple(spec["grant_types"]) if "grant_types" in spec else None,
+            redirect_uris=tuple(spec["redirect_uris"]) if "redirect_uris" in spec else None,
+            web_origins=tuple(spec["web_origins"]) if "web_origins" in spec else None,
+        )
+        report.changes += [f"updated {key} of client {name}" for key in changed]
         if secret is not None and secret_digest(secret) not in {s.digest for s in client.secrets}:
-            client.secrets.append(
-                ClientSecret(digest=secret_digest(secret), created_at=admin.now_utc())
-            )
-            report.changes.append(f"added the secret from {spec['secret_env']} to client {name}")
+            # The previous secrets keep working for a day, then stop.
+            await admin.rotate_secret(session, name, SECRET_OVERLAP, secret)
+            report.changes.append(f"rotated client {name} to the secret from {spec['secret_env']}")
     await _apply_grants(session, name, client.client_id, spec, report)
 
 

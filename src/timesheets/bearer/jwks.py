@@ -14,28 +14,17 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from timesheets.bearer.keys import VerificationKey, parse_jwks, select_key
+from timesheets.discovery import discovery_urls
 
 log = logging.getLogger("timesheets.bearer.jwks")
 
 
 class KeysUnavailable(Exception):
     """No keys could be obtained from the issuer and none are cached."""
-
-
-def discovery_urls(issuer: str) -> list[str]:
-    """Where the issuer's metadata may be: OpenID discovery, then RFC 8414 §3.1."""
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return [
-        f"{origin}{path}/.well-known/openid-configuration",
-        f"{origin}/.well-known/oauth-authorization-server{path}",
-    ]
 
 
 class JwksCache:

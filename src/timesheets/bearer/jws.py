@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from timesheets import strict_json
 from timesheets.bearer.errors import InvalidToken
 
 MAX_TOKEN_BYTES = 8192
@@ -60,29 +60,14 @@ def b64url_decode(segment: str) -> bytes:
     return raw
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidToken(f"duplicate member {key}")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(name: str) -> Any:
-    raise InvalidToken(f"{name} is not valid JSON")
-
-
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-        )
-    except InvalidToken:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        value = strict_json.loads(raw.decode("utf-8"))
+    except strict_json.DuplicateMember as exc:
+        raise InvalidToken(f"duplicate member {exc.key}") from exc
+    except strict_json.NonJsonConstant as exc:
+        raise InvalidToken(str(exc)) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidToken(f"the {what} is not a JSON object") from exc
     if not isinstance(value, dict):
         raise InvalidToken(f"the {what} is not a JSON object")

@@ -9,26 +9,15 @@ import os
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from timesheets.discovery import discovery_urls
 from timesheets.importer.config import ImportConfig
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 
 log = logging.getLogger("timesheets.importer.token")
 EXPIRY_MARGIN = 60  # seconds before expiry at which a cached token is no longer used
-
-
-def discovery_urls(issuer: str) -> list[str]:
-    """OpenID discovery, then RFC 8414 §3.1 metadata."""
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return [
-        f"{origin}{path}/.well-known/openid-configuration",
-        f"{origin}/.well-known/oauth-authorization-server{path}",
-    ]
 
 
 class TokenProvider:

@@ -42,16 +42,56 @@ def test_issuer_is_published_exactly_as_configured(issuer: str) -> None:
 
 
 def test_metadata_describes_what_the_server_supports() -> None:
-    """RFC 8414 §2: issuer, token_endpoint, jwks_uri, response_types_supported and the rest."""
-    assert document("https://auth.example") == {
-        "issuer": "https://auth.example",
-        "token_endpoint": "https://auth.example/oauth/token",
-        "jwks_uri": "https://auth.example/.well-known/jwks.json",
+    """RFC 8414 §2 and OpenID Connect Discovery §3: endpoints and what each supports."""
+    base = "https://auth.example"
+    assert document(base) == {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "end_session_endpoint": f"{base}/logout",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["read:timesheets", "create:timesheets"],
-        "response_types_supported": [],
-        "service_documentation": "https://auth.example/docs",
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "scopes_supported": [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "read:timesheets",
+            "create:timesheets",
+        ],
+        "response_types_supported": ["code", "token", "id_token token"],
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "azp",
+            "name",
+            "email",
+            "email_verified",
+            "user_type",
+        ],
+        "authorization_response_iss_parameter_supported": True,
+        "service_documentation": f"{base}/docs",
         "access_token_signing_alg_values_supported": ["RS256", "ES256"],
     }
 
@@ -60,7 +100,9 @@ def test_metadata_lists_are_json_arrays() -> None:
     meta = document("https://auth.example")
     for name, value in meta.items():
         if name.endswith("_supported"):
-            assert isinstance(value, list), name
+            # RFC 9207 §3: the one *_supported member that is a boolean.
+            expected = bool if name == "authorization_response_iss_parameter_supported" else list
+            assert isinstance(value, expected), name
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ omitted (§3.1), every parameter but `resource` (RFC 8707 §2) at most once (§3
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from timesheets import strict_json
 from timesheets.authserver.oauth.errors import InvalidRequest
 
 FORM = "application/x-www-form-urlencoded"
@@ -81,20 +81,13 @@ def parse_form(body: bytes) -> TokenRequest:
     return _collect(pairs)
 
 
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for name, value in pairs:
-        if name in result:
-            raise InvalidRequest(f"parameter {name} is repeated (RFC 6749 3.1)")
-        result[name] = value
-    return result
-
-
 def parse_json(body: bytes) -> TokenRequest:
     """Parse the JSON body the original scenario's clients send: an object of strings."""
     try:
-        document = json.loads(body.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        document = strict_json.loads(body.decode("utf-8"))
+    except strict_json.DuplicateMember as exc:
+        raise InvalidRequest(f"parameter {exc.key} is repeated (RFC 6749 3.1)") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("the request body is not a valid JSON object") from exc
     if not isinstance(document, dict) or len(document) > MAX_FIELDS:
         raise InvalidRequest("the request body must be a JSON object of parameters")
