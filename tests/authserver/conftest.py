@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,11 +101,47 @@ class AuthServer:
         return self.live.url
 
 
+_TEMPLATES: dict[str, str] = {}
+
+
+async def _from_template(
+    database_url: str, request: pytest.FixtureRequest, make: Callable[..., AuthServerSettings]
+) -> None:
+    """Fill an empty test database with a copy of a migrated tenant with keys.
+
+    Migrating and generating RSA keys for every test costs about a second; each kind of
+    database is prepared once per run and copied (SQLite file copy, PostgreSQL TEMPLATE).
+    """
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    if kind not in _TEMPLATES:
+        if kind == "sqlite":
+            template_url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='ts-tpl-')}/auth.db"
+        else:
+            template_url = request.getfixturevalue("pg_server").new_database()
+        runtime = create_runtime(make(template_url))
+        await prepare(runtime)
+        await runtime.engine.dispose()
+        _TEMPLATES[kind] = template_url
+    template = _TEMPLATES[kind]
+    if kind == "sqlite":
+        source = Path(template.split("///", 1)[1])
+        target = Path(database_url.split("///", 1)[1])
+        await asyncio.to_thread(shutil.copyfile, source, target)
+        return
+    server = request.getfixturevalue("pg_server")
+    name = database_url.rsplit("/", 1)[1]
+    server.psql(f'DROP DATABASE "{name}"')
+    server.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
+
+
 @pytest.fixture
 async def auth_server(
-    database_url: str, make_auth_settings: Callable[..., AuthServerSettings]
+    database_url: str,
+    make_auth_settings: Callable[..., AuthServerSettings],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[AuthServer]:
     """The authorization server on a free loopback port, on SQLite and on PostgreSQL."""
+    await _from_template(database_url, request, make_auth_settings)
     settings = make_auth_settings(database_url)
     live = serve_in_thread(create_app(settings), settings.port)
     runtime = create_runtime(settings)
@@ -114,9 +154,12 @@ async def auth_server(
 
 @pytest.fixture
 async def tenant(
-    database_url: str, make_auth_settings: Callable[..., AuthServerSettings]
+    database_url: str,
+    make_auth_settings: Callable[..., AuthServerSettings],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Tenant]:
     """A migrated, empty tenant without a server, on SQLite and on PostgreSQL."""
+    await _from_template(database_url, request, make_auth_settings)
     runtime = create_runtime(make_auth_settings(database_url))
     await prepare(runtime)
     yield Tenant(runtime)

@@ -137,30 +137,28 @@ async def upload(
 
     async def job(connection: AsyncConnection) -> None:
         now = context.now()
-        client = principal.client_id
         keyed = [entry.external_id for _, entry in valid if entry.external_id is not None]
-        stored = await repo.find_externals(connection, client, keyed)
-        fresh: list[tuple[int, repo.NewEntry]] = []
-        for index, entry in valid:
-            if entry.external_id is not None and entry.external_id in stored:
-                row = stored[entry.external_id]
-                results[index] |= {"status": "exists", "id": row["id"], "entry": entry_json(row)}
-            else:
-                fresh.append((index, entry))
-                if entry.external_id is not None:
-                    stored[entry.external_id] = {}  # a repeat later in this batch
-        first_of: dict[str, int] = {}
-        unique: list[tuple[int, repo.NewEntry]] = []
-        for index, entry in fresh:
-            if entry.external_id is not None and entry.external_id in first_of:
-                continue
-            if entry.external_id is not None:
-                first_of[entry.external_id] = index
-            unique.append((index, entry))
-        outcomes = await repo.insert_many(
-            connection, [e for _, e in unique], context.weekly_cap, now
+        stored = await repo.find_externals(
+            connection, principal.client_id, principal.subject, keyed
         )
-        for (index, _entry), outcome in zip(unique, outcomes, strict=True):
+        first_of: dict[str, int] = {}
+        fresh: list[tuple[int, repo.NewEntry]] = []
+        repeats: list[tuple[int, int]] = []
+        for index, entry in valid:
+            key = entry.external_id
+            if key is not None and key in stored:
+                row = stored[key]
+                results[index] |= {"status": "exists", "id": row["id"], "entry": entry_json(row)}
+            elif key is not None and key in first_of:
+                repeats.append((index, first_of[key]))  # the same id earlier in this batch
+            else:
+                if key is not None:
+                    first_of[key] = index
+                fresh.append((index, entry))
+        outcomes = await repo.insert_many(
+            connection, [e for _, e in fresh], context.weekly_cap, now
+        )
+        for (index, _entry), outcome in zip(fresh, outcomes, strict=True):
             if isinstance(outcome, repo.RuleViolation):
                 errors = [{"field": outcome.field, "message": str(outcome)}]
                 results[index] |= {"status": "rejected", "errors": errors}
@@ -170,12 +168,16 @@ async def upload(
                     "id": outcome["id"],
                     "entry": entry_json(outcome),
                 }
-        for index, entry in fresh:
-            if entry.external_id is not None and first_of.get(entry.external_id, index) != index:
-                first = results[first_of[entry.external_id]]
-                results[index] |= {k: v for k, v in first.items() if k != "index"} | (
-                    {"status": "exists"} if first.get("status") == "created" else {}
-                )
+        for index, first in repeats:
+            earlier = results[first]
+            if earlier.get("status") == "rejected":
+                results[index] |= {"status": "rejected", "errors": earlier["errors"]}
+            else:
+                results[index] |= {
+                    "status": "exists",
+                    "id": earlier["id"],
+                    "entry": earlier["entry"],
+                }
 
     if valid:
         await _submit(context, job)

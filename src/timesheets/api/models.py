@@ -29,7 +29,10 @@ class Entry(Base):
 
     __tablename__ = "entries"
     __table_args__ = (
-        UniqueConstraint("created_by_client", "external_id", name="uq_entries_external"),
+        # External ids belong to whoever uploads: a machine client, or one person.
+        UniqueConstraint(
+            "created_by_client", "created_by_subject", "external_id", name="uq_entries_external"
+        ),
         Index("ix_entries_user_week", "user_id", "iso_year", "iso_week"),
         Index("ix_entries_status_created", "status", "created_at", "id"),
         Index("ix_entries_project", "project"),

@@ -113,15 +113,17 @@ async def insert_entry(
 
 
 async def find_externals(
-    connection: AsyncConnection, client_id: str, external_ids: list[str]
+    connection: AsyncConnection, client_id: str, subject: str, external_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """The entries a client stored under these external ids, by external id."""
+    """The entries a caller (client and subject) stored under these external ids."""
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(external_ids), 500):
         chunk = external_ids[start : start + 500]
         result = await connection.execute(
             select(entries).where(
-                entries.c.created_by_client == client_id, entries.c.external_id.in_(chunk)
+                entries.c.created_by_client == client_id,
+                entries.c.created_by_subject == subject,
+                entries.c.external_id.in_(chunk),
             )
         )
         found.update({row["external_id"]: dict(row) for row in result.mappings()})

@@ -65,6 +65,7 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
     from timesheets.authserver import admin
     from timesheets.authserver.app import create_runtime, prepare
     from timesheets.cli import auth_settings
+    from timesheets.db import IMMEDIATE
 
     settings = auth_settings(ctx.find_root().obj if ctx.find_root().obj else ctx.obj)
 
@@ -73,6 +74,8 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
         try:
             await prepare(runtime)
             async with runtime.sessions() as session, session.begin():
+                # Take SQLite's write lock up front, so concurrent commands wait, not fail.
+                await session.connection(execution_options={IMMEDIATE: True})
                 return await work(runtime, session)
         finally:
             await runtime.engine.dispose()

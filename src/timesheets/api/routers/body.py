@@ -10,7 +10,7 @@ from timesheets.api.errors import ApiError
 from timesheets.api.json_body import MalformedBody, parse_json, parse_json_lines
 
 JSON_TYPES = ("application/json",)
-JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
+JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl")
 
 
 def media_type(request: Request) -> str:

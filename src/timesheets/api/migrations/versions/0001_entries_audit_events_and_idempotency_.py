@@ -53,7 +53,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entries")),
-        sa.UniqueConstraint("created_by_client", "external_id", name="uq_entries_external"),
+        sa.UniqueConstraint(
+            "created_by_client", "created_by_subject", "external_id", name="uq_entries_external"
+        ),
     )
     with op.batch_alter_table("entries", schema=None) as batch_op:
         batch_op.create_index("ix_entries_created", ["created_at", "id"], unique=False)

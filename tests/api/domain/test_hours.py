@@ -1,0 +1,111 @@
+"""Hours as exact hundredths: what JSON numbers are accepted, and exact round trips."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from timesheets.api.domain.hours import (
+    MAX_DAY_HUNDREDTHS,
+    MAX_WEEK_HUNDREDTHS,
+    to_hours,
+    to_hundredths,
+)
+
+#: Every hours value with at most two decimals in (0, 24].
+valid_hours = st.decimals(
+    min_value=Decimal("0.01"), max_value=Decimal(24), places=2, allow_nan=False
+)
+
+
+def test_caps_are_24_hours_a_day_and_168_a_week() -> None:
+    assert MAX_DAY_HUNDREDTHS == 2400
+    assert MAX_WEEK_HUNDREDTHS == 168 * 100
+
+
+@pytest.mark.parametrize(
+    ("value", "hundredths"),
+    [(5, 500), (24, 2400), (0.01, 1), (7.25, 725), (7.1, 710), (23.99, 2399), (24.0, 2400)],
+)
+def test_numbers_become_exact_hundredths(value: int | float, hundredths: int) -> None:
+    assert to_hundredths(value) == hundredths
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "must be a number"),
+        (False, "must be a number"),
+        ("8", "must be a number"),
+        (None, "must be a number"),
+        (Decimal("8"), "must be a number"),
+        ([8], "must be a number"),
+        (math.nan, "positive finite"),
+        (math.inf, "positive finite"),
+        (-math.inf, "positive finite"),
+        (-0.0, "positive finite"),
+        (-1.5, "positive finite"),
+        (0, "greater than 0"),
+        (0.0, "greater than 0"),
+        (-1, "greater than 0"),
+        (7.123, "at most two decimals"),
+        (0.001, "at most two decimals"),
+        (0.1 + 0.2, "at most two decimals"),
+        (24.01, "may not exceed 24"),
+        (25, "may not exceed 24"),
+        (10**100, "may not exceed 24"),
+        (1e300, "may not exceed 24"),
+    ],
+)
+def test_anything_else_is_refused_with_a_reason(value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        to_hundredths(value)
+
+
+@pytest.mark.parametrize(
+    ("hundredths", "hours"), [(800, 8), (725, 7.25), (1, 0.01), (2400, 24), (710, 7.1)]
+)
+def test_to_hours_writes_whole_hours_as_integers(hundredths: int, hours: float | int) -> None:
+    result = to_hours(hundredths)
+    assert result == hours
+    assert type(result) is type(hours)
+
+
+@given(valid_hours)
+def test_any_two_decimal_value_round_trips_through_a_json_float(hours: Decimal) -> None:
+    # What a JSON parser hands over for "7.25" is the float 7.25.
+    hundredths = to_hundredths(float(hours))
+    assert hundredths == int(hours * 100)
+    assert Decimal(repr(to_hours(hundredths))) == hours
+    assert to_hundredths(to_hours(hundredths)) == hundredths
+
+
+@given(st.integers(min_value=1, max_value=24))
+def test_whole_hours_round_trip_as_integers(hours: int) -> None:
+    hundredths = to_hundredths(hours)
+    assert hundredths == hours * 100
+    assert to_hours(hundredths) == hours
+    assert to_hundredths(float(hours)) == hundredths
+
+
+@given(st.integers(min_value=1, max_value=MAX_DAY_HUNDREDTHS))
+def test_every_count_of_hundredths_round_trips(hundredths: int) -> None:
+    assert to_hundredths(to_hours(hundredths)) == hundredths
+
+
+@given(valid_hours, st.integers(min_value=1, max_value=9))
+def test_a_third_decimal_is_always_refused(hours: Decimal, thousandths: int) -> None:
+    value = hours - Decimal("0.01") + Decimal(thousandths) / 1000
+    with pytest.raises(ValueError, match="at most two decimals"):
+        to_hundredths(float(value))
+
+
+@given(st.decimals(min_value=Decimal("24.01"), max_value=Decimal(10**6), places=2))
+def test_more_than_a_day_is_always_refused(hours: Decimal) -> None:
+    with pytest.raises(ValueError, match="may not exceed 24"):
+        to_hundredths(float(hours))

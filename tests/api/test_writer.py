@@ -1,0 +1,181 @@
+"""Group commit on a real SQLite file: shared commits, lone failures, answers after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from timesheets import db
+from timesheets.api.writer import GroupCommitWriter, StoreUnavailable
+
+metadata = MetaData()
+rows = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite file with one table."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def writer(engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
+    """A writer on that file, closed at the end."""
+    group_writer = GroupCommitWriter(engine)
+    yield group_writer
+    await group_writer.close()
+
+
+def insert_row(name: str, *, fail: bool = False) -> Callable[[AsyncConnection], Awaitable[int]]:
+    """A job that inserts a row and returns its id (or raises ValueError after the insert)."""
+
+    async def job(connection: AsyncConnection) -> int:
+        result = await connection.execute(insert(rows).values(name=name))
+        if fail:
+            raise ValueError(f"refused {name}")
+        return int(result.inserted_primary_key[0])
+
+    return job
+
+
+async def committed_names(engine: AsyncEngine) -> list[str]:
+    """The names visible to a separate connection, i.e. committed."""
+    async with engine.connect() as connection:
+        result = await connection.execute(select(rows.c.name).order_by(rows.c.id))
+        return list(result.scalars())
+
+
+async def test_fifty_concurrent_writes_share_fewer_commits(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    ids = await asyncio.gather(*[writer.submit(insert_row(f"r{i}")) for i in range(50)])
+    assert sorted(ids) == list(range(1, 51))
+    assert 1 <= writer.commits < 50
+    assert sorted(await committed_names(engine)) == sorted(f"r{i}" for i in range(50))
+
+
+async def test_a_batch_is_capped_at_max_batch(engine: AsyncEngine) -> None:
+    capped = GroupCommitWriter(engine, max_batch=5)
+    try:
+        await asyncio.gather(*[capped.submit(insert_row(f"r{i}")) for i in range(20)])
+        assert capped.commits >= 4
+    finally:
+        await capped.close()
+    assert len(await committed_names(engine)) == 20
+
+
+async def test_a_job_that_raises_fails_alone_and_is_undone(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    jobs = [insert_row(f"r{i}", fail=i == 3) for i in range(8)]
+    results = await asyncio.gather(*[writer.submit(job) for job in jobs], return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1
+    assert isinstance(results[3], ValueError)
+    assert str(results[3]) == "refused r3"
+    assert all(isinstance(r, int) for i, r in enumerate(results) if i != 3)
+    assert writer.commits < len(jobs)
+    # The failed job's own insert was rolled back to its savepoint; the others committed.
+    assert sorted(await committed_names(engine)) == sorted(f"r{i}" for i in range(8) if i != 3)
+
+
+async def test_results_are_returned_only_after_the_commit(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    slow_done = asyncio.Event()
+
+    async def slow(connection: AsyncConnection) -> str:
+        await connection.execute(insert(rows).values(name="slow"))
+        await asyncio.sleep(0.3)
+        slow_done.set()
+        return "slow"
+
+    async def fast(connection: AsyncConnection) -> str:
+        await connection.execute(insert(rows).values(name="fast"))
+        return "fast"
+
+    async def first_answer() -> tuple[str, bool, int, list[str]]:
+        # The fast job shares the slow job's transaction: it is answered only once that
+        # transaction committed, and what it wrote is then visible to everyone.
+        result = await writer.submit(fast)
+        return result, slow_done.is_set(), writer.commits, await committed_names(engine)
+
+    commits_before = writer.commits
+    slow_task = asyncio.create_task(writer.submit(slow))
+    fast_result, slow_finished, commits, visible = await first_answer()
+    assert fast_result == "fast"
+    assert slow_finished
+    assert commits == commits_before + 1
+    assert sorted(visible) == ["fast", "slow"]
+    assert await slow_task == "slow"
+
+
+async def test_nothing_is_answered_before_the_transaction_ends(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    release = asyncio.Event()
+
+    async def blocked(connection: AsyncConnection) -> str:
+        await connection.execute(insert(rows).values(name="blocked"))
+        await release.wait()
+        return "blocked"
+
+    quick_ran = asyncio.Event()
+
+    async def quick(connection: AsyncConnection) -> int:
+        row_id = await insert_row("quick")(connection)
+        quick_ran.set()
+        return row_id
+
+    quick_task = asyncio.create_task(writer.submit(quick))
+    blocked_task = asyncio.create_task(writer.submit(blocked))
+    await asyncio.sleep(0.2)
+    # The quick job has run, but the transaction it shares is still open: no answer yet,
+    # and nobody else sees its row.
+    assert quick_ran.is_set()
+    assert not quick_task.done()
+    assert not blocked_task.done()
+    assert writer.commits == 0
+    assert await committed_names(engine) == []
+    release.set()
+    assert await asyncio.wait_for(quick_task, 10) == 1
+    assert await asyncio.wait_for(blocked_task, 10) == "blocked"
+    assert writer.commits == 1
+    assert sorted(await committed_names(engine)) == ["blocked", "quick"]
+
+
+async def test_a_database_failure_fails_the_whole_batch_and_the_writer_recovers(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    async def broken(connection: AsyncConnection) -> None:
+        await connection.execute(text("SELECT * FROM no_such_table"))
+
+    results = await asyncio.gather(
+        writer.submit(insert_row("a")),
+        writer.submit(broken),
+        writer.submit(insert_row("b")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert await committed_names(engine) == []
+    assert await writer.submit(insert_row("after")) == 1
+    assert await committed_names(engine) == ["after"]
+
+
+async def test_close_finishes_queued_work(engine: AsyncEngine) -> None:
+    closing = GroupCommitWriter(engine)
+    tasks = [asyncio.create_task(closing.submit(insert_row(f"r{i}"))) for i in range(10)]
+    await asyncio.sleep(0)
+    await closing.close()
+    assert all(task.done() for task in tasks)
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(rows)) == 10

@@ -1,0 +1,318 @@
+"""The original scenario end to end: the real authorization server and API as subprocesses.
+
+The tenant is configured with `timesheets admin` the way an operator would; the import
+job gets a token with the seed's JSON request and posts the seed's entry. Every
+subprocess runs in its own session and is stopped (SIGTERM, then SIGKILL of its process
+group) when the test ends; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.pg import free_port
+
+pytestmark = pytest.mark.timeout(300)
+
+TIMESHEETS = str(Path(sys.executable).with_name("timesheets"))
+KEK = "scenario-key-encryption-key-0123456789"
+AUDIENCE = "https://api.timesheets.local"
+SEED_ENTRY = {
+    "user_type": "Employee",
+    "user_id": "007",
+    "year": 2017,
+    "week": 23,
+    "project": "StoreZero",
+    "hours": 5,
+}
+COMMAND_TIMEOUT = 120.0
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bytecode cache for the subprocesses, outside the source tree."""
+    return tmp_path_factory.mktemp("scenario-pycache")
+
+
+def command_env(bytecode_cache: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `timesheets` subprocess: no inherited TIMESHEETS_* settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIMESHEETS_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+    env.update(extra)
+    return env
+
+
+def admin(data_dir: Path, env: dict[str, str], *args: str) -> str:
+    """`timesheets admin --data-dir DIR ARGS...`, which must exit 0; its output.
+
+    Commands run one after another: each is one transaction on the tenant's database.
+    """
+    result = subprocess.run(
+        [TIMESHEETS, "admin", "--data-dir", str(data_dir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"admin {args}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def printed(label: str, output: str) -> str:
+    """The value of a `label: value` line the admin CLI printed."""
+    match = re.search(rf"^{re.escape(label)}: (\S+)\s*$", output, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{output}"
+    return match.group(1)
+
+
+@dataclass
+class Server:
+    """A `timesheets` server subprocess in its own process group, and its log."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str
+
+    def output(self) -> str:
+        """What the server wrote so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_healthy(self) -> None:
+        """Wait until /healthz answers 200; fail with the log if it exits or takes too long."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.output()
+                if "address already in use" in log.lower():
+                    pytest.skip(f"{self.url} was taken by another process while starting")
+                pytest.fail(f"{self.url} exited with {self.process.returncode}:\n{log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        pytest.fail(f"{self.url} not healthy within {START_TIMEOUT} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_TIMEOUT)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+
+@dataclass
+class Tenant:
+    """The configured data directory and the two machine clients."""
+
+    data_dir: Path
+    env: dict[str, str]
+    import_job: tuple[str, str]
+    reader: tuple[str, str]
+
+
+@dataclass
+class Platform:
+    """The running authorization server and API."""
+
+    tenant: Tenant
+    authserver: Server
+    api: Server
+
+    def token(self, client: tuple[str, str]) -> str:
+        """A token obtained with the seed's request: a JSON body with the credentials."""
+        client_id, client_secret = client
+        response = httpx.post(
+            f"{self.authserver.url}/oauth/token",
+            json={
+                "audience": AUDIENCE,
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        token: str = body["access_token"]
+        return token
+
+
+@pytest.fixture
+def tenant(tmp_path: Path, bytecode_cache: Path) -> Tenant:
+    """The tenant of the scenario, configured with the admin CLI."""
+    data_dir = tmp_path / "data"
+    env = command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK)
+    admin(
+        data_dir,
+        env,
+        *("api", "create", "--name", "Timesheets API", "--identifier", AUDIENCE),
+        *("--scope", "create:timesheets=Create", "--scope", "read:timesheets=Read"),
+        *("--scope", "batch:upload=Upload"),
+    )
+    job = admin(
+        data_dir, env, "client", "create", "--name", "Timesheets Import Job", "--type", "machine"
+    )
+    import_job = (printed("client_id", job), printed("client_secret", job))
+    admin(data_dir, env, "grant", "add", import_job[0], AUDIENCE, "create:timesheets")
+    other = admin(data_dir, env, "client", "create", "--name", "Report Reader", "--type", "machine")
+    reader = (printed("client_id", other), printed("client_secret", other))
+    admin(data_dir, env, "grant", "add", reader[0], AUDIENCE, "read:timesheets")
+    return Tenant(data_dir, env, import_job, reader)
+
+
+@pytest.fixture
+def platform(tenant: Tenant, tmp_path: Path) -> Iterator[Platform]:
+    """`timesheets authserver` and `timesheets api` on free loopback ports, always stopped."""
+    started: list[Server] = []
+
+    def start(name: str, args: list[str], port: int) -> Server:
+        log = tmp_path / f"{name}.log"
+        with open(log, "wb") as handle:
+            process = subprocess.Popen(
+                [TIMESHEETS, *args],
+                env=tenant.env,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = Server(process, log, f"http://127.0.0.1:{port}")
+        started.append(server)
+        return server
+
+    try:
+        auth_port = free_port()
+        issuer = f"http://127.0.0.1:{auth_port}"
+        data_dir = str(tenant.data_dir)
+        authserver = start(
+            "authserver",
+            ["authserver", "--data-dir", data_dir, "--port", str(auth_port), "--issuer", issuer],
+            auth_port,
+        )
+        api_port = free_port()
+        api = start(
+            "api",
+            [
+                *("api", "--data-dir", data_dir, "--port", str(api_port)),
+                *("--issuer", issuer, "--audience", AUDIENCE),
+            ],
+            api_port,
+        )
+        # The API fetches the issuer's keys on its first request: both start side by side.
+        authserver.wait_healthy()
+        api.wait_healthy()
+        yield Platform(tenant, authserver, api)
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def test_the_import_job_posts_the_seed_entry_and_others_are_refused(platform: Platform) -> None:
+    api = platform.api.url
+    token = platform.token(platform.tenant.import_job)
+
+    created = httpx.post(
+        f"{api}/timesheets",
+        json=SEED_ENTRY,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["message"] == "Timesheet created for Employee: 007"
+    assert (body["user_id"], body["project"], body["hours"]) == ("007", "StoreZero", 5)
+    assert (body["year"], body["week"], body["status"]) == (2017, 23, "submitted")
+    assert created.headers["location"] == f"/timesheets/{body['id']}"
+    assert body["created_by"]["client_id"] == platform.tenant.import_job[0]
+
+    legacy = httpx.post(
+        f"{api}/timesheet",
+        json=SEED_ENTRY | {"week": 24},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert legacy.status_code == 201, legacy.text
+    assert legacy.json()["message"] == "Timesheet created for Employee: 007"
+
+    anonymous = httpx.post(f"{api}/timesheets", json=SEED_ENTRY, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"message": "Missing or invalid token"}
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+
+    reader_token = platform.token(platform.tenant.reader)
+    unscoped = httpx.post(
+        f"{api}/timesheets",
+        json=SEED_ENTRY,
+        headers={"Authorization": f"Bearer {reader_token}"},
+        timeout=10,
+    )
+    assert unscoped.status_code == 403, unscoped.text
+    assert 'error="insufficient_scope"' in unscoped.headers["www-authenticate"]
+
+    # The reader sees exactly the two entries: nothing was stored by the refused requests.
+    listed = httpx.get(
+        f"{api}/timesheets", headers={"Authorization": f"Bearer {reader_token}"}, timeout=10
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["x-total-count"] == "2"
+    assert [entry["week"] for entry in listed.json()] == [23, 24]
+
+
+@pytest.mark.parametrize(
+    ("flags", "missing", "present"),
+    [
+        ([], ["TIMESHEETS_API_ISSUER", "TIMESHEETS_API_AUDIENCE"], []),
+        (
+            ["--issuer", "http://127.0.0.1:9"],
+            ["TIMESHEETS_API_AUDIENCE"],
+            ["TIMESHEETS_API_ISSUER"],
+        ),
+    ],
+)
+def test_the_api_refuses_to_start_without_issuer_and_audience(
+    tmp_path: Path, bytecode_cache: Path, flags: list[str], missing: list[str], present: list[str]
+) -> None:
+    process = subprocess.Popen(
+        [TIMESHEETS, "api", "--data-dir", str(tmp_path), "--port", str(free_port()), *flags],
+        env=command_env(bytecode_cache),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _stdout, stderr_bytes = process.communicate(timeout=COMMAND_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=STOP_TIMEOUT)
+    stderr = stderr_bytes.decode(errors="replace")
+    assert process.returncode != 0
+    for name in missing:
+        assert name in stderr, stderr
+    for name in present:
+        assert name not in stderr, stderr
+    assert not (tmp_path / "api.db").exists()
