@@ -42,7 +42,7 @@ export class Auth {
     const verifier = randomString(48);
     const state = randomString(24);
     const nonce = randomString(16);
-    sessionStorage.setItem("ts.pkce", JSON.stringify({ verifier, state, nonce, silent, back: location.pathname }));
+    sessionStorage.setItem("ts.pkce", JSON.stringify({ verifier, state, nonce, silent, back: location.pathname + location.search }));
     const params = new URLSearchParams({
       response_type: "code",
       client_id: this.config.client_id,

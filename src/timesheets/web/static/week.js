@@ -13,6 +13,7 @@ export async function renderWeek(view, { api, auth, query }) {
   const perDay = Object.fromEntries(dates.map((d) => [d, 0]));
   let total = 0;
   for (const entry of entries) {
+    if (entry.status === "rejected") continue; // rejected hours count for nothing
     total += entry.hours;
     if (entry.date in perDay) perDay[entry.date] += entry.hours;
   }
