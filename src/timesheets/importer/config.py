@@ -83,7 +83,10 @@ def load_config(
         "client_secret_basic",
     ):
         raise ConfigurationError("auth_method must be client_secret_post or client_secret_basic")
-    batch_size = int(values.get("batch_size", 500))
+    try:
+        batch_size = int(values.get("batch_size", 500))
+    except (TypeError, ValueError):
+        batch_size = 0
     if not 1 <= batch_size <= 1000:
         raise ConfigurationError("batch_size must be between 1 and 1000")
     return ImportConfig(**{**values, "batch_size": batch_size})

@@ -31,3 +31,9 @@ class ConfigurationError(ImportFailure):
     """Missing or invalid configuration (78)."""
 
     exit_code = EX_CONFIG
+
+
+class UnreadableSource(ImportFailure):
+    """The source file is not the format it was said to be, or is not text."""
+
+    exit_code = EX_DATAERR

@@ -91,6 +91,7 @@ def collect(
                     item.hundredths,
                     item.description,
                     item.row if item.source_id else None,
+                    item.span,
                 ]
             )
         ):

@@ -26,7 +26,7 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
     if match is None:
         raise ValueError(f"unrecognised date {text!r}")
     first, second, year = int(match[1]), int(match[2]), int(match[3])
-    if order == "auto":
+    if order in ("auto", "iso"):
         separator = text[len(match[1])]
         if separator == ".":
             order = "eu"  # 15.01.2026 is only ever day.month.year

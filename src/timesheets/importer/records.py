@@ -28,3 +28,5 @@ class SourceRow:
     description: str | None = None
     user_type: str | None = None
     updated: str | None = None
+    span: str | None = None
+    """Where the source has start and end times but no id: they tell two rows apart."""

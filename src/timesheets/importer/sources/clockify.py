@@ -46,8 +46,18 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
         except ValueError as error:
             yield RowError(number, str(error))
             continue
+        span = " ".join(
+            raw.get(k, "") for k in ("Start Date", "Start Time", "End Date", "End Time")
+        )
         description = " / ".join(filter(None, [raw.get("Task"), raw.get("Description")])) or None
         for day, hundredths in parts:
             yield SourceRow(
-                number, None, raw["Email"], day, raw["Project"], hundredths, description
+                number,
+                None,
+                raw["Email"],
+                day,
+                raw["Project"],
+                hundredths,
+                description,
+                span=span,
             )

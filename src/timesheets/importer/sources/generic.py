@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from timesheets.importer.errors import UnreadableSource
 from timesheets.importer.parsing import DateOrder, parse_date, parse_decimal_hours
 from timesheets.importer.records import RowError, SourceRow
 from timesheets.importer.sources.csvfile import read_csv
@@ -49,6 +50,18 @@ def _row(number: int, raw: dict[str, Any], order: DateOrder) -> SourceRow:
 def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError]:
     """Rows of a generic CSV (`.csv`) or JSON Lines (`.jsonl`, `.ndjson`) file."""
     if path.suffix.lower() in (".jsonl", ".ndjson"):
+        yield from _json_lines(path, order)
+        return
+    for number, raw in read_csv(path, REQUIRED):
+        try:
+            yield _row(number, raw, order)
+        except RowError as error:
+            yield error
+
+
+def _json_lines(path: Path, order: DateOrder) -> Iterator[SourceRow | RowError]:
+    number = 0
+    try:
         with path.open(encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -65,9 +78,5 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
                     yield _row(number, raw, order)
                 except RowError as error:
                     yield error
-        return
-    for number, raw in read_csv(path, REQUIRED):
-        try:
-            yield _row(number, raw, order)
-        except RowError as error:
-            yield error
+    except UnicodeDecodeError as error:
+        raise UnreadableSource(f"{path.name}: not UTF-8 near line {number + 1}: {error}") from None

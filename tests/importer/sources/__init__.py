@@ -1,0 +1,1 @@
+"""Tests of the readers of each export format."""
