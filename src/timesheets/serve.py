@@ -10,15 +10,17 @@ forwards SIGTERM/SIGINT so that each worker finishes its in-flight requests.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from timesheets.logging import configure
 
@@ -32,6 +34,9 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # uvicorn writes a response's head and body separately; with Nagle's algorithm on, the
+    # body waits for the peer's delayed ACK (about 40 ms). Accepted sockets inherit this.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
@@ -53,11 +58,18 @@ def _config(app: Any) -> uvicorn.Config:
     )
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop: `asyncio.run` would make a plain asyncio loop, whatever the config says."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def _worker(factory: AppFactory, host: str, port: int) -> None:
     configure()
     sock = bind(host, port, reuse_port=True)
     server = uvicorn.Server(_config(factory()))
-    asyncio.run(server.serve(sockets=[sock]))
+    gc.freeze()  # the app's long-lived objects: kept out of every later collection's scan
+    _run(server.serve(sockets=[sock]))
 
 
 def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
@@ -65,7 +77,7 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     if workers == 1:
         sock = bind(host, port, reuse_port=False)
         log.info("listening", extra={"host": host, "port": sock.getsockname()[1]})
-        asyncio.run(uvicorn.Server(_config(factory())).serve(sockets=[sock]))
+        _run(uvicorn.Server(_config(factory())).serve(sockets=[sock]))
         return
     if port == 0:
         raise ValueError("several workers need a fixed port")

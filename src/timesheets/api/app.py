@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from timesheets import db
 from timesheets.api.context import ApiContext
@@ -30,6 +31,7 @@ from timesheets.bearer.errors import BearerError
 from timesheets.bearer.jwks import JwksCache
 from timesheets.bearer.keys import VerificationKey
 from timesheets.bearer.verifier import KeySource, StaticKeys, TokenVerifier
+from timesheets.fast_lane import FastLane, with_handlers
 from timesheets.settings import ApiSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -135,7 +137,7 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
 
 
-def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -> FastAPI:
+def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -> FastLane:
     """The Timesheets API as an ASGI application."""
     context = create_context(settings)
     should_migrate = settings.migrate if migrate_on_start is None else migrate_on_start
@@ -164,15 +166,20 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+    def cors(inner: ASGIApp) -> ASGIApp:
+        if not settings.cors_origins:
+            return inner
+        return CORSMiddleware(
+            inner,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             expose_headers=["X-Total-Count", "Location", "WWW-Authenticate"],
             max_age=600,
         )
+
+    if settings.cors_origins:
+        app.add_middleware(cors)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -182,4 +189,10 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    create, upload = with_handlers(app, create_timesheet), with_handlers(app, upload_timesheets)
+    writes = {
+        ("POST", "/timesheets"): create,
+        ("POST", "/timesheet"): create,
+        ("POST", "/timesheets/upload"): upload,
+    }
+    return FastLane(app, writes, wrap=cors)

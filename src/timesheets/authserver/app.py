@@ -9,16 +9,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from timesheets import db
 from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.oauth.throttle import FailureThrottle
 from timesheets.authserver.routers import discovery, interaction
-from timesheets.authserver.routers.token import token
+from timesheets.authserver.routers.token import TokenEndpoint
 from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.sealing import Sealer
+from timesheets.fast_lane import FastLane
 from timesheets.settings import AuthServerSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -128,7 +130,7 @@ async def prepare(runtime: Runtime) -> None:
     await runtime.prepare_keys()
 
 
-def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> FastAPI:
+def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> FastLane:
     """The authorization server as an ASGI application."""
     runtime = create_runtime(settings)
 
@@ -149,7 +151,10 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
     app.state.runtime = runtime
     app.include_router(discovery.router)
     app.include_router(interaction.router)
-    app.add_route("/oauth/token", token, methods=["POST"], include_in_schema=False)
+    token = TokenEndpoint(runtime)
+    app.router.routes.append(
+        Route("/oauth/token", token, methods=["POST"], include_in_schema=False)
+    )
     app.add_route("/oauth/revoke", revoke, methods=["POST"], include_in_schema=False)
     app.add_route("/oauth/introspect", introspect, methods=["POST"], include_in_schema=False)
     app.add_route("/userinfo", userinfo, methods=["GET", "POST"], include_in_schema=False)
@@ -164,4 +169,8 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    return FastLane(
+        app,
+        {("POST", "/oauth/token"): token},
+        wrap=lambda inner: RegisteredOriginsCors(inner, runtime=runtime),
+    )

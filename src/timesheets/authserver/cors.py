@@ -4,7 +4,6 @@ origins registered for a client get `Access-Control-Allow-Origin`, always with
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from timesheets.authserver.runtime import Runtime
@@ -44,12 +43,13 @@ class RegisteredOriginsCors:
             await send({"type": "http.response.body", "body": b""})
             return
 
+        extra = [(b"vary", b"Origin")]
+        if allowed:
+            extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.append("Vary", "Origin")
-                if allowed:
-                    headers["Access-Control-Allow-Origin"] = origin
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -55,15 +55,26 @@ def _purpose(kid: str) -> str:
 
 
 async def load_keyring(
-    session: AsyncSession, sealer: Sealer, now: datetime, clock: float
+    session: AsyncSession,
+    sealer: Sealer,
+    now: datetime,
+    clock: float,
+    previous: KeyRing | None = None,
 ) -> KeyRing:
-    """Read the keys and build the snapshot a process signs and publishes with."""
+    """Read the keys and build the snapshot a process signs and publishes with.
+
+    Signers of `previous` whose key is still current are kept as they are: only a key
+    this process has not loaded yet is decrypted and parsed.
+    """
+    known = {signer.kid: signer for signer in previous.signers.values()} if previous else {}
     rows = {row.kid: row for row in await load_keys(session)}
     records = [key_record(row) for row in rows.values()]
     signers: dict[str, Signer] = {}
     for alg in {record.alg for record in records}:
         current = current_key(records, alg)
-        if current is not None:
+        if current is not None and current.kid in known:
+            signers[alg] = known[current.kid]
+        elif current is not None:
             sealed = rows[current.kid].sealed_private_key
             key = load_private_key(sealer.open(sealed, _purpose(current.kid)))
             signers[alg] = Signer(kid=current.kid, alg=alg, key=key)

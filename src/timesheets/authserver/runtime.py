@@ -2,10 +2,14 @@
 
 Caches are per process and short-lived (`client_cache_seconds`, `key_cache_seconds`):
 a changed client or a rotated key takes effect in every process within that time.
+A refill is done by one request at a time (the others wait for it and use its result),
+and a reload of the keys parses only keys it has not seen, so the hot path does not
+stall when a cache expires under load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +42,7 @@ class Runtime:
     _clients: dict[str, tuple[float, ClientView | None]] = field(default_factory=dict)
     _apis: tuple[float, dict[str, ApiView]] | None = None
     _keyring: KeyRing | None = None
+    _refill: asyncio.Lock = field(default_factory=asyncio.Lock)
     _origins: tuple[float, frozenset[str]] | None = None
 
     def now(self) -> datetime:
@@ -54,11 +59,15 @@ class Runtime:
         cached = self._clients.get(client_id)
         if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:
             return cached[1]
-        async with self.sessions() as session:
-            view = await load_client(session, client_id)
-        if len(self._clients) > 10_000:
-            self._clients.clear()
-        self._clients[client_id] = (clock, view)
+        async with self._refill:
+            cached = self._clients.get(client_id)
+            if cached is not None and cached[0] >= clock:
+                return cached[1]  # refilled while this request waited
+            async with self.sessions() as session:
+                view = await load_client(session, client_id)
+            if len(self._clients) > 10_000:
+                self._clients.clear()
+            self._clients[client_id] = (time.monotonic(), view)
         return view
 
     async def apis(self) -> dict[str, ApiView]:
@@ -66,18 +75,28 @@ class Runtime:
         clock = time.monotonic()
         if self._apis is not None and clock - self._apis[0] < self.settings.client_cache_seconds:
             return self._apis[1]
-        async with self.sessions() as session:
-            apis = await load_apis(session, self.sealer)
-        self._apis = (clock, apis)
+        async with self._refill:
+            if self._apis is not None and self._apis[0] >= clock:
+                return self._apis[1]
+            async with self.sessions() as session:
+                apis = await load_apis(session, self.sealer)
+            self._apis = (time.monotonic(), apis)
         return apis
 
     async def keyring(self) -> KeyRing:
         """The signing keys, reloaded when older than `key_cache_seconds`."""
         clock = time.monotonic()
         ring = self._keyring
-        if ring is None or clock - ring.loaded_at >= self.settings.key_cache_seconds:
+        if ring is not None and clock - ring.loaded_at < self.settings.key_cache_seconds:
+            return ring
+        async with self._refill:
+            ring = self._keyring
+            if ring is not None and ring.loaded_at >= clock:
+                return ring
             async with self.sessions() as session:
-                ring = await load_keyring(session, self.sealer, self.now(), clock)
+                ring = await load_keyring(
+                    session, self.sealer, self.now(), time.monotonic(), previous=ring
+                )
             self._keyring = ring
         return ring
 

@@ -1,7 +1,9 @@
-"""`POST /oauth/token`: a plain Starlette endpoint, kept lean because it is the hot path.
+"""`POST /oauth/token`: a bare ASGI endpoint, kept lean because it is the hot path.
 
 It reads the body itself (bounded), hands it to the pure protocol modules and signs
 with the process's cached key; the database is touched only for a cached client lookup.
+It builds no framework request or response objects: on two cores those cost about a
+sixth of what a token costs, when signing it costs about half.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from timesheets.authserver.oauth.client_auth import presented_credentials, secret_matches
 from timesheets.authserver.oauth.errors import (
@@ -38,6 +41,7 @@ log = logging.getLogger("timesheets.authserver.token")
 SUPPORTED_GRANT_TYPES = (CLIENT_CREDENTIALS, CODE, REFRESH)
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+RAW_NO_STORE = [(name.lower().encode(), value.encode()) for name, value in NO_STORE.items()]
 
 
 def json_response(
@@ -59,14 +63,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(chunks)
 
 
+def client_address(request: Request) -> str:
+    """The peer's address, for throttling and logs."""
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate_client(
-    runtime: Runtime, request: Request, params: TokenRequest
+    runtime: Runtime, authorization: str | None, address: str, params: TokenRequest
 ) -> ClientView:
     """Authenticate a confidential client (RFC 6749 §2.3.1), throttling repeated failures."""
-    authorization = request.headers.get("authorization")
     presented = presented_credentials(authorization, params)
     used_basic = presented.method == "client_secret_basic"
-    address = request.client.host if request.client else "unknown"
     keys = (f"client:{presented.client_id}", f"address:{address}")
     clock = runtime.clock()
     wait = max(runtime.throttle.retry_after(key, clock) for key in keys)
@@ -95,37 +102,78 @@ async def authenticate_client(
     return client
 
 
-async def token(request: Request) -> Response:
-    """The token endpoint (RFC 6749 §3.2)."""
-    runtime: Runtime = request.app.state.runtime
-    try:
-        raw = await read_body(request, runtime.settings.max_body_bytes)
-        params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
-        grant_type = params.get("grant_type")
-        if grant_type is None:
-            raise InvalidRequest("grant_type is required")
-        if grant_type not in SUPPORTED_GRANT_TYPES:
-            raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
-        client = await authenticate_client(runtime, request, params)
-        body: dict[str, Any]
-        if grant_type == CODE:
-            body = await redeem_code(runtime, client, params)
-        elif grant_type == REFRESH:
-            body = await refresh(runtime, client, params)
-        else:
-            body = await _client_credentials(runtime, client, params)
-    except OAuthError as error:
-        log.info(
-            "token request refused",
-            extra={"error": error.error, "description": error.description},
-        )
-        headers: dict[str, str] = {}
-        if isinstance(error, InvalidClient) and error.used_basic:
-            headers["WWW-Authenticate"] = 'Basic realm="timesheets", charset="UTF-8"'
-        if isinstance(error, TooManyRequests):
-            headers["Retry-After"] = str(error.retry_after)
-        return json_response(error.status_code, error.body(), headers)
-    return json_response(200, body)
+class TokenEndpoint:
+    """The token endpoint (RFC 6749 §3.2) as an ASGI application."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, value.decode("latin-1"))  # the first, as Starlette reads
+        status, body, extra = await self.answer(scope, headers, receive)
+        content = json.dumps(body, separators=(",", ":")).encode()
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(content)).encode()),
+            *RAW_NO_STORE,
+            *((name.lower().encode(), value.encode()) for name, value in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def answer(
+        self, scope: Scope, headers: dict[bytes, str], receive: Receive
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The status, JSON body and extra headers of the answer."""
+        runtime = self.runtime
+        try:
+            raw = await _read_asgi_body(receive, headers, runtime.settings.max_body_bytes)
+            params = parse_token_request(
+                headers.get(b"content-type"), raw, scope["query_string"].decode("latin-1")
+            )
+            grant_type = params.get("grant_type")
+            if grant_type is None:
+                raise InvalidRequest("grant_type is required")
+            if grant_type not in SUPPORTED_GRANT_TYPES:
+                raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
+            address = scope["client"][0] if scope.get("client") else "unknown"
+            client = await authenticate_client(
+                runtime, headers.get(b"authorization"), address, params
+            )
+            if grant_type == CODE:
+                return 200, await redeem_code(runtime, client, params), {}
+            if grant_type == REFRESH:
+                return 200, await refresh(runtime, client, params), {}
+            return 200, await _client_credentials(runtime, client, params), {}
+        except OAuthError as error:
+            log.info(
+                "token request refused",
+                extra={"error": error.error, "description": error.description},
+            )
+            extra: dict[str, str] = {}
+            if isinstance(error, InvalidClient) and error.used_basic:
+                extra["WWW-Authenticate"] = 'Basic realm="timesheets", charset="UTF-8"'
+            if isinstance(error, TooManyRequests):
+                extra["Retry-After"] = str(error.retry_after)
+            return error.status_code, error.body(), extra
+
+
+async def _read_asgi_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
+    declared = headers.get(b"content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise InvalidRequest(f"the request body exceeds {limit} bytes")
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("the client went away before the body was complete")
+        chunks += message.get("body", b"")
+        if len(chunks) > limit:
+            raise InvalidRequest(f"the request body exceeds {limit} bytes")
+        if not message.get("more_body", False):
+            return bytes(chunks)
 
 
 async def _client_credentials(

@@ -23,6 +23,7 @@ from timesheets.authserver.own_tokens import (
 from timesheets.authserver.routers.token import (
     NO_STORE,
     authenticate_client,
+    client_address,
     json_response,
     read_body,
 )
@@ -46,7 +47,9 @@ async def revoke(request: Request) -> Response:
     try:
         raw = await read_body(request, runtime.settings.max_body_bytes)
         params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
-        client = await authenticate_client(runtime, request, params)
+        client = await authenticate_client(
+            runtime, request.headers.get("authorization"), client_address(request), params
+        )
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")
@@ -74,7 +77,9 @@ async def introspect(request: Request) -> Response:
     try:
         raw = await read_body(request, runtime.settings.max_body_bytes)
         params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
-        client = await authenticate_client(runtime, request, params)
+        client = await authenticate_client(
+            runtime, request.headers.get("authorization"), client_address(request), params
+        )
         if client.auth_method == "none":
             raise InvalidClient("introspection needs client authentication")
         token = params.get("token")
