@@ -179,3 +179,45 @@ async def test_close_finishes_queued_work(engine: AsyncEngine) -> None:
     assert all(task.done() for task in tasks)
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(rows)) == 10
+
+
+async def insert_names(connection: AsyncConnection, names: list[str]) -> list[object]:
+    """A shared job: one insert for every name; a name starting with "!" is refused alone."""
+    accepted = [name for name in names if not name.startswith("!")]
+    if accepted:
+        await connection.execute(insert(rows), [{"name": name} for name in accepted])
+    return [ValueError(f"refused {name}") if name.startswith("!") else name for name in names]
+
+
+async def refuse_all(connection: AsyncConnection, names: list[str]) -> list[object]:
+    """A shared job that writes and then refuses its whole group."""
+    await connection.execute(insert(rows), [{"name": name} for name in names])
+    raise LookupError("group refused")
+
+
+async def test_shared_items_go_to_one_call_and_are_answered_each(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    names = [f"s{i}" for i in range(30)] + ["!bad"]
+    results = await asyncio.gather(
+        *[writer.submit_shared(insert_names, name) for name in names], return_exceptions=True
+    )
+    assert results[:30] == [f"s{i}" for i in range(30)]
+    assert isinstance(results[30], ValueError)
+    assert str(results[30]) == "refused !bad"
+    assert writer.commits < len(names)
+    assert sorted(await committed_names(engine)) == sorted(f"s{i}" for i in range(30))
+
+
+async def test_a_refused_shared_group_is_undone_and_other_writes_commit(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    results = await asyncio.gather(
+        writer.submit_shared(refuse_all, "g1"),
+        writer.submit_shared(refuse_all, "g2"),
+        writer.submit(insert_row("alone")),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results[:2]] == [LookupError, LookupError]
+    assert isinstance(results[2], int)
+    assert await committed_names(engine) == ["alone"]

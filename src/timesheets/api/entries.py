@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +64,10 @@ def new_entry(principal: Principal, fields: EntryFields, external_id: str | None
     )
 
 
-async def _submit(context: ApiContext, job: Any) -> Any:
+async def _settled(write: Awaitable[Any]) -> Any:
+    """The write's result, its refusals turned into API errors."""
     try:
-        return await context.writer.submit(job)
+        return await write
     except StoreUnavailable:
         raise UNAVAILABLE from None
     except repo.RuleViolation as violation:
@@ -74,42 +76,98 @@ async def _submit(context: ApiContext, job: Any) -> Any:
         raise ApiError(409, str(conflict)) from None
 
 
+async def _submit(context: ApiContext, job: Any) -> Any:
+    return await _settled(context.writer.submit(job))
+
+
+@dataclass(frozen=True)
+class _Create:
+    context: ApiContext
+    subject: str
+    entry: repo.NewEntry
+    idempotency_key: str | None
+    fingerprint: str
+
+
 async def create(
     context: ApiContext, principal: Principal, data: Any, idempotency_key: str | None
 ) -> Reply:
-    """`POST /timesheets`: store one entry, once per Idempotency-Key."""
+    """`POST /timesheets`: store one entry, once per Idempotency-Key.
+
+    Creates that arrive together are stored together (`_create_many`), in one
+    transaction with one hour-cap query and one insert.
+    """
     try:
         fields = TimesheetCreate.model_validate(data)
     except ValidationError as error:
         raise invalid(field_errors(error)) from None
     entry = new_entry(principal, fields, None)
     fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-    async def job(connection: AsyncConnection) -> Reply:
-        now = context.now()
-        if idempotency_key is not None:
-            stored = await repo.find_idempotent(connection, principal.subject, idempotency_key)
-            if stored is not None:
-                return _replay(stored, fingerprint)
-        row = await repo.insert_entry(connection, entry, context.weekly_cap(entry.user_type), now)
-        reply = Reply(
-            201,
-            {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)},
-        )
-        if idempotency_key is not None:
-            await repo.store_idempotent(
-                connection,
-                principal.subject,
-                idempotency_key,
-                fingerprint,
-                201,
-                json.dumps(reply.body),
-                now,
-            )
-        return reply
-
-    reply: Reply = await _submit(context, job)
+    item = _Create(context, principal.subject, entry, idempotency_key, fingerprint)
+    reply: Reply = await _settled(context.writer.submit_shared(_create_many, item))
     return reply
+
+
+async def _create_many(connection: AsyncConnection, items: list[_Create]) -> list[Any]:
+    """Store a batch of creates; for each, its Reply or the exception refusing it."""
+    context = items[0].context
+    now = context.now()
+    outcomes: list[Any] = [None] * len(items)
+    keyed = [(i.subject, i.idempotency_key) for i in items if i.idempotency_key is not None]
+    stored = await repo.find_idempotent_many(connection, keyed)
+    first_of: dict[tuple[str, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    fresh: list[int] = []
+    for n, item in enumerate(items):
+        key = None if item.idempotency_key is None else (item.subject, item.idempotency_key)
+        if key is not None and key in stored:
+            outcomes[n] = _replay_or_refusal(stored[key], item.fingerprint)
+        elif key is not None and key in first_of:
+            repeats.append((n, first_of[key]))  # the same key earlier in this batch
+        else:
+            if key is not None:
+                first_of[key] = n
+            fresh.append(n)
+    rows = await repo.insert_many(
+        connection, [items[n].entry for n in fresh], context.weekly_cap, now
+    )
+    remembered: list[dict[str, Any]] = []
+    for n, row in zip(fresh, rows, strict=True):
+        if isinstance(row, repo.RuleViolation):
+            outcomes[n] = row
+            continue
+        entry = items[n].entry
+        body = {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)}
+        outcomes[n] = Reply(201, body)
+        if items[n].idempotency_key is not None:
+            remembered.append(
+                repo.idempotent_row(
+                    items[n].subject,
+                    str(items[n].idempotency_key),
+                    items[n].fingerprint,
+                    201,
+                    json.dumps(body),
+                    now,
+                )
+            )
+    for n, first in repeats:
+        earlier = outcomes[first]
+        if isinstance(earlier, Reply):
+            record = {"fingerprint": items[first].fingerprint, "status_code": 201}
+            outcomes[n] = _replay_or_refusal(
+                record | {"body": json.dumps(earlier.body)}, items[n].fingerprint
+            )
+        else:
+            outcomes[n] = earlier
+    await repo.store_idempotent_many(connection, remembered)
+    return outcomes
+
+
+def _replay_or_refusal(stored: dict[str, Any], fingerprint: str) -> Reply | ApiError:
+    try:
+        return _replay(stored, fingerprint)
+    except ApiError as error:
+        return error
 
 
 def _replay(stored: dict[str, Any], fingerprint: str) -> Reply:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, select, text, update
+from sqlalchemy import Select, Table, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
@@ -66,50 +66,17 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-async def _lock_person(connection: AsyncConnection, user_id: str) -> None:
-    # On PostgreSQL, serialise the hour-cap checks of one person across processes.
-    if connection.dialect.name == "postgresql":
+async def _lock_people(connection: AsyncConnection, user_ids: list[str]) -> None:
+    # On PostgreSQL, serialise the hour-cap checks of each person across processes; the
+    # locks are taken in one order, so two batches cannot deadlock on them.
+    if connection.dialect.name == "postgresql" and user_ids:
         await connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:user))"), {"user": user_id}
+            text(
+                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(u) AS h "
+                "FROM unnest(CAST(:users AS text[])) AS u ORDER BY h) AS locks"
+            ),
+            {"users": user_ids},
         )
-
-
-async def _check_caps(connection: AsyncConnection, entry: NewEntry, weekly_cap: int) -> None:
-    await _lock_person(connection, entry.user_id)
-    week_total = await connection.scalar(
-        select(func.coalesce(func.sum(entries.c.hundredths), 0)).where(
-            entries.c.user_id == entry.user_id,
-            entries.c.iso_year == entry.iso_year,
-            entries.c.iso_week == entry.iso_week,
-            entries.c.status != "rejected",
-        )
-    )
-    if int(week_total or 0) + entry.hundredths > weekly_cap:
-        week = f"{entry.iso_year}-W{entry.iso_week:02d}"
-        raise RuleViolation("hours", f"more than {weekly_cap / 100:g} hours in ISO week {week}")
-    if entry.entry_date is not None:
-        day_total = await connection.scalar(
-            select(func.coalesce(func.sum(entries.c.hundredths), 0)).where(
-                entries.c.user_id == entry.user_id,
-                entries.c.entry_date == entry.entry_date,
-                entries.c.status != "rejected",
-            )
-        )
-        if int(day_total or 0) + entry.hundredths > MAX_DAY_HUNDREDTHS:
-            raise RuleViolation("hours", f"more than 24 hours on {entry.entry_date}")
-
-
-async def insert_entry(
-    connection: AsyncConnection, entry: NewEntry, weekly_cap: int, now: datetime
-) -> dict[str, Any]:
-    """Store a new entry after the hour caps, with its audit event."""
-    await _check_caps(connection, entry, weekly_cap)
-    row = _new_row(entry, now)
-    await connection.execute(insert(entries), row)
-    await record(
-        connection, row["id"], "created", entry.created_by_subject, entry.created_by_client, now, {}
-    )
-    return row
 
 
 async def find_externals(
@@ -180,8 +147,7 @@ async def _totals(
     connection: AsyncConnection, batch: list[NewEntry]
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
     """Hours already stored per (person, ISO week) and per (person, day) for a batch."""
-    for user in sorted({entry.user_id for entry in batch}):
-        await _lock_person(connection, user)
+    await _lock_people(connection, sorted({entry.user_id for entry in batch}))
     week_keys = sorted({(e.user_id, e.iso_year, e.iso_week) for e in batch})
     day_keys = sorted({(e.user_id, e.entry_date) for e in batch if e.entry_date is not None})
     weeks = await _sums(
@@ -375,42 +341,36 @@ async def audit_trail(connection: AsyncConnection, entry_id: str) -> list[dict[s
     return [dict(row) for row in rows.mappings().all()]
 
 
-async def find_idempotent(
-    connection: AsyncConnection, subject: str, key: str
-) -> dict[str, Any] | None:
-    """A stored response for (subject, Idempotency-Key)."""
-    row = (
-        (
-            await connection.execute(
-                select(idempotency).where(
-                    idempotency.c.subject == subject, idempotency.c.key == key
-                )
-            )
+async def find_idempotent_many(
+    connection: AsyncConnection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Stored responses by (subject, Idempotency-Key)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 300):
+        chunk = unique[start : start + 300]
+        result = await connection.execute(
+            select(idempotency).where(tuple_(idempotency.c.subject, idempotency.c.key).in_(chunk))
         )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
+        found.update({(row["subject"], row["key"]): dict(row) for row in result.mappings()})
+    return found
 
 
-async def store_idempotent(
-    connection: AsyncConnection,
-    subject: str,
-    key: str,
-    fingerprint: str,
-    status_code: int,
-    body: str,
-    now: datetime,
-) -> None:
-    """Remember the response to (subject, Idempotency-Key)."""
-    await connection.execute(
-        insert(idempotency),
-        {
-            "subject": subject,
-            "key": key,
-            "fingerprint": fingerprint,
-            "status_code": status_code,
-            "body": body,
-            "created_at": now,
-        },
-    )
+def idempotent_row(
+    subject: str, key: str, fingerprint: str, status_code: int, body: str, now: datetime
+) -> dict[str, Any]:
+    """The record of a response to (subject, Idempotency-Key)."""
+    return {
+        "subject": subject,
+        "key": key,
+        "fingerprint": fingerprint,
+        "status_code": status_code,
+        "body": body,
+        "created_at": now,
+    }
+
+
+async def store_idempotent_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Remember responses (rows made by `idempotent_row`)."""
+    if rows:
+        await connection.execute(insert(idempotency), rows)

@@ -109,3 +109,31 @@ async def test_upload_is_exactly_once_per_external_id(api: Api) -> None:
     assert again.json()["created"] == 0
     assert again.json()["exists"] == 5
     assert (await api.row_counts())["entries"] == 5
+
+
+async def test_concurrent_creates_for_one_week_stop_at_the_cap(api: Api) -> None:
+    # 12 creates of 20 hours for one person and week arrive together and share commits:
+    # the hour cap (168) is checked across the batch, so exactly 8 are stored.
+    responses = await asyncio.gather(
+        *[
+            api.http.post("/timesheets", json=SEED | {"hours": 20}, headers=api.auth())
+            for _ in range(12)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 8 + [422] * 4
+    refused = next(r for r in responses if r.status_code == 422)
+    assert "168 hours in ISO week 2017-W23" in refused.text
+    assert (await api.row_counts())["entries"] == 8
+
+
+async def test_concurrent_creates_for_different_people_are_all_stored(api: Api) -> None:
+    responses = await asyncio.gather(
+        *[
+            api.http.post("/timesheets", json=SEED | {"user_id": f"p{i}"}, headers=api.auth())
+            for i in range(40)
+        ]
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert sorted(r.json()["user_id"] for r in responses) == sorted(f"p{i}" for i in range(40))
+    assert (await api.row_counts())["entries"] == 40
