@@ -12,7 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -27,33 +28,51 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+#: Execution option recording an async SQLite engine's `synchronous` level.
+SYNCHRONOUS = "timesheets_synchronous"
+
+
 def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite files get WAL, a busy timeout and foreign keys."""
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # The driver must not open transactions itself: `_begin` below does, so that a
-            # writer can take SQLite's write lock up front (BEGIN IMMEDIATE).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(connection: Connection) -> None:
-            immediate = connection.get_execution_options().get(IMMEDIATE, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
+        engine = create_async_engine(
+            url,
+            poolclass=NullPool if ":memory:" in url else None,
+            execution_options={SYNCHRONOUS: synchronous},
+        )
+        _configure_sqlite(engine.sync_engine, synchronous)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def create_sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A synchronous engine (the standard sqlite3 driver) on an async engine's SQLite file."""
+    synchronous = engine.get_execution_options().get(SYNCHRONOUS, "FULL")
+    sync = sa_create_engine(engine.url.set(drivername="sqlite+pysqlite"), pool_size=1)
+    _configure_sqlite(sync, synchronous)
+    return sync
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not open transactions itself: `_begin` below does, so that a
+        # writer can take SQLite's write lock up front (BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets import db
 from timesheets.api.writer import GroupCommitWriter, StoreUnavailable
@@ -35,11 +38,11 @@ async def writer(engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
     await group_writer.close()
 
 
-def insert_row(name: str, *, fail: bool = False) -> Callable[[AsyncConnection], Awaitable[int]]:
+def insert_row(name: str, *, fail: bool = False) -> Callable[[Connection], int]:
     """A job that inserts a row and returns its id (or raises ValueError after the insert)."""
 
-    async def job(connection: AsyncConnection) -> int:
-        result = await connection.execute(insert(rows).values(name=name))
+    def job(connection: Connection) -> int:
+        result = connection.execute(insert(rows).values(name=name))
         if fail:
             raise ValueError(f"refused {name}")
         return int(result.inserted_primary_key[0])
@@ -91,16 +94,16 @@ async def test_a_job_that_raises_fails_alone_and_is_undone(
 async def test_results_are_returned_only_after_the_commit(
     engine: AsyncEngine, writer: GroupCommitWriter
 ) -> None:
-    slow_done = asyncio.Event()
+    slow_done = threading.Event()
 
-    async def slow(connection: AsyncConnection) -> str:
-        await connection.execute(insert(rows).values(name="slow"))
-        await asyncio.sleep(0.3)
+    def slow(connection: Connection) -> str:
+        connection.execute(insert(rows).values(name="slow"))
+        time.sleep(0.3)
         slow_done.set()
         return "slow"
 
-    async def fast(connection: AsyncConnection) -> str:
-        await connection.execute(insert(rows).values(name="fast"))
+    def fast(connection: Connection) -> str:
+        connection.execute(insert(rows).values(name="fast"))
         return "fast"
 
     async def first_answer() -> tuple[str, bool, int, list[str]]:
@@ -122,17 +125,17 @@ async def test_results_are_returned_only_after_the_commit(
 async def test_nothing_is_answered_before_the_transaction_ends(
     engine: AsyncEngine, writer: GroupCommitWriter
 ) -> None:
-    release = asyncio.Event()
+    release = threading.Event()
 
-    async def blocked(connection: AsyncConnection) -> str:
-        await connection.execute(insert(rows).values(name="blocked"))
-        await release.wait()
+    def blocked(connection: Connection) -> str:
+        connection.execute(insert(rows).values(name="blocked"))
+        release.wait(10)
         return "blocked"
 
-    quick_ran = asyncio.Event()
+    quick_ran = threading.Event()
 
-    async def quick(connection: AsyncConnection) -> int:
-        row_id = await insert_row("quick")(connection)
+    def quick(connection: Connection) -> int:
+        row_id = insert_row("quick")(connection)
         quick_ran.set()
         return row_id
 
@@ -156,8 +159,8 @@ async def test_nothing_is_answered_before_the_transaction_ends(
 async def test_a_database_failure_fails_the_whole_batch_and_the_writer_recovers(
     engine: AsyncEngine, writer: GroupCommitWriter
 ) -> None:
-    async def broken(connection: AsyncConnection) -> None:
-        await connection.execute(text("SELECT * FROM no_such_table"))
+    def broken(connection: Connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
 
     results = await asyncio.gather(
         writer.submit(insert_row("a")),
@@ -181,17 +184,17 @@ async def test_close_finishes_queued_work(engine: AsyncEngine) -> None:
         assert await connection.scalar(select(func.count()).select_from(rows)) == 10
 
 
-async def insert_names(connection: AsyncConnection, names: list[str]) -> list[object]:
+def insert_names(connection: Connection, names: list[str]) -> list[object]:
     """A shared job: one insert for every name; a name starting with "!" is refused alone."""
     accepted = [name for name in names if not name.startswith("!")]
     if accepted:
-        await connection.execute(insert(rows), [{"name": name} for name in accepted])
+        connection.execute(insert(rows), [{"name": name} for name in accepted])
     return [ValueError(f"refused {name}") if name.startswith("!") else name for name in names]
 
 
-async def refuse_all(connection: AsyncConnection, names: list[str]) -> list[object]:
+def refuse_all(connection: Connection, names: list[str]) -> list[object]:
     """A shared job that writes and then refuses its whole group."""
-    await connection.execute(insert(rows), [{"name": name} for name in names])
+    connection.execute(insert(rows), [{"name": name} for name in names])
     raise LookupError("group refused")
 
 

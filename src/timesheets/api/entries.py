@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from timesheets.api import repository as repo
 from timesheets.api.context import ApiContext
@@ -108,13 +108,13 @@ async def create(
     return reply
 
 
-async def _create_many(connection: AsyncConnection, items: list[_Create]) -> list[Any]:
+def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
     """Store a batch of creates; for each, its Reply or the exception refusing it."""
     context = items[0].context
     now = context.now()
     outcomes: list[Any] = [None] * len(items)
     keyed = [(i.subject, i.idempotency_key) for i in items if i.idempotency_key is not None]
-    stored = await repo.find_idempotent_many(connection, keyed)
+    stored = repo.find_idempotent_many(connection, keyed)
     first_of: dict[tuple[str, str], int] = {}
     repeats: list[tuple[int, int]] = []
     fresh: list[int] = []
@@ -128,9 +128,7 @@ async def _create_many(connection: AsyncConnection, items: list[_Create]) -> lis
             if key is not None:
                 first_of[key] = n
             fresh.append(n)
-    rows = await repo.insert_many(
-        connection, [items[n].entry for n in fresh], context.weekly_cap, now
-    )
+    rows = repo.insert_many(connection, [items[n].entry for n in fresh], context.weekly_cap, now)
     remembered: list[dict[str, Any]] = []
     for n, row in zip(fresh, rows, strict=True):
         if isinstance(row, repo.RuleViolation):
@@ -159,7 +157,7 @@ async def _create_many(connection: AsyncConnection, items: list[_Create]) -> lis
             )
         else:
             outcomes[n] = earlier
-    await repo.store_idempotent_many(connection, remembered)
+    repo.store_idempotent_many(connection, remembered)
     return outcomes
 
 
@@ -193,12 +191,10 @@ async def upload(
         except ApiError as error:
             results[index] |= {"status": "rejected", "errors": error.errors or []}
 
-    async def job(connection: AsyncConnection) -> None:
+    def job(connection: Connection) -> None:
         now = context.now()
         keyed = [entry.external_id for _, entry in valid if entry.external_id is not None]
-        stored = await repo.find_externals(
-            connection, principal.client_id, principal.subject, keyed
-        )
+        stored = repo.find_externals(connection, principal.client_id, principal.subject, keyed)
         first_of: dict[str, int] = {}
         fresh: list[tuple[int, repo.NewEntry]] = []
         repeats: list[tuple[int, int]] = []
@@ -213,9 +209,7 @@ async def upload(
                 if key is not None:
                     first_of[key] = index
                 fresh.append((index, entry))
-        outcomes = await repo.insert_many(
-            connection, [e for _, e in fresh], context.weekly_cap, now
-        )
+        outcomes = repo.insert_many(connection, [e for _, e in fresh], context.weekly_cap, now)
         for (index, _entry), outcome in zip(fresh, outcomes, strict=True):
             if isinstance(outcome, repo.RuleViolation):
                 errors = [{"field": outcome.field, "message": str(outcome)}]
@@ -244,7 +238,7 @@ async def upload(
 
 async def _read(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:
     async with context.engine.connect() as connection:
-        row = await repo.get_entry(connection, entry_id)
+        row = await connection.run_sync(repo.get_entry, entry_id)
     # Another person's entry is "not found", so ids leak nothing.
     if row is None or not may_read(principal, row["user_id"]):
         raise NOT_FOUND
@@ -265,7 +259,7 @@ async def list_(
             return [], 0
         where = repo.EntryFilter(**{**where.__dict__, "user_id": principal.subject})
     async with context.engine.connect() as connection:
-        rows, total = await repo.list_entries(connection, where, limit, offset)
+        rows, total = await connection.run_sync(repo.list_entries, where, limit, offset)
     return [entry_json(row) for row in rows], total
 
 
@@ -275,8 +269,8 @@ async def delete(context: ApiContext, principal: Principal, entry_id: str) -> No
     if not may_delete(principal, row["user_id"]):
         raise NOT_FOUND
 
-    async def job(connection: AsyncConnection) -> None:
-        await repo.delete_entry(
+    def job(connection: Connection) -> None:
+        repo.delete_entry(
             connection, entry_id, principal.subject, principal.client_id, context.now()
         )
 
@@ -295,8 +289,8 @@ async def decide(
     if row["user_id"] == principal.subject:
         raise ApiError(403, "You cannot decide on your own timesheet")
 
-    async def job(connection: AsyncConnection) -> dict[str, Any]:
-        return await repo.decide(
+    def job(connection: Connection) -> dict[str, Any]:
+        return repo.decide(
             connection,
             entry_id,
             decision.decision == "approve",
@@ -312,7 +306,7 @@ async def decide(
 async def trail(context: ApiContext, principal: Principal, entry_id: str) -> list[dict[str, Any]]:
     """`GET /timesheets/{id}/audit`: the entry's history, for managers."""
     async with context.engine.connect() as connection:
-        events = await repo.audit_trail(connection, entry_id)
+        events = await connection.run_sync(repo.audit_trail, entry_id)
     if not events:
         raise NOT_FOUND
     return [audit_json(event) for event in events]

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, delete, func, insert, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
@@ -66,11 +66,11 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-async def _lock_people(connection: AsyncConnection, user_ids: list[str]) -> None:
+def _lock_people(connection: Connection, user_ids: list[str]) -> None:
     # On PostgreSQL, serialise the hour-cap checks of each person across processes; the
     # locks are taken in one order, so two batches cannot deadlock on them.
     if connection.dialect.name == "postgresql" and user_ids:
-        await connection.execute(
+        connection.execute(
             text(
                 "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(u) AS h "
                 "FROM unnest(CAST(:users AS text[])) AS u ORDER BY h) AS locks"
@@ -79,14 +79,14 @@ async def _lock_people(connection: AsyncConnection, user_ids: list[str]) -> None
         )
 
 
-async def find_externals(
-    connection: AsyncConnection, client_id: str, subject: str, external_ids: list[str]
+def find_externals(
+    connection: Connection, client_id: str, subject: str, external_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
     """The entries a caller (client and subject) stored under these external ids."""
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(external_ids), 500):
         chunk = external_ids[start : start + 500]
-        result = await connection.execute(
+        result = connection.execute(
             select(entries).where(
                 entries.c.created_by_client == client_id,
                 entries.c.created_by_subject == subject,
@@ -122,8 +122,8 @@ def _keyed_sums(dialect: str, columns: list[tuple[str, str]], count: int) -> str
     )
 
 
-async def _sums(
-    connection: AsyncConnection, columns: list[tuple[str, str]], keys: list[tuple[Any, ...]]
+def _sums(
+    connection: Connection, columns: list[tuple[str, str]], keys: list[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], int]:
     sums: dict[tuple[Any, ...], int] = {}
     for start in range(0, len(keys), 300):
@@ -134,7 +134,7 @@ async def _sums(
             for j, (name, _) in enumerate(columns)
         }
         sql = _keyed_sums(connection.dialect.name, columns, len(chunk))
-        for row in await connection.execute(text(sql), params):
+        for row in connection.execute(text(sql), params):
             values = tuple(row)
             key = tuple(values[:-1])
             if key and isinstance(key[-1], str) and columns[-1][1] == "date":
@@ -143,30 +143,30 @@ async def _sums(
     return sums
 
 
-async def _totals(
-    connection: AsyncConnection, batch: list[NewEntry]
+def _totals(
+    connection: Connection, batch: list[NewEntry]
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
     """Hours already stored per (person, ISO week) and per (person, day) for a batch."""
-    await _lock_people(connection, sorted({entry.user_id for entry in batch}))
+    _lock_people(connection, sorted({entry.user_id for entry in batch}))
     week_keys = sorted({(e.user_id, e.iso_year, e.iso_week) for e in batch})
     day_keys = sorted({(e.user_id, e.entry_date) for e in batch if e.entry_date is not None})
-    weeks = await _sums(
+    weeks = _sums(
         connection,
         [("user_id", "text"), ("iso_year", "integer"), ("iso_week", "integer")],
         week_keys,
     )
-    days = await _sums(connection, [("user_id", "text"), ("entry_date", "date")], day_keys)
+    days = _sums(connection, [("user_id", "text"), ("entry_date", "date")], day_keys)
     return weeks, days
 
 
-async def insert_many(
-    connection: AsyncConnection,
+def insert_many(
+    connection: Connection,
     batch: list[NewEntry],
     weekly_cap: Callable[[str], int],
     now: datetime,
 ) -> list[dict[str, Any] | RuleViolation]:
     """Store entries after the hour caps, in bulk; each result is the row or the refusal."""
-    weeks, days = await _totals(connection, batch)
+    weeks, days = _totals(connection, batch)
     results: list[dict[str, Any] | RuleViolation] = []
     rows: list[dict[str, Any]] = []
     for entry in batch:
@@ -189,8 +189,8 @@ async def insert_many(
         rows.append(row)
         results.append(row)
     if rows:
-        await connection.execute(insert(entries), rows)
-        await connection.execute(
+        connection.execute(insert(entries), rows)
+        connection.execute(
             insert(audit),
             [
                 {
@@ -207,8 +207,8 @@ async def insert_many(
     return results
 
 
-async def record(
-    connection: AsyncConnection,
+def record(
+    connection: Connection,
     entry_id: str,
     action: str,
     subject: str,
@@ -217,7 +217,7 @@ async def record(
     detail: dict[str, Any],
 ) -> None:
     """Append an audit event."""
-    await connection.execute(
+    connection.execute(
         insert(audit),
         {
             "entry_id": entry_id,
@@ -230,13 +230,9 @@ async def record(
     )
 
 
-async def get_entry(connection: AsyncConnection, entry_id: str) -> dict[str, Any] | None:
+def get_entry(connection: Connection, entry_id: str) -> dict[str, Any] | None:
     """One entry by id."""
-    row = (
-        (await connection.execute(select(entries).where(entries.c.id == entry_id)))
-        .mappings()
-        .first()
-    )
+    row = (connection.execute(select(entries).where(entries.c.id == entry_id))).mappings().first()
     return dict(row) if row else None
 
 
@@ -279,30 +275,30 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
     return query
 
 
-async def list_entries(
-    connection: AsyncConnection, where: EntryFilter, limit: int, offset: int
+def list_entries(
+    connection: Connection, where: EntryFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of entries in a stable order (creation time, then id) and the total."""
     page = _filtered(select(entries), where).order_by(entries.c.created_at, entries.c.id)
-    rows = (await connection.execute(page.limit(limit).offset(offset))).mappings().all()
-    total = await connection.scalar(_filtered(select(func.count()).select_from(entries), where))
+    rows = (connection.execute(page.limit(limit).offset(offset))).mappings().all()
+    total = connection.scalar(_filtered(select(func.count()).select_from(entries), where))
     return [dict(row) for row in rows], int(total or 0)
 
 
-async def delete_entry(
-    connection: AsyncConnection, entry_id: str, subject: str, client_id: str, now: datetime
+def delete_entry(
+    connection: Connection, entry_id: str, subject: str, client_id: str, now: datetime
 ) -> None:
     """Delete an entry that is not approved, recording who did it."""
-    result = await connection.execute(
+    result = connection.execute(
         delete(entries).where(entries.c.id == entry_id, entries.c.status != "approved")
     )
     if result.rowcount == 0:
         raise Conflict("an approved entry cannot be deleted")
-    await record(connection, entry_id, "deleted", subject, client_id, now, {})
+    record(connection, entry_id, "deleted", subject, client_id, now, {})
 
 
-async def decide(
-    connection: AsyncConnection,
+def decide(
+    connection: Connection,
     entry_id: str,
     approve: bool,
     reason: str | None,
@@ -312,7 +308,7 @@ async def decide(
 ) -> dict[str, Any]:
     """Approve or reject a submitted entry, recording who and when."""
     status = "approved" if approve else "rejected"
-    result = await connection.execute(
+    result = connection.execute(
         update(entries)
         .where(entries.c.id == entry_id, entries.c.status == "submitted")
         .values(
@@ -325,31 +321,31 @@ async def decide(
     )
     if result.rowcount == 0:
         raise Conflict("only a submitted entry can be approved or rejected")
-    await record(
+    record(
         connection, entry_id, status, subject, client_id, now, {"reason": reason} if reason else {}
     )
-    row = await get_entry(connection, entry_id)
+    row = get_entry(connection, entry_id)
     assert row is not None
     return row
 
 
-async def audit_trail(connection: AsyncConnection, entry_id: str) -> list[dict[str, Any]]:
+def audit_trail(connection: Connection, entry_id: str) -> list[dict[str, Any]]:
     """The audit events of an entry, oldest first."""
-    rows = await connection.execute(
+    rows = connection.execute(
         select(audit).where(audit.c.entry_id == entry_id).order_by(audit.c.id)
     )
     return [dict(row) for row in rows.mappings().all()]
 
 
-async def find_idempotent_many(
-    connection: AsyncConnection, keys: list[tuple[str, str]]
+def find_idempotent_many(
+    connection: Connection, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Stored responses by (subject, Idempotency-Key)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), 300):
         chunk = unique[start : start + 300]
-        result = await connection.execute(
+        result = connection.execute(
             select(idempotency).where(tuple_(idempotency.c.subject, idempotency.c.key).in_(chunk))
         )
         found.update({(row["subject"], row["key"]): dict(row) for row in result.mappings()})
@@ -370,7 +366,7 @@ def idempotent_row(
     }
 
 
-async def store_idempotent_many(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def store_idempotent_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Remember responses (rows made by `idempotent_row`)."""
     if rows:
-        await connection.execute(insert(idempotency), rows)
+        connection.execute(insert(idempotency), rows)

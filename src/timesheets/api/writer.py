@@ -1,18 +1,21 @@
 """Group commit: concurrent writes share one transaction and one fsync.
 
-Each write is a job run on the writer's connection inside its own savepoint, so a job
-that fails (a rule refuses it) is undone alone. Jobs that arrive while a commit is under
-way are gathered into the next transaction. A job's caller is answered only after the
-commit that holds its write, so an acknowledged write is durable.
+Each write is a job, a plain function of a SQLAlchemy `Connection`, run inside its own
+savepoint, so a job that fails (a rule refuses it) is undone alone. Jobs that arrive
+while a commit is under way are gathered into the next transaction. A job's caller is
+answered only after the commit that holds its write, so an acknowledged write is durable.
 
 Writes of one kind can also be shared (`submit_shared`): the items that arrive together
 go to one call of the kind's function, which answers each item on its own. A batch of
 single-entry creates then costs a few statements rather than a few per entry.
 
-On a SQLite file, the writers of the service's worker processes take turns through an
-advisory file lock (`<database>-writer.lock`) before they begin: a waiting process is
-woken by the kernel the moment the other commits, where SQLite's own busy handler would
-poll with sleeps of up to 100 ms. Its batch grows while it waits.
+The whole transaction runs without coming back to the event loop between statements:
+on a SQLite file in one dedicated thread with its own synchronous connection (an async
+driver would hand every statement to a thread and wait for a turn of the busy loop to
+resume); on PostgreSQL through the async engine's `run_sync`. The writers of the
+service's worker processes take turns on a SQLite file through an advisory file lock
+(`<database>-writer.lock`): a waiting process is woken by the kernel the moment the
+other commits, where SQLite's busy handler polls with sleeps of up to 100 ms.
 """
 
 from __future__ import annotations
@@ -22,20 +25,23 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from timesheets.db import IMMEDIATE
+from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
 
 log = logging.getLogger("timesheets.api.writer")
 T = TypeVar("T")
-Job = Callable[[AsyncConnection], Awaitable[Any]]
-SharedJob = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
+Job = Callable[[Connection], Any]
+SharedJob = Callable[[Connection, list[Any]], list[Any]]
 """Runs many items at once; returns, for each item, its result or the exception refusing it."""
 
 
@@ -50,27 +56,18 @@ class WriterTurns:
         self.path = path
         self._fd: int | None = None
 
-    @classmethod
-    def for_engine(cls, engine: AsyncEngine) -> WriterTurns:
-        """Turns for this engine's database file, if it is a SQLite file."""
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            return cls(None)
-        return cls(Path(f"{database}-writer.lock"))
-
-    async def __aenter__(self) -> None:
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the lock (blocking this thread until it is free)."""
         if self.path is None:
+            yield
             return
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fd = self._fd
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
-
-    async def __aexit__(self, *_exc: object) -> None:
-        if self._fd is not None:
+            yield
+        finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
@@ -89,31 +86,39 @@ class _Pending:
     )
 
 
+Outcome = tuple[_Pending, bool, Any]
+
+
 class GroupCommitWriter:
-    """Runs write jobs in shared transactions on one connection."""
+    """Runs write jobs in shared transactions."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._turns = WriterTurns.for_engine(engine)
         self.commits = 0
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._sqlite: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._turns = WriterTurns(None)
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._sqlite = create_sync_sqlite_engine(engine)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+            self._turns = WriterTurns(Path(f"{database}-writer.lock"))
 
-    async def submit(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def submit(self, job: Callable[[Connection], T]) -> T:
         """Run `job` in the next shared transaction; return its result once committed."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-commit-writer")
-        pending = _Pending(job)
-        await self._queue.put(pending)
-        result: T = await pending.future
+        result: T = await self._enqueue(_Pending(job))
         return result
 
     async def submit_shared(self, run: SharedJob, item: Any) -> Any:
         """Have `run` handle `item` with the other items for it in the next transaction."""
+        return await self._enqueue(_Pending(None, (run, item)))
+
+    async def _enqueue(self, pending: _Pending) -> Any:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group-commit-writer")
-        pending = _Pending(None, (run, item))
         await self._queue.put(pending)
         return await pending.future
 
@@ -124,6 +129,10 @@ class GroupCommitWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sqlite is not None:
+            self._sqlite.dispose()
         self._turns.close()
 
     async def _run(self) -> None:
@@ -138,20 +147,13 @@ class GroupCommitWriter:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        results: list[tuple[_Pending, bool, Any]] = []
-        shared: dict[SharedJob, list[_Pending]] = {}
-        for pending in batch:
-            if pending.shared is not None:
-                shared.setdefault(pending.shared[0], []).append(pending)
         try:
-            async with self._turns, self.engine.connect() as connection:
-                connection = await connection.execution_options(**{IMMEDIATE: True})
-                async with connection.begin():
-                    for run, group in shared.items():
-                        results += await _run_shared(connection, run, group)
-                    for pending in batch:
-                        if pending.job is not None:
-                            results.append(await _run_job(connection, pending, pending.job))
+            if self._sqlite is not None:
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._thread, self._on_sqlite, batch)
+            else:
+                async with self.engine.connect() as connection:
+                    results = await connection.run_sync(_transaction, batch)
             self.commits += 1
         except (OperationalError, DBAPIError, OSError) as error:
             log.error("commit failed", extra={"writes": len(batch), "reason": str(error)})
@@ -167,26 +169,43 @@ class GroupCommitWriter:
             else:
                 pending.future.set_exception(value)
 
+    def _on_sqlite(self, batch: list[_Pending]) -> list[Outcome]:
+        assert self._sqlite is not None
+        with self._turns.turn(), self._sqlite.connect() as connection:
+            return _transaction(connection.execution_options(**{IMMEDIATE: True}), batch)
 
-async def _run_job(
-    connection: AsyncConnection, pending: _Pending, job: Job
-) -> tuple[_Pending, bool, Any]:
+
+def _transaction(connection: Connection, batch: list[_Pending]) -> list[Outcome]:
+    """Run the batch in one transaction: shared groups first, then each job alone."""
+    shared: dict[SharedJob, list[_Pending]] = {}
+    for pending in batch:
+        if pending.shared is not None:
+            shared.setdefault(pending.shared[0], []).append(pending)
+    results: list[Outcome] = []
+    with connection.begin():
+        for run, group in shared.items():
+            results += _run_shared(connection, run, group)
+        for pending in batch:
+            if pending.job is not None:
+                results.append(_run_job(connection, pending, pending.job))
+    return results
+
+
+def _run_job(connection: Connection, pending: _Pending, job: Job) -> Outcome:
     try:
-        async with connection.begin_nested():
-            return pending, True, await job(connection)
+        with connection.begin_nested():
+            return pending, True, job(connection)
     except (OperationalError, DBAPIError):
         raise
     except Exception as error:  # a rule refused this job only
         return pending, False, error
 
 
-async def _run_shared(
-    connection: AsyncConnection, run: SharedJob, group: list[_Pending]
-) -> list[tuple[_Pending, bool, Any]]:
+def _run_shared(connection: Connection, run: SharedJob, group: list[_Pending]) -> list[Outcome]:
     items = [pending.shared[1] for pending in group if pending.shared is not None]
     try:
-        async with connection.begin_nested():
-            outcomes = await run(connection, items)
+        with connection.begin_nested():
+            outcomes = run(connection, items)
     except (OperationalError, DBAPIError):
         raise
     except Exception as error:  # the whole group was refused
