@@ -34,6 +34,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/token_endpoint.py
+	$(BIN)/python bench/api_write.py
+	$(BIN)/python bench/import.py
 
 lock:
 	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements.lock

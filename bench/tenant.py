@@ -3,7 +3,7 @@
 `Tenant` configures the authorization server with `timesheets admin` in a temporary data
 directory (one API, one machine client, one grant) and builds the command lines of
 `timesheets authserver` and `timesheets api` in production mode. Used by
-bench/api_write.py and bench/import_job.py; nothing here applies load.
+bench/api_write.py and bench/import.py; nothing here applies load.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Select, Table, TextClause, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
@@ -97,8 +98,11 @@ def find_externals(
     return found
 
 
-def _keyed_sums(dialect: str, columns: list[tuple[str, str]], count: int) -> str:
+@functools.lru_cache(maxsize=256)
+def _keyed_sums(dialect: str, columns: tuple[tuple[str, str], ...], count: int) -> TextClause:
     """SQL summing live hours per key for `count` keys given as bound parameters.
+
+    Cached: parsing a statement with hundreds of parameters costs more than running it.
 
     A join against a VALUES list lets both SQLite and PostgreSQL look each key up in
     the (user_id, ...) indexes, where a row-value IN list makes SQLite scan the index.
@@ -114,7 +118,7 @@ def _keyed_sums(dialect: str, columns: list[tuple[str, str]], count: int) -> str
     names = ", ".join(name for name, _ in columns)
     joins = " AND ".join(f"e.{name} = k.{name}" for name, _ in columns)
     # Only fixed column names are formatted in; every value is a bound parameter.
-    return (
+    return text(
         f"WITH k({names}) AS (VALUES {rows}) "  # noqa: S608
         f"SELECT {', '.join('e.' + n for n, _ in columns)}, sum(e.hundredths) "
         f"FROM k CROSS JOIN entries e WHERE {joins} AND e.status <> 'rejected' "
@@ -133,8 +137,8 @@ def _sums(
             for i, key in enumerate(chunk)
             for j, (name, _) in enumerate(columns)
         }
-        sql = _keyed_sums(connection.dialect.name, columns, len(chunk))
-        for row in connection.execute(text(sql), params):
+        sql = _keyed_sums(connection.dialect.name, tuple(columns), len(chunk))
+        for row in connection.execute(sql, params):
             values = tuple(row)
             key = tuple(values[:-1])
             if key and isinstance(key[-1], str) and columns[-1][1] == "date":

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from timesheets.importer.errors import EX_DATAERR, EX_OK
 from timesheets.importer.mapping import PeopleMap
@@ -128,6 +130,18 @@ def collect(
     return newest
 
 
+def input_digest(
+    source: Path, fmt: str, people: PeopleMap, since: str | None, date_order: str
+) -> str:
+    """What a run's outcome depends on: the file's bytes, the format, mapping and options."""
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    options = f"{fmt}\x1f{people.digest()}\x1f{since or ''}\x1f{date_order}"
+    return hashlib.sha256(f"{digest.hexdigest()}\x1f{options}".encode()).hexdigest()
+
+
 def run(
     source: Path,
     fmt: Format,
@@ -139,50 +153,124 @@ def run(
     since: str | None = None,
     date_order: DateOrder = "auto",
     progress: Callable[[int, int], None] | None = None,
+    in_flight: int = 2,
 ) -> Summary:
-    """Import a file; with no uploader, a dry run that validates and sends nothing."""
+    """Import a file; with no uploader, a dry run that validates and sends nothing.
+
+    Up to `in_flight` batches are uploaded at once (the API serves them on several
+    workers); their results are recorded in the order they were sent. A file whose exact
+    input was imported before with nothing refused is not read again: every entry it
+    holds is known to be uploaded.
+    """
     started = time.monotonic()
     summary = Summary(dry_run=uploader is None)
     watermark_key = f"{fmt}:{source.name}"
+    explicit_since = since
     since = since or state.watermark(watermark_key)
+    digest = input_digest(source, fmt, people, explicit_since, date_order)
+    earlier = state.completed(digest) if uploader is not None else None
+    if earlier is not None:
+        summary.read, summary.entries, summary.duplicates = earlier
+        summary.skipped_unchanged = summary.entries
+        summary.elapsed = time.monotonic() - started
+        log.info("this exact input was imported before; nothing to send")
+        return summary
     newest = collect(state, READERS[fmt](source, date_order), fmt, people, since, summary)
     summary.entries = state.entry_count()
-    batch: list[PendingEntry] = []
-    done = 0
-    for entry, uploaded_fingerprint in state.pending():
-        if uploaded_fingerprint == entry.fingerprint:
-            summary.skipped_unchanged += 1
-        elif uploaded_fingerprint is not None:
-            state.problem(
-                None,
-                entry.external_id,
-                "changed since it was uploaded; fix it in Timesheets by hand",
-            )
-        else:
-            batch.append(entry)
-        if len(batch) >= batch_size:
-            done += _send(uploader, batch, state, summary)
-            batch = []
-            if progress:
-                progress(done, summary.entries)
-    if batch:
-        done += _send(uploader, batch, state, summary)
-    if progress:
+    with _Batches(uploader, state, summary, in_flight, progress) as batches:
+        batch: list[PendingEntry] = []
+        for entry, uploaded_fingerprint in state.pending():
+            if uploaded_fingerprint == entry.fingerprint:
+                summary.skipped_unchanged += 1
+            elif uploaded_fingerprint is not None:
+                state.problem(
+                    None,
+                    entry.external_id,
+                    "changed since it was uploaded; fix it in Timesheets by hand",
+                )
+            else:
+                batch.append(entry)
+            if len(batch) >= batch_size:
+                batches.send(batch)
+                batch = []
+        if batch:
+            batches.send(batch)
+    if progress and batches.reported != summary.entries:
         progress(summary.entries, summary.entries)
-    summary.rejected = state.problem_count() - summary.duplicates
+    problems = state.problem_count()
+    summary.rejected = problems - summary.duplicates
     summary.problems = state.problems()
-    if uploader is not None and newest is not None and summary.rejected == 0:
-        state.set_watermark(watermark_key, newest)
+    if uploader is not None and summary.rejected == 0:
+        if newest is not None:
+            state.set_watermark(watermark_key, newest)
+        if problems == summary.duplicates:
+            state.set_completed(digest, summary.read, summary.entries, summary.duplicates)
     summary.elapsed = time.monotonic() - started
     return summary
 
 
-def _send(
-    uploader: Uploader | None, batch: list[PendingEntry], state: State, summary: Summary
-) -> int:
-    if uploader is None:
-        return len(batch)
-    results = uploader.upload([entry.payload() for entry in batch])
+class _Batches:
+    """Uploads batches, up to `in_flight` at once, recording results in sending order."""
+
+    def __init__(
+        self,
+        uploader: Uploader | None,
+        state: State,
+        summary: Summary,
+        in_flight: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.uploader = uploader
+        self.progress = progress
+        self.settled = 0
+        self.reported = -1
+        self.state = state
+        self.summary = summary
+        self.in_flight = max(1, in_flight)
+        self.pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="upload")
+        self.waiting: deque[tuple[list[PendingEntry], Future[list[dict[str, Any]]]]] = deque()
+
+    def __enter__(self) -> _Batches:
+        return self
+
+    def send(self, batch: list[PendingEntry]) -> None:
+        """Start uploading `batch` (in a dry run, count it as done)."""
+        if self.uploader is None:
+            self._settled(len(batch))
+            return
+        payload = [entry.payload() for entry in batch]
+        self.waiting.append((batch, self.pool.submit(self.uploader.upload, payload)))
+        while len(self.waiting) >= self.in_flight:
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        batch, future = self.waiting.popleft()
+        _record(batch, future.result(), self.state, self.summary)
+        self._settled(len(batch))
+
+    def _settled(self, count: int) -> None:
+        self.settled += count
+        if self.progress is not None:
+            self.progress(self.settled, self.summary.entries)
+            self.reported = self.settled
+
+    def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> None:
+        # Record every batch that was answered, even when another one failed: what the
+        # API acknowledged is then known, and a re-run sends only the rest.
+        failure: BaseException | None = None
+        while self.waiting:
+            try:
+                self._settle_oldest()
+            except Exception as error:
+                failure = failure or error
+        self.pool.shutdown(wait=True)
+        if failure is not None and kind is None:
+            raise failure
+
+
+def _record(
+    batch: list[PendingEntry], results: list[dict[str, Any]], state: State, summary: Summary
+) -> None:
     acknowledged: list[tuple[PendingEntry, str, str | None]] = []
     for entry, result in zip(batch, results, strict=True):
         status = result.get("status")
@@ -199,4 +287,3 @@ def _send(
             first_row = int(entry.rows) if entry.rows else None
             state.problem(first_row, entry.external_id, reasons or "rejected by the API")
     state.record_uploaded(acknowledged)
-    return len(batch)

@@ -8,6 +8,7 @@ A CSV file with the columns `person,user_id,user_type`: `person` is an email add
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,14 @@ class PeopleMap:
                     raise ValueError(f"{path.name} line {number}: {row['person']} appears twice")
                 people[person] = Person(user_id, user_type)
         return cls(people)
+
+    def digest(self) -> str:
+        """A digest of the whole mapping: a changed mapping changes what a file means."""
+        text = "\n".join(
+            f"{key}\x1f{person.user_id}\x1f{person.user_type}"
+            for key, person in sorted(self.people.items())
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def find(self, person: str) -> Person | None:
         """The user behind an email or name, or None."""

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS run_entries (
 );
 CREATE TABLE IF NOT EXISTS run_rows (fingerprint TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS run_problems (row INTEGER, external_id TEXT, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS completed_inputs (
+    input TEXT PRIMARY KEY, read INTEGER NOT NULL, entries INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL
+);
 """
 
 
@@ -161,6 +165,24 @@ class State:
                     for e, status, entry_id in results
                 ],
             )
+
+    def completed(self, input_digest: str) -> tuple[int, int, int] | None:
+        """(read, entries, duplicates) of an earlier run of this exact input that left
+        nothing to do, if there was one."""
+        row = self.db.execute(
+            "SELECT read, entries, duplicates FROM completed_inputs WHERE input = ?",
+            (input_digest,),
+        ).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row else None
+
+    def set_completed(self, input_digest: str, read: int, entries: int, duplicates: int) -> None:
+        """Remember that every entry of this input is uploaded and nothing was refused."""
+        self.db.execute(
+            "INSERT INTO completed_inputs VALUES (?, ?, ?, ?) ON CONFLICT(input) DO UPDATE "
+            "SET read = excluded.read, entries = excluded.entries, "
+            "duplicates = excluded.duplicates",
+            (input_digest, read, entries, duplicates),
+        )
 
     def watermark(self, source: str) -> str | None:
         """The latest update time imported from a source."""

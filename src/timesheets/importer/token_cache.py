@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class TokenProvider:
         self.http = http
         self.cache = cache
         self.requests = 0
+        self._lock = threading.Lock()  # uploads run on several threads
 
     def _cache_key(self) -> dict[str, str]:
         return {
@@ -65,11 +67,12 @@ class TokenProvider:
 
     def token(self, *, fresh: bool = False) -> str:
         """A valid access token: the cached one unless `fresh`."""
-        if not fresh:
-            cached = self._read_cache()
-            if cached is not None:
-                return cached
-        return self._request()
+        with self._lock:
+            if not fresh:
+                cached = self._read_cache()
+                if cached is not None:
+                    return cached
+            return self._request()
 
     def _token_endpoint(self) -> str:
         for url in discovery_urls(self.config.issuer):
