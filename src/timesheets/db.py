@@ -6,6 +6,7 @@ Migrations are Alembic's, applied from a package of revisions with no alembic.in
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from alembic.config import Config
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("timesheets.db")
 
 #: Execution option: on SQLite, begin the transaction with the write lock held.
 IMMEDIATE = "timesheets_immediate"
@@ -73,6 +77,17 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def reachable(engine: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query (logged when it does not)."""
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+    except (OSError, SQLAlchemyError) as error:
+        log.warning("database unreachable", extra={"reason": str(error)})
+        return False
+    return True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

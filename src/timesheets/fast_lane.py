@@ -47,6 +47,7 @@ class FastLane:
             lane = self.lanes.get((scope["method"], scope["path"]))
             if lane is not None:
                 scope["app"] = self.app
+                scope["timesheets.route"] = scope["path"]
                 await lane(scope, receive, send)
                 return
         await self.app(scope, receive, send)

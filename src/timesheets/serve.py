@@ -13,10 +13,14 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -81,6 +85,7 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
         return
     if port == 0:
         raise ValueError("several workers need a fixed port")
+    metrics_dir = _metrics_dir()
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -110,3 +115,15 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
         process.join(timeout=35)
         if process.is_alive():
             process.kill()
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> Path | None:
+    """A fresh folder where the workers write their metrics (prometheus-client's
+    multiprocess mode), unless the operator named one; set before any worker starts."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="timesheets-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder

@@ -32,6 +32,8 @@ from timesheets.bearer.jwks import JwksCache
 from timesheets.bearer.keys import VerificationKey
 from timesheets.bearer.verifier import KeySource, StaticKeys, TokenVerifier
 from timesheets.fast_lane import FastLane, with_handlers
+from timesheets.readiness import readiness
+from timesheets.request_context import RequestContext
 from timesheets.settings import ApiSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,6 +51,11 @@ class _Keys:
         if alg == "HS256":
             return await self.static.key(kid, alg) if self.static else None
         return await self.jwks.key(kid, alg) if self.jwks else None
+
+    async def ready(self) -> bool:
+        return all(
+            [not self.static or await self.static.ready(), not self.jwks or await self.jwks.ready()]
+        )
 
 
 def create_verifier(settings: ApiSettings, http: httpx.AsyncClient) -> TokenVerifier:
@@ -137,7 +144,7 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
 
 
-def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -> FastLane:
+def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -> ASGIApp:
     """The Timesheets API as an ASGI application."""
     context = create_context(settings)
     should_migrate = settings.migrate if migrate_on_start is None else migrate_on_start
@@ -165,6 +172,19 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers and the issuer's keys are at hand",
+        responses={503: {"description": "Not ready; `Retry-After` says when to ask again"}},
+    )
+    async def readyz() -> Response:
+        checks = {
+            "database": await db.reachable(context.engine),
+            "keys": await context.verifier.keys.ready(),
+        }
+        return readiness(checks)
 
     def cors(inner: ASGIApp) -> ASGIApp:
         if not settings.cors_origins:
@@ -195,4 +215,4 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
         ("POST", "/timesheet"): create,
         ("POST", "/timesheets/upload"): upload,
     }
-    return FastLane(app, writes, wrap=cors)
+    return RequestContext(FastLane(app, writes, wrap=cors), "api")

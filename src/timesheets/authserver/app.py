@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from timesheets import db
 from timesheets.authserver.cors import RegisteredOriginsCors
@@ -21,6 +22,7 @@ from timesheets.authserver.routers.token_management import introspect, revoke, u
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.sealing import Sealer
 from timesheets.fast_lane import FastLane
+from timesheets.request_context import RequestContext
 from timesheets.settings import AuthServerSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -130,7 +132,7 @@ async def prepare(runtime: Runtime) -> None:
     await runtime.prepare_keys()
 
 
-def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> FastLane:
+def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> ASGIApp:
     """The authorization server as an ASGI application."""
     runtime = create_runtime(settings)
 
@@ -169,8 +171,9 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return FastLane(
+    lanes = FastLane(
         app,
         {("POST", "/oauth/token"): token},
         wrap=lambda inner: RegisteredOriginsCors(inner, runtime=runtime),
     )
+    return RequestContext(lanes, "authserver")

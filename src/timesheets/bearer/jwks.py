@@ -65,6 +65,15 @@ class JwksCache:
             raise KeysUnavailable("the issuer's keys are not available")
         return key
 
+    async def ready(self) -> bool:
+        """Whether keys are cached, fetching them once (within the cooldown) if none are."""
+        if not self._keys:
+            try:
+                await self.refresh(force=self._fetched_at is None)
+            except KeysUnavailable:
+                return False
+        return bool(self._keys)
+
     def _may_refetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self.refetch_cooldown
 

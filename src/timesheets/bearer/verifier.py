@@ -18,12 +18,19 @@ class KeySource(Protocol):
     async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for a token's `kid` and `alg`, or None."""
 
+    async def ready(self) -> bool:
+        """Whether keys are at hand (fetching them once if none are)."""
+
 
 class StaticKeys:
     """Keys fixed by configuration, such as an HS256 API's shared secret."""
 
     def __init__(self, *keys: VerificationKey) -> None:
         self.keys = keys
+
+    async def ready(self) -> bool:
+        """Configured keys are always at hand."""
+        return bool(self.keys)
 
     async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The configured key that accepts `alg` (and matches `kid` when both have one)."""

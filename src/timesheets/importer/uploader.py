@@ -4,10 +4,15 @@ Retries are safe because every item carries its external id: the API stores an i
 once and answers "exists" to a repeat. Connection errors, 429 (honouring Retry-After)
 and 5xx are retried with exponential backoff and jitter; a 401 gets one fresh token; any
 other 4xx ends the run.
+
+Each batch carries an `X-Request-Id` (`import-<run>-<batch>`, the same on its retries),
+which the API returns and writes on its log lines, so a batch can be followed from the
+job's log into the API's.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -22,6 +27,7 @@ from tenacity import (
 
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 from timesheets.importer.token_cache import TokenProvider
+from timesheets.request_id import new_request_id
 
 log = logging.getLogger("timesheets.importer.upload")
 
@@ -56,6 +62,8 @@ class Uploader:
         self.tokens = tokens
         self.attempts = attempts
         self.max_wait = max_wait
+        self.run_id = new_request_id("import-")
+        self._batches = itertools.count(1)
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_wait)
 
     def _wait(self, state: RetryCallState) -> float:
@@ -80,16 +88,17 @@ class Uploader:
             ),
         )
         try:
-            results: list[dict[str, Any]] = retrying(self._send, items)
+            request_id = f"{self.run_id}-{next(self._batches)}"
+            results: list[dict[str, Any]] = retrying(self._send, items, request_id)
         except _Retryable as error:
             raise TemporaryFailure(f"the API did not accept the batch: {error}") from None
         return results
 
-    def _send(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        response = self._post(items, self.tokens.token())
+    def _send(self, items: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+        response = self._post(items, self.tokens.token(), request_id)
         if response.status_code == 401:
             # One fresh token, not a loop: a second 401 is a refusal.
-            response = self._post(items, self.tokens.token(fresh=True))
+            response = self._post(items, self.tokens.token(fresh=True), request_id)
             if response.status_code == 401:
                 raise NotAuthorized("the API refuses the job's token")
         if response.status_code == 403:
@@ -106,10 +115,12 @@ class Uploader:
             raise TemporaryFailure("the API answered an unexpected body")
         return items_out
 
-    def _post(self, items: list[dict[str, Any]], token: str) -> httpx.Response:
+    def _post(self, items: list[dict[str, Any]], token: str, request_id: str) -> httpx.Response:
         try:
             return self.http.post(
-                self.url, json=items, headers={"Authorization": f"Bearer {token}"}
+                self.url,
+                json=items,
+                headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id},
             )
         except httpx.HTTPError as error:
             raise _Retryable(f"connection failed: {error}") from None

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
+from timesheets import db
 from timesheets.authserver.keys import SIGNING_ALGS
 from timesheets.authserver.oauth.client_auth import AUTH_METHODS
 from timesheets.authserver.oauth.rfc8414 import metadata
 from timesheets.authserver.routers.token import SUPPORTED_GRANT_TYPES
 from timesheets.authserver.runtime import Runtime
+from timesheets.readiness import readiness
 
 router = APIRouter(tags=["discovery"])
 
@@ -57,3 +60,22 @@ async def jwks(request: Request) -> Response:
 async def healthz() -> dict[str, str]:
     """200 once the server can serve."""
     return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and signing keys are loaded",
+    tags=["operations"],
+    responses={503: {"description": "Not ready; `Retry-After` says when to ask again"}},
+)
+async def readyz(request: Request) -> Response:
+    """200 when the database answers and a current signing key is loaded, else 503."""
+    runtime: Runtime = request.app.state.runtime
+    database = await db.reachable(runtime.engine)
+    keys = False
+    if database:
+        try:
+            keys = bool((await runtime.keyring()).signers)
+        except (OSError, SQLAlchemyError, ValueError):
+            keys = False
+    return readiness({"database": database, "keys": keys})

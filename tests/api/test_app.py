@@ -1,0 +1,91 @@
+"""The API's outer layer on the running service: request ids, metrics and readiness."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import httpx
+
+from tests import issuer as test_issuer
+from tests.api.conftest import Api
+from tests.live import serve_in_thread
+from timesheets.api.app import create_app
+from timesheets.settings import ApiSettings
+
+SEED = {
+    "user_type": "Employee",
+    "user_id": "007",
+    "year": 2017,
+    "week": 23,
+    "project": "StoreZero",
+    "hours": 5,
+}
+
+
+async def test_every_answer_carries_a_request_id(api: Api) -> None:
+    own = await api.http.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", own.headers["x-request-id"])
+    echoed = await api.http.get("/healthz", headers={"X-Request-Id": "import-run1-3"})
+    assert echoed.headers["x-request-id"] == "import-run1-3"
+    refused = await api.http.get("/timesheets", headers={"X-Request-Id": "import-run1-4"})
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"] == "import-run1-4"
+
+
+async def test_metrics_count_requests_by_route_template_not_by_path(api: Api) -> None:
+    created = await api.http.post("/timesheets", json=SEED, headers=api.auth())
+    entry_id = created.json()["id"]
+    read = await api.http.get(f"/timesheets/{entry_id}", headers=api.auth())
+    assert read.status_code == 200
+    await api.http.get("/timesheets/no-such-entry", headers=api.auth())
+    metrics = await api.http.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert entry_id not in text
+    assert "no-such-entry" not in text
+    assert re.search(
+        r'timesheets_http_requests_total\{method="GET",route="/timesheets/\{entry_id\}",'
+        r'service="api",status="200"\} [1-9]',
+        text,
+    )
+    assert re.search(
+        r'timesheets_http_requests_total\{method="POST",route="/timesheets",'
+        r'service="api",status="201"\} [1-9]',
+        text,
+    )
+    assert 'timesheets_http_request_duration_seconds_bucket{le="0.001",route="/timesheets"' in text
+
+
+async def test_readyz_is_200_when_the_database_and_keys_are_there(api: Api) -> None:
+    ready = await api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "keys": "ok"}}
+    assert ready.headers["cache-control"] == "no-store"
+
+
+async def test_readyz_is_503_while_the_issuer_cannot_give_keys(
+    issuer: test_issuer.TestIssuer, database_url: str, make_api_settings: Callable[..., ApiSettings]
+) -> None:
+    # The API starts before its issuer is reachable: it is alive but not ready, and says
+    # when to ask again; once the issuer answers, it becomes ready.
+    issuer.stop()
+    settings = make_api_settings(issuer, database_url, jwks_refetch_seconds=0)
+    live = serve_in_thread(create_app(settings), settings.port)
+    try:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            waiting = await http.get("/readyz")
+            assert waiting.status_code == 503
+            assert waiting.headers["retry-after"] == "5"
+            assert waiting.json() == {
+                "status": "not ready",
+                "checks": {"database": "ok", "keys": "failing"},
+            }
+            port = int(issuer.url.rsplit(":", 1)[1])
+            issuer.live = serve_in_thread(issuer.app(), port)  # back, at the same address
+            assert (await http.get("/readyz")).status_code == 200
+    finally:
+        live.stop()
+        issuer.stop()
