@@ -35,6 +35,8 @@ def b64url(data: bytes) -> str:
 class TestIssuer:
     """Signs tokens and publishes its keys."""
 
+    __test__ = False  # a helper, not a test class
+
     url: str = ""
     audience: str = "https://api.timesheets.test"
     keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -140,6 +141,10 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(BearerError, bearer)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StoreUnavailable, unavailable)
+    # The database went away under a read (connection refused, reset, or the server
+    # shutting down): a 503 the client may retry, never a 500.
+    app.add_exception_handler(DBAPIError, unavailable)
+    app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(VerifierUnavailable, unavailable)
     app.add_exception_handler(RequestValidationError, validation)
 
