@@ -503,3 +503,38 @@ def test_a_revoked_secret_is_not_authorized(platform: Platform, tmp_path: Path) 
     assert refused.returncode == 77, refused.stderr[-3000:]
     assert "invalid_client" in refused.stderr
     assert platform.stored_with_prefix("generic:rev-b") == 0
+
+
+def test_with_the_authorization_server_down_the_api_serves_and_the_job_exits_75(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # The API keeps accepting valid tokens with the keys it cached; the import job, which
+    # has no cached token of its own, cannot get one and asks cron to try again later.
+    token = platform.token(platform.job)
+    entry = {"user_type": "Employee", "year": 2025, "week": 20, "project": "Outage", "hours": 1}
+    headers = {"Authorization": f"Bearer {token}"}
+    warm = httpx.post(
+        f"{platform.api.url}/timesheets", json=entry | {"user_id": "down-0"}, headers=headers
+    )
+    assert warm.status_code == 201, warm.text
+    platform.authserver.stop()
+    try:
+        for n in range(1, 4):
+            during = httpx.post(
+                f"{platform.api.url}/timesheets",
+                json=entry | {"user_id": f"down-{n}"},
+                headers=headers,
+                timeout=10,
+            )
+            assert during.status_code == 201, during.text
+        source = write_generic(
+            tmp_path / "down.csv", 3, prefix="down", first_day=date(2025, 5, 12), people=1
+        )
+        started = time.monotonic()
+        run = platform.run_import(source, tmp_path / "state")
+        assert run.returncode == 75, run.stderr[-3000:]
+        assert "the authorization server is unreachable" in run.stderr
+        assert time.monotonic() - started < IMPORT_TIMEOUT
+        assert platform.stored_with_prefix("generic:down") == 0
+    finally:
+        platform.authserver.start()
