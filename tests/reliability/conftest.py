@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.conftest import issuer, make_api_settings  # noqa: F401
+from tests.authserver.conftest import auth_server  # noqa: F401
 from tests.pg import PostgresServer, start_postgres
 
 
