@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -538,3 +539,41 @@ def test_with_the_authorization_server_down_the_api_serves_and_the_job_exits_75(
         assert platform.stored_with_prefix("generic:down") == 0
     finally:
         platform.authserver.start()
+
+
+def test_a_secret_rotated_during_an_import_works_through_its_overlap_then_stops(
+    platform: Platform, tmp_path: Path
+) -> None:
+    old = platform.machine_client("Rotating Import", "create:timesheets", "batch:upload")
+    source = write_generic(
+        tmp_path / "rot.csv", 3000, prefix="rot", first_day=date(2024, 1, 1), people=30
+    )
+    outcome: list[Run] = []
+    job = threading.Thread(
+        target=lambda: outcome.append(platform.run_import(source, tmp_path / "s1", client=old))
+    )
+    job.start()
+    rotated = platform.admin("client", "rotate-secret", "Rotating Import", "--overlap", "3600")
+    new = (old[0], printed("client_secret", rotated))
+    platform.secrets.append(new[1])
+    job.join(IMPORT_TIMEOUT)
+    assert len(outcome) == 1, "the import did not finish"
+    assert outcome[0].returncode == 0, outcome[0].stderr[-3000:]
+    assert platform.stored_with_prefix("generic:rot-") == 3000
+    # Within the overlap the old secret still gets a token (a fresh state: no cached one).
+    more = write_generic(
+        tmp_path / "more.csv", 2, prefix="rotb", first_day=date(2024, 6, 3), people=1
+    )
+    assert platform.run_import(more, tmp_path / "s2", client=old).returncode == 0
+    # Once the overlap is cut, the old secret is refused and the new one works.
+    again = platform.admin("client", "rotate-secret", "Rotating Import", "--overlap", "0")
+    newest = (old[0], printed("client_secret", again))
+    platform.secrets.append(newest[1])
+    late = write_generic(
+        tmp_path / "late.csv", 2, prefix="rotc", first_day=date(2024, 7, 1), people=1
+    )
+    refused = platform.run_import(late, tmp_path / "s3", client=old)
+    assert refused.returncode == 77, refused.stderr[-3000:]
+    assert platform.stored_with_prefix("generic:rotc-") == 0
+    assert platform.run_import(late, tmp_path / "s4", client=newest).returncode == 0
+    assert platform.stored_with_prefix("generic:rotc-") == 2
