@@ -37,6 +37,9 @@ bench: install
 	$(BIN)/python bench/api_write.py
 	$(BIN)/python bench/import.py
 
+fuzz: install
+	TIMESHEETS_FUZZ_EXAMPLES=$${TIMESHEETS_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz tests/bearer/test_verifier_fuzz.py
+
 lock:
 	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements.lock
 

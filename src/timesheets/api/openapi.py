@@ -13,6 +13,23 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _MESSAGE}}}
 
 
+#: Answers every route with a bearer token may give, for FastAPI's `responses=`.
+BEARER_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("Malformed request (a token both in the header and elsewhere, RFC 6750)"),
+    401: _error("Missing or invalid token (RFC 6750)"),
+    403: _error("Insufficient scope (RFC 6750)"),
+    503: _error("Storage or the issuer's keys temporarily unavailable; see Retry-After"),
+}
+#: For a route naming one entry.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such entry (or another person's)")}
+#: For a route changing an entry's state, with an optional JSON body.
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _error("The entry's state forbids it (approved, or no longer submitted)"),
+    413: _error("Body too large"),
+    415: _error("Unsupported media type"),
+}
+
+
 def _responses(success: dict[str, Any]) -> dict[str, Any]:
     return {
         **success,

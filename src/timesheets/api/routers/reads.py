@@ -11,12 +11,13 @@ from timesheets.api import entries
 from timesheets.api.context import ApiContext
 from timesheets.api.domain.weeks import parse_week
 from timesheets.api.errors import ApiError
+from timesheets.api.openapi import BEARER_ERRORS, CONFLICT, NOT_FOUND
 from timesheets.api.repository import EntryFilter
 from timesheets.api.routers.body import optional_json_body
 from timesheets.bearer.claims import Principal
 from timesheets.bearer.dependencies import require_scope
 
-router = APIRouter()
+router = APIRouter(responses=BEARER_ERRORS)
 Reader = Annotated[Principal, Depends(require_scope("read:timesheets"))]
 Deleter = Annotated[Principal, Depends(require_scope("delete:timesheets"))]
 Approver = Annotated[Principal, Depends(require_scope("approve:timesheets"))]
@@ -74,7 +75,12 @@ async def list_timesheets(
     return rows
 
 
-@router.get("/timesheets/{entry_id}", summary="One timesheet entry", tags=["timesheets"])
+@router.get(
+    "/timesheets/{entry_id}",
+    summary="One timesheet entry",
+    tags=["timesheets"],
+    responses=NOT_FOUND,
+)
 async def get_timesheet(request: Request, entry_id: str, principal: Reader) -> dict[str, Any]:
     """One entry (404 for another person's)."""
     return await entries.get(_context(request), principal, entry_id)
@@ -86,6 +92,7 @@ async def get_timesheet(request: Request, entry_id: str, principal: Reader) -> d
     summary="Delete an entry",
     tags=["timesheets"],
     response_class=Response,
+    responses=NOT_FOUND | CONFLICT,
 )
 async def delete_timesheet(request: Request, entry_id: str, principal: Deleter) -> Response:
     """Delete your entry; approved entries cannot be deleted (409)."""
@@ -93,7 +100,12 @@ async def delete_timesheet(request: Request, entry_id: str, principal: Deleter) 
     return Response(status_code=204)
 
 
-@router.get("/timesheets/{entry_id}/audit", summary="History of an entry", tags=["timesheets"])
+@router.get(
+    "/timesheets/{entry_id}/audit",
+    summary="History of an entry",
+    tags=["timesheets"],
+    responses=NOT_FOUND,
+)
 async def entry_audit(request: Request, entry_id: str, principal: Approver) -> list[dict[str, Any]]:
     """Who created, approved, rejected or deleted the entry, with which client, when."""
     return await entries.trail(_context(request), principal, entry_id)
@@ -115,7 +127,12 @@ async def list_approvals(
     return rows
 
 
-@router.put("/approvals/{entry_id}", summary="Approve or reject an entry", tags=["approvals"])
+@router.put(
+    "/approvals/{entry_id}",
+    summary="Approve or reject an entry",
+    tags=["approvals"],
+    responses=NOT_FOUND | CONFLICT,
+)
 async def decide(request: Request, entry_id: str, principal: Approver) -> dict[str, Any]:
     """Empty body approves; `{"decision": "reject", "reason": "..."}` rejects."""
     context = _context(request)
