@@ -55,6 +55,10 @@ class Runtime:
 
     async def client(self, client_id: str) -> ClientView | None:
         """A client, from the cache while it is fresh."""
+        if not (client_id.isascii() and client_id.isprintable()):
+            # RFC 6749 A.1: client_id is VSCHAR (%x20-7E). Anything else names no client and
+            # is not looked up (PostgreSQL text cannot hold NUL: the lookup would be a 500).
+            return None
         clock = time.monotonic()
         cached = self._clients.get(client_id)
         if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:

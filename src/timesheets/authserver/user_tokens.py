@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from timesheets.authserver import grants, people
 from timesheets.authserver.models import User
 from timesheets.authserver.oauth import oidc, rfc6749_authorization_code, rfc6749_refresh
@@ -23,6 +25,7 @@ from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.signing import sign_access_token, sign_id_token
+from timesheets.db import IMMEDIATE
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,22 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
     return response
 
 
-async def _active_user(runtime: Runtime, grant_id: str, user_id: str) -> User:
+async def _enabled_user(runtime: Runtime, user_id: str) -> User:
     async with runtime.sessions() as session:
-        if not await grants.grant_active(session, grant_id):
-            raise InvalidGrant("the grant has been revoked")
         user: User | None = await session.get(User, user_id)
     if user is None or not user.enabled:
         raise InvalidGrant("the user is disabled")
     return user
+
+
+async def _single_use(session: AsyncSession) -> None:
+    """Begin a transaction that reads a code or refresh token and then marks it used.
+
+    On SQLite, take the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
+    has read cannot upgrade to a writer while another writes, and fails at once with
+    "database is locked" (a 500) instead of waiting. Concurrent redemptions now queue.
+    """
+    await session.connection(execution_options={IMMEDIATE: True})
 
 
 async def redeem_code(
@@ -141,9 +152,16 @@ async def redeem_code(
         raise InvalidRequest("code is required")
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
+        await _single_use(session)
         record, consumed = await grants.consume_code(session, code, now)
         if record is not None and not consumed:
             await grants.revoke_grant(session, record.grant_id, "authorization code replayed", now)
+        # RFC 6749 §4.1.2: of concurrent redemptions exactly one succeeds. The grant is
+        # checked before this transaction commits: a replay waits for the code's row (or
+        # SQLite's write lock) and can revoke the grant only after this check.
+        alive = (
+            record is not None and consumed and await grants.grant_active(session, record.grant_id)
+        )
     if record is None:
         raise InvalidGrant("unknown authorization code")
     if not consumed:
@@ -157,7 +175,9 @@ async def redeem_code(
         verifier=request.get("code_verifier"),
         now=now,
     )
-    user = await _active_user(runtime, record.grant_id, record.user_id)
+    if not alive:
+        raise InvalidGrant("the grant has been revoked")
+    user = await _enabled_user(runtime, record.user_id)
     return await issue_tokens(
         runtime,
         Issue(
@@ -180,25 +200,39 @@ async def refresh(runtime: Runtime, client: ClientView, request: TokenRequest) -
     if value is None:
         raise InvalidRequest("refresh_token is required")
     now = runtime.now()
+    scopes: tuple[str, ...] = ()
     async with runtime.sessions() as session, session.begin():
+        await _single_use(session)
         record = await grants.find_refresh_token(session, value)
         if record is None or record.client_id != client.client_id:
             # Another client's token is "unknown" here, and is not burned.
             raise InvalidGrant("unknown refresh token")
+        if record.used_at is None:
+            # RFC 6749 §5.2, §6: a refused request (an expired token, a scope beyond the
+            # original grant) raises here, before the token is used up; the rollback
+            # leaves it usable. A reused token skips this and is caught below.
+            scopes = rfc6749_refresh.check_refresh(
+                rfc6749_refresh.RefreshView(
+                    record.client_id,
+                    tuple(record.scopes),
+                    record.expires_at,
+                    record.idle_expires_at,
+                ),
+                client_id=client.client_id,
+                requested=parse_scope(request.get("scope")),
+                now=now,
+            )
         _record, used = await grants.use_refresh_token(session, value, now)
         if not used:
             await grants.revoke_grant(session, record.grant_id, "refresh token reused", now)
+        # RFC 9700 §4.14.2: as for codes, checked before commit so that of concurrent uses
+        # exactly one succeeds (the reuses then revoke the grant, and its new tokens).
+        alive = used and await grants.grant_active(session, record.grant_id)
     if not used:
         raise InvalidGrant("the refresh token was already used; the grant is revoked")
-    scopes = rfc6749_refresh.check_refresh(
-        rfc6749_refresh.RefreshView(
-            record.client_id, tuple(record.scopes), record.expires_at, record.idle_expires_at
-        ),
-        client_id=client.client_id,
-        requested=parse_scope(request.get("scope")),
-        now=now,
-    )
-    user = await _active_user(runtime, record.grant_id, record.user_id)
+    if not alive:
+        raise InvalidGrant("the grant has been revoked")
+    user = await _enabled_user(runtime, record.user_id)
     return await issue_tokens(
         runtime,
         Issue(

@@ -99,6 +99,14 @@ def parse_json(body: bytes) -> TokenRequest:
         for item in values:
             if not isinstance(item, str):
                 raise InvalidRequest(f"parameter {name} must be a string")
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    # RFC 8259 §8.2: "\ud800" parses to a lone surrogate, which is no text;
+                    # hashing or storing it would fail later (a 500). A form body cannot
+                    # carry one: it is decoded as strict UTF-8.
+                    raise InvalidRequest(f"parameter {name} is not valid Unicode") from None
             pairs.append((name, item))
     return _collect(pairs)
 
