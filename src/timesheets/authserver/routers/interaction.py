@@ -113,7 +113,9 @@ async def _finish(
         scopes = user_token_scopes(client, targets, permitted, auth.scopes)
     except OAuthError as error:
         answer = {"error": error.error, "error_description": error.description}
-        return _redirect(auth.redirect_uri, answer | ({"state": auth.state} if auth.state else {}))
+        answer |= {"state": auth.state} if auth.state else {}
+        # RFC 9207 §2: the iss parameter is in error responses too.
+        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
         grant = await grants.create_grant(session, client.client_id, user.id, now)
@@ -191,7 +193,8 @@ async def authorize(request: Request) -> Response:
         return await _continue(runtime, request, query, *signed_in)
     if auth.prompt == "none":
         answer = {"error": "login_required"} | ({"state": auth.state} if auth.state else {})
-        return _redirect(auth.redirect_uri, answer)
+        # RFC 9207 §2: the iss parameter is in error responses too.
+        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
     return render(
         runtime, request, "login.html", client_name=client.name, authorize=query, email=""
     )
@@ -289,7 +292,8 @@ async def consent(request: Request) -> Response:
     assert client is not None
     if form.get("decision") != "allow":
         answer = {"error": "access_denied"} | ({"state": auth.state} if auth.state else {})
-        return _redirect(auth.redirect_uri, answer)
+        # RFC 9207 §2: the iss parameter is in error responses too.
+        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
     return await _finish(runtime, client, auth, *signed_in)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,9 +13,19 @@ from starlette.responses import Response
 from timesheets.authserver import grants
 from timesheets.authserver.models import User
 from timesheets.authserver.oauth import oidc
-from timesheets.authserver.oauth.errors import InvalidClient, InvalidRequest, OAuthError
+from timesheets.authserver.oauth.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    TooManyRequests,
+)
 from timesheets.authserver.oauth.rfc8414 import endpoint
-from timesheets.authserver.oauth.token_request import parse_token_request
+from timesheets.authserver.oauth.token_request import (
+    FORM,
+    media_type,
+    parse_form,
+    parse_token_request,
+)
 from timesheets.authserver.own_tokens import (
     access_token_claims,
     refresh_token,
@@ -29,6 +40,7 @@ from timesheets.authserver.routers.token import (
 )
 from timesheets.authserver.runtime import Runtime
 from timesheets.bearer.errors import BearerError, InvalidToken
+from timesheets.bearer.errors import InvalidRequest as BearerInvalidRequest
 from timesheets.bearer.transport import token_from_request
 
 log = logging.getLogger("timesheets.authserver.tokens")
@@ -38,6 +50,9 @@ def _error(error: OAuthError) -> Response:
     headers = (
         {"WWW-Authenticate": 'Basic realm="timesheets"'} if isinstance(error, InvalidClient) else {}
     )
+    if isinstance(error, TooManyRequests):
+        # RFC 6585 §4, RFC 9110 §10.2.3: say how long to wait, as the token endpoint does.
+        headers["Retry-After"] = str(error.retry_after)
     return json_response(error.status_code, error.body(), headers)
 
 
@@ -118,9 +133,11 @@ async def userinfo(request: Request) -> Response:
         token = token_from_request(request.headers.get("authorization"), request.url.query)
     except BearerError as error:
         if request.method == "POST" and "authorization" not in request.headers:
-            form = await request.form()
-            value = form.get("access_token")
-            if not isinstance(value, str):
+            try:
+                value = await _body_token(request, runtime)
+            except OAuthError as refused:
+                return _bearer(BearerInvalidRequest(refused.description))
+            if value is None:
                 return _bearer(error)
             token = value
         else:
@@ -139,6 +156,23 @@ async def userinfo(request: Request) -> Response:
         scopes, name=user.name, email=user.email, user_type=user.user_type
     )
     return Response(json.dumps(body), 200, NO_STORE, media_type="application/json")
+
+
+async def _body_token(request: Request, runtime: Runtime) -> str | None:
+    """The access token of a form-encoded POST body (RFC 6750 §2.2; OIDC Core §5.3.1).
+
+    Read here, bounded and each parameter once, rather than with `request.form()`, which
+    needs python-multipart (not a dependency: it failed with a 500).
+    """
+    if media_type(request.headers.get("content-type"))[0] != FORM:
+        return None
+    token = parse_form(await read_body(request, runtime.settings.max_body_bytes)).get(
+        "access_token"
+    )
+    if token is not None and "access_token" in dict(parse_qsl(request.url.query)):
+        # RFC 6750 §3.1: more than one method of sending the token is invalid_request.
+        raise InvalidRequest("the access token must be sent one way only")
+    return token
 
 
 def _bearer(error: BearerError) -> Response:
