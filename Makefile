@@ -40,6 +40,9 @@ bench: install
 fuzz: install
 	TIMESHEETS_FUZZ_EXAMPLES=$${TIMESHEETS_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz tests/bearer/test_verifier_fuzz.py
 
+soak: install
+	$(BIN)/python bench/soak.py --minutes $${SOAK_MINUTES:-10}
+
 lock:
 	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements.lock
 

@@ -81,11 +81,15 @@ class Tenant:
     key_encryption_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     client_id: str = ""
     client_secret: str = ""
+    database_url: str = ""
 
     @property
     def env(self) -> dict[str, str]:
         """Environment of the authorization server and the admin commands."""
-        return service_env({"TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": self.key_encryption_key})
+        extra = {"TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": self.key_encryption_key}
+        if self.database_url:
+            extra["TIMESHEETS_AUTH_DATABASE_URL"] = self.database_url
+        return service_env(extra)
 
     def admin(self, *args: str) -> str:
         """Run `timesheets admin` against this data dir; its standard output."""
