@@ -18,27 +18,14 @@ import time
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
     multiprocess,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from timesheets.metrics import LATENCY, REQUESTS
 from timesheets.request_id import HEADER, current_request_id, request_id_from
-
-REQUESTS = Counter(
-    "timesheets_http_requests_total",
-    "HTTP requests answered, by service, route template, method and status.",
-    ["service", "route", "method", "status"],
-)
-LATENCY = Histogram(
-    "timesheets_http_request_duration_seconds",
-    "Time from a request's start to its last response byte, by service and route.",
-    ["service", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
 
 
 def route_label(scope: Scope) -> str:

@@ -19,6 +19,7 @@ import httpx
 
 from timesheets.bearer.keys import VerificationKey, parse_jwks, select_key
 from timesheets.discovery import discovery_urls
+from timesheets.metrics import JWKS_REFRESHES
 
 log = logging.getLogger("timesheets.bearer.jwks")
 
@@ -89,6 +90,7 @@ class JwksCache:
             try:
                 keys = parse_jwks(await self._fetch_jwks())
             except (httpx.HTTPError, ValueError) as exc:
+                JWKS_REFRESHES.labels("failed").inc()
                 log.warning(
                     "cannot refresh the issuer's keys; keeping the cached ones",
                     extra={"issuer": self.issuer, "reason": str(exc), "cached": len(self._keys)},
@@ -99,6 +101,7 @@ class JwksCache:
             self._keys = keys
             self._fetched_at = self.clock()
             self.fetches += 1
+            JWKS_REFRESHES.labels("fetched").inc()
             log.info("fetched the issuer's keys", extra={"issuer": self.issuer, "keys": len(keys)})
 
     async def _fetch_jwks(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from timesheets.authserver.oauth.token_request import TokenRequest, parse_token_
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.signing import sign_access_token
 from timesheets.authserver.user_tokens import redeem_code, refresh
+from timesheets.metrics import AUTHENTICATION_FAILURES, TOKENS_ISSUED
 
 log = logging.getLogger("timesheets.authserver.token")
 
@@ -78,20 +79,23 @@ async def authenticate_client(
     clock = runtime.clock()
     wait = max(runtime.throttle.retry_after(key, clock) for key in keys)
     if wait:
+        AUTHENTICATION_FAILURES.labels("throttled").inc()
         raise TooManyRequests("too many failed client authentications", retry_after=wait)
     client = await runtime.client(presented.client_id)
     reason = None
+    kind = ""
     if client is None:
-        reason = "unknown client"
+        reason, kind = "unknown client", "unknown_client"
     elif presented.method != client.auth_method:
-        reason = f"client is registered for {client.auth_method}"
+        reason, kind = f"client is registered for {client.auth_method}", "wrong_method"
     elif presented.method == "none":
         reason = None  # a public client: it proves itself with PKCE, not a secret
     elif presented.secret is None or not secret_matches(
         presented.secret, client.active_digests(runtime.now())
     ):
-        reason = "wrong client secret"
+        reason, kind = "wrong client secret", "wrong_secret"
     if reason is not None or client is None:
+        AUTHENTICATION_FAILURES.labels(kind or "unknown_client").inc()
         for key in keys:
             runtime.throttle.record_failure(key, clock)
         log.warning(
@@ -143,10 +147,13 @@ class TokenEndpoint:
                 runtime, headers.get(b"authorization"), address, params
             )
             if grant_type == CODE:
-                return 200, await redeem_code(runtime, client, params), {}
-            if grant_type == REFRESH:
-                return 200, await refresh(runtime, client, params), {}
-            return 200, await _client_credentials(runtime, client, params), {}
+                body = await redeem_code(runtime, client, params)
+            elif grant_type == REFRESH:
+                body = await refresh(runtime, client, params)
+            else:
+                body = await _client_credentials(runtime, client, params)
+            TOKENS_ISSUED.labels(grant_type, client.client_id).inc()
+            return 200, body, {}
         except OAuthError as error:
             log.info(
                 "token request refused",
