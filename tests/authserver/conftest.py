@@ -78,10 +78,16 @@ class Tenant:
             return await work(session)
 
     async def row_counts(self) -> dict[str, int]:
-        """Rows per table, to prove that a refused request stored nothing."""
+        """Rows per table, to prove that a refused request stored nothing.
+
+        `failure_windows` is left out: counting a refused client or login there is the
+        throttle doing its work (tests/authserver/test_shared_throttle.py), not stored data.
+        """
         counts = {}
         async with self.runtime.sessions() as session:
             for table in Base.metadata.sorted_tables:
+                if table.name == "failure_windows":
+                    continue
                 counts[table.name] = await session.scalar(select(func.count()).select_from(table))
         return counts
 

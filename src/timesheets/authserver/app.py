@@ -15,12 +15,12 @@ from starlette.types import ASGIApp
 
 from timesheets import db
 from timesheets.authserver.cors import RegisteredOriginsCors
-from timesheets.authserver.oauth.throttle import FailureThrottle
 from timesheets.authserver.routers import discovery, interaction
 from timesheets.authserver.routers.token import TokenEndpoint
 from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.shared_throttle import SharedThrottle
 from timesheets.fast_lane import FastLane
 from timesheets.request_context import RequestContext
 from timesheets.settings import AuthServerSettings
@@ -111,16 +111,23 @@ TOKEN_OPERATION: dict[str, Any] = {
 def create_runtime(settings: AuthServerSettings) -> Runtime:
     """The process state for these settings (no IO yet)."""
     engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    sessions = db.session_factory(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=db.session_factory(engine),
+        sessions=sessions,
         sealer=Sealer(settings.key_encryption_key),
-        throttle=FailureThrottle(
-            limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+        throttle=SharedThrottle(
+            sessions,
+            "client",
+            limit=settings.auth_failure_limit,
+            window=settings.auth_failure_window_seconds,
         ),
-        login_throttle=FailureThrottle(
-            limit=settings.login_failure_limit, window=settings.login_failure_window_seconds
+        login_throttle=SharedThrottle(
+            sessions,
+            "login",
+            limit=settings.login_failure_limit,
+            window=settings.login_failure_window_seconds,
         ),
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -251,3 +252,15 @@ class LoginSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     auth_time: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class FailureWindow(Base):
+    """Failures counted for one throttled key (a client, an address, an account) in its
+    current window, shared by every instance of the server."""
+
+    __tablename__ = "failure_windows"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    started: Mapped[float] = mapped_column(Float, index=True)
+    failures: Mapped[int] = mapped_column(Integer)

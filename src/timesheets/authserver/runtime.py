@@ -1,4 +1,4 @@
-"""What one authorization-server process holds: its database, caches and throttle.
+"""What one authorization-server process holds: its database, caches and throttles.
 
 Caches are per process and short-lived (`client_cache_seconds`, `key_cache_seconds`):
 a changed client or a rotated key takes effect in every process within that time.
@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
 from timesheets.authserver.models import Client, ResourceServer
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
-from timesheets.authserver.oauth.throttle import FailureThrottle
 from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.shared_throttle import SharedThrottle
 from timesheets.authserver.store import load_apis, load_client
 from timesheets.settings import AuthServerSettings
 
@@ -37,8 +37,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[Any]
     sealer: Sealer
-    throttle: FailureThrottle
-    login_throttle: FailureThrottle
+    throttle: SharedThrottle
+    login_throttle: SharedThrottle
     _clients: dict[str, tuple[float, ClientView | None]] = field(default_factory=dict)
     _apis: tuple[float, dict[str, ApiView]] | None = None
     _keyring: KeyRing | None = None
@@ -50,8 +50,8 @@ class Runtime:
         return datetime.now(UTC)
 
     def clock(self) -> float:
-        """Monotonic seconds, for throttling windows."""
-        return time.monotonic()
+        """Wall-clock seconds, for throttling windows shared through the database."""
+        return time.time()
 
     async def client(self, client_id: str) -> ClientView | None:
         """A client, from the cache while it is fresh."""

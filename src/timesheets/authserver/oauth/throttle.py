@@ -10,6 +10,13 @@ import math
 from dataclasses import dataclass, field
 
 
+def wait_seconds(started: float, failures: int, now: float, limit: int, window: float) -> int:
+    """Seconds a key with `failures` since `started` must still wait (0: it may try)."""
+    if now - started >= window or failures < limit:
+        return 0
+    return max(1, math.ceil(started + window - now))
+
+
 @dataclass
 class _Window:
     started: float
@@ -28,11 +35,9 @@ class FailureThrottle:
     def retry_after(self, key: str, now: float) -> int:
         """Seconds the key must still wait, 0 when it may try."""
         entry = self._windows.get(key)
-        if entry is None or now - entry.started >= self.window:
+        if entry is None:
             return 0
-        if entry.failures < self.limit:
-            return 0
-        return max(1, math.ceil(entry.started + self.window - now))
+        return wait_seconds(entry.started, entry.failures, now, self.limit, self.window)
 
     def record_failure(self, key: str, now: float) -> None:
         """Count one failure for the key."""

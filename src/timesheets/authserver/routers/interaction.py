@@ -223,7 +223,7 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     keys = (f"login:{email}", f"login-address:{address}")
     clock = runtime.clock()
-    wait = max(runtime.login_throttle.retry_after(key, clock) for key in keys)
+    wait = max([await runtime.login_throttle.retry_after(key, clock) for key in keys])
     if wait:
         return render(
             runtime,
@@ -240,7 +240,7 @@ async def login(request: Request) -> Response:
     valid = verify_password(user.password_hash if user else None, form.get("password", ""))
     if user is None or not valid or not user.enabled:
         for key in keys:
-            runtime.login_throttle.record_failure(key, clock)
+            await runtime.login_throttle.record_failure(key, clock)
         log.warning("login failed", extra={"address": address})
         client_name = ""
         try:

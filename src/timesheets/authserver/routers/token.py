@@ -77,7 +77,7 @@ async def authenticate_client(
     used_basic = presented.method == "client_secret_basic"
     keys = (f"client:{presented.client_id}", f"address:{address}")
     clock = runtime.clock()
-    wait = max(runtime.throttle.retry_after(key, clock) for key in keys)
+    wait = max([await runtime.throttle.retry_after(key, clock) for key in keys])
     if wait:
         AUTHENTICATION_FAILURES.labels("throttled").inc()
         raise TooManyRequests("too many failed client authentications", retry_after=wait)
@@ -97,7 +97,7 @@ async def authenticate_client(
     if reason is not None or client is None:
         AUTHENTICATION_FAILURES.labels(kind or "unknown_client").inc()
         for key in keys:
-            runtime.throttle.record_failure(key, clock)
+            await runtime.throttle.record_failure(key, clock)
         log.warning(
             "client authentication failed",
             extra={"client_id": presented.client_id, "reason": reason, "address": address},
