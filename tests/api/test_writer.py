@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets import db
@@ -224,3 +225,38 @@ async def test_a_refused_shared_group_is_undone_and_other_writes_commit(
     assert [type(r) for r in results[:2]] == [LookupError, LookupError]
     assert isinstance(results[2], int)
     assert await committed_names(engine) == ["alone"]
+
+
+async def test_a_batch_that_loses_a_unique_key_race_runs_again_and_then_succeeds(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    attempts = 0
+
+    def first_loses(connection: Connection) -> str:
+        nonlocal attempts
+        attempts += 1
+        connection.execute(insert(rows).values(name=f"try{attempts}"))
+        if attempts == 1:  # as if another instance had committed the same key first
+            raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+        return "stored"
+
+    assert await writer.submit(first_loses) == "stored"
+    assert attempts == 2
+    assert await committed_names(engine) == ["try2"]
+
+
+async def test_a_batch_that_keeps_conflicting_is_unavailable_and_stores_nothing(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    attempts = 0
+
+    def always_loses(connection: Connection) -> None:
+        nonlocal attempts
+        attempts += 1
+        connection.execute(insert(rows).values(name="never"))
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    with pytest.raises(StoreUnavailable):
+        await writer.submit(always_loses)
+    assert attempts == 3
+    assert await committed_names(engine) == []

@@ -33,12 +33,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
 
 log = logging.getLogger("timesheets.api.writer")
+RETRIES_AFTER_CONFLICT = 2
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 SharedJob = Callable[[Connection, list[Any]], list[Any]]
@@ -148,12 +149,7 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            if self._sqlite is not None:
-                loop = asyncio.get_running_loop()
-                results = await loop.run_in_executor(self._thread, self._on_sqlite, batch)
-            else:
-                async with self.engine.connect() as connection:
-                    results = await connection.run_sync(_transaction, batch)
+            results = await self._transact_with_retry(batch)
             self.commits += 1
         except (OperationalError, DBAPIError, OSError) as error:
             log.error("commit failed", extra={"writes": len(batch), "reason": str(error)})
@@ -168,6 +164,29 @@ class GroupCommitWriter:
                 pending.future.set_result(value)
             else:
                 pending.future.set_exception(value)
+
+    async def _transact_with_retry(self, batch: list[_Pending]) -> list[Outcome]:
+        """Run the batch; when another instance committed the same unique key first
+        (an Idempotency-Key, an external id), run it again: it now finds that row."""
+        for attempt in range(1, RETRIES_AFTER_CONFLICT + 2):
+            try:
+                return await self._transact(batch)
+            except IntegrityError as error:
+                if attempt > RETRIES_AFTER_CONFLICT:
+                    raise
+                log.info(
+                    "a concurrent commit took a unique key first; running the batch again",
+                    extra={"writes": len(batch), "attempt": attempt, "reason": str(error)},
+                )
+        raise AssertionError("unreachable")
+
+    async def _transact(self, batch: list[_Pending]) -> list[Outcome]:
+        if self._sqlite is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._on_sqlite, batch)
+        async with self.engine.connect() as connection:
+            results: list[Outcome] = await connection.run_sync(_transaction, batch)
+            return results
 
     def _on_sqlite(self, batch: list[_Pending]) -> list[Outcome]:
         assert self._sqlite is not None
