@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -64,6 +62,7 @@ from common import (
     machine_facts,
     run_wrk,
     say,
+    stop_on_signals,
 )
 from tenant import (
     API,
@@ -456,16 +455,10 @@ def versions(peers_dir: Path) -> dict[str, str]:
 # -- main --------------------------------------------------------------------------------
 
 
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    say(f"interrupted by signal {signum}; stopping what this benchmark started")
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 3 with --check when a target is missed."""
     args = parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_exit)
+    stop_on_signals()
     spec = LoadSpec(
         threads=args.threads,
         connections=args.connections,

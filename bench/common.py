@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 import httpx
@@ -28,6 +29,18 @@ HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_DIR = BENCH_DIR / "lua"
 REPO = BENCH_DIR.parent
+
+
+def stop_on_signals() -> None:
+    """Turn SIGINT, SIGTERM and SIGHUP into SystemExit, so every `finally` that stops
+    what a benchmark started still runs."""
+
+    def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+        say(f"interrupted by signal {signum}; stopping what this benchmark started")
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_exit)
 
 
 def say(message: str) -> None:

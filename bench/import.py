@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -35,12 +34,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import HOST, REPO, Processes, machine_facts, say
+from common import HOST, REPO, Processes, machine_facts, say, stop_on_signals
 from tenant import (
     API,
     Tenant,
@@ -259,16 +257,10 @@ def report(
     return "\n".join(lines), all(checks.values())
 
 
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    say(f"interrupted by signal {signum}; stopping what this benchmark started")
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 3 with --check when a target is missed."""
     args = parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_exit)
+    stop_on_signals()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw_dir = REPO / "bench" / "results" / "raw" / f"{stamp}-import"
     raw_dir.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ from common import (
     machine_facts,
     run_wrk,
     say,
+    stop_on_signals,
 )
 from tenant import API, Tenant, loopback_port, query_api_db, service_env, start_server
 
@@ -177,6 +178,7 @@ def machine_token(issuer: str, client_id: str, secret: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak; 0 when every target holds, 3 otherwise."""
     args = parse_args(argv)
+    stop_on_signals()
     wrk = ensure_wrk()
     seconds = int(args.minutes * 60)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -69,6 +67,7 @@ from common import (
     port_in_use,
     run_wrk,
     say,
+    stop_on_signals,
     wait_http,
 )
 
@@ -543,16 +542,10 @@ def wait_for_idle(limit_s: int, threshold: float = 0.15) -> float:
     return busy
 
 
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    say(f"interrupted by signal {signum}; stopping what this benchmark started")
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 3 with --check when a target is missed."""
     args = parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_exit)
+    stop_on_signals()
     spec = LoadSpec(
         threads=args.threads,
         connections=args.connections,
