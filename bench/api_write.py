@@ -3,29 +3,32 @@
 What it measures: authorized `POST /timesheets` on our API in production mode
 (`timesheets api`, 2 worker processes, SQLite with its default durability, WAL and
 synchronous=FULL, in a temporary data directory; or PostgreSQL with --database-url),
-driven by wrk over loopback with -t1 -c16, a 3 s warm-up and then 10 s measured. Every
-request carries the same machine token and a different `user_id`
-(bench/lua/timesheets.lua), so each one is a new, valid entry and no per-person hour cap
-is reached. The script's `done` hook prints the RESULT line (rate, latency percentiles,
-non-2xx answers, socket errors) and writes the user_id of every 2xx answer; after the
-API has been stopped the benchmark reads the entries table and checks that every
-acknowledged entry is there.
+and with --postgres also on a throw-away PostgreSQL with fsync and synchronous_commit
+on (bench/pg.py; a fresh database each round; the authorization server then runs on it
+too, 2 workers), driven by wrk over loopback with -t1 -c16, a 3 s warm-up and then 10 s
+measured. Every request carries the same machine token and a different `user_id`
+(bench/lua/timesheets.lua), so each one is a new, valid entry and no per-person hour
+cap is reached. The script's `done` hook prints the RESULT line (rate, latency
+percentiles, non-2xx answers, socket errors) and writes the user_id of every 2xx
+answer; after the API has been stopped the benchmark reads the entries table and checks
+that every acknowledged entry is there.
 
 In the same run, with the same wrk settings and the same token, it measures the
 seed-style Node API (../shared/peers/seed-api: express + Auth0's
 express-oauth2-jwt-bearer, which validates the token and stores nothing). Both trust our
 authorization server (`timesheets authserver`, configured with `timesheets admin`: one
 API, one machine client, one grant), which only serves discovery and the JWKS during the
-load. Rounds interleave (ours, peer, ours, peer) with fresh API processes and, on SQLite,
-a fresh database each round.
+load. Rounds interleave (ours, peer, ours, peer; with --postgres SQLite, PostgreSQL, peer,
+then PostgreSQL, SQLite, peer) with fresh API processes and a fresh database each round.
 
 Run:   .venv/bin/python bench/api_write.py [--rounds 2] [--duration 10] [--warmup 3]
-           [--connections 16] [--database-url URL] [--json results.json] [--check]
+           [--connections 16] [--database-url URL] [--postgres] [--json results.json]
+           [--check]
 
 Standard output gets the results (Markdown); progress goes to standard error; wrk's raw
 output, the acknowledged ids and the server logs go to bench/results/raw/<stamp>-api-write/.
-Targets printed beside the figures: ours/peer >= 1.5, zero errors, every acknowledged
-entry found in the database.
+Targets printed beside the figures: ours/peer >= 1.5 on SQLite and >= 1.0 on PostgreSQL,
+zero errors, every acknowledged entry found in the database.
 """
 
 from __future__ import annotations
@@ -34,11 +37,10 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -57,13 +59,16 @@ from common import (
     Processes,
     WrkResult,
     command_version,
+    default_peers_dir,
     ensure_wrk,
     machine_busy_fraction,
     machine_facts,
+    mark,
     run_wrk,
     say,
     stop_on_signals,
 )
+from pg import scratch
 from tenant import (
     API,
     Tenant,
@@ -72,20 +77,16 @@ from tenant import (
     loopback_port,
     query_api_db,
     service_env,
+    start_authserver,
     start_server,
 )
 
 SCRIPT = LUA_DIR / "timesheets.lua"
 SCOPES = ("create:timesheets", "read:timesheets")
-TARGET_RATIO = 1.5
 OURS = "timesheets-api"
+OURS_PG = "timesheets-api-pg"
 PEER = "seed-api"
-
-
-def default_peers_dir() -> Path:
-    """`TIMESHEETS_PEERS_DIR`, else shared/peers beside the repository."""
-    configured = os.environ.get("TIMESHEETS_PEERS_DIR")
-    return Path(configured) if configured else REPO.parent / "shared" / "peers"
+TARGET_RATIOS = {OURS: 1.5, OURS_PG: 1.0}  # ours/peer req/s, per database
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,6 +106,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="SQLAlchemy async URL of the API's database, e.g. "
         "postgresql+asyncpg://user:pw@127.0.0.1:5432/db (default: SQLite in a temporary "
         "data dir, fresh each round)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also measure our API on a throw-away durable PostgreSQL (bench/pg.py)",
     )
     parser.add_argument(
         "--peers-dir",
@@ -226,6 +232,29 @@ def load(
     return result, acked
 
 
+def check_stored(
+    api_dir: Path, database_url: str, prefixes: Iterable[str], acked: list[str]
+) -> Durability:
+    """Compare the user_ids acknowledged with those the entries table holds under
+    `prefixes` (read after the API has stopped)."""
+    stored: set[str] = set()
+    for prefix in prefixes:
+        rows = query_api_db(
+            api_dir,
+            database_url,
+            "SELECT user_id FROM entries WHERE user_id LIKE :prefix",
+            {"prefix": f"{prefix}-%"},
+        )
+        stored |= {str(row[0]) for row in rows}
+    acked_set = set(acked)
+    return Durability(
+        acknowledged=len(acked),
+        found=len(stored),
+        missing=len(acked_set - stored),
+        unacknowledged_stored=len(stored - acked_set),
+    )
+
+
 def measure_ours(
     processes: Processes,
     wrk: str,
@@ -237,19 +266,18 @@ def measure_ours(
     round_number: int,
     run_id: str,
     raw_dir: Path,
-    data_dir: Path,
+    api_dir: Path,
+    name: str,
+    database_url: str,
 ) -> Measurement:
-    """A fresh API process (and, on SQLite, database): preflight, load, stop, count."""
+    """A fresh API process and database: preflight, load, stop, count."""
     port = loopback_port()
-    api_dir = data_dir / f"api-r{round_number}"
-    label = f"{OURS}-r{round_number}"
-    tag = f"{run_id}-r{round_number}"
+    label = f"{name}-r{round_number}"
+    tag = f"{run_id}-{name}-r{round_number}"
     server = start_server(
         processes,
-        OURS,
-        tenant.api_argv(
-            port, issuer, api_dir, workers=args.workers, database_url=args.database_url
-        ),
+        name,
+        tenant.api_argv(port, issuer, api_dir, workers=args.workers, database_url=database_url),
         service_env(),
         port,
         raw_dir / f"{label}-server.log",
@@ -257,37 +285,22 @@ def measure_ours(
     )
     base = f"http://{HOST}:{port}"
     try:
-        preflight(base, token, f"{tag}p-preflight", OURS)
+        preflight(base, token, f"{tag}p-preflight", name)
         result, acked = load(
             wrk, spec, f"{base}/timesheets", token, tag, raw_dir, label, server.pgid
         )
         if not server.alive():
-            raise RuntimeError(f"{OURS} died during the load:\n{server.log_tail()}")
+            raise RuntimeError(f"{name} died during the load:\n{server.log_tail()}")
     finally:
         processes.stop(server)  # SIGTERM: the workers finish what is in flight
-    stored: set[str] = set()
-    for suffix in ("w", "m"):
-        rows = query_api_db(
-            api_dir,
-            args.database_url,
-            "SELECT user_id FROM entries WHERE user_id LIKE :prefix",
-            {"prefix": f"{tag}{suffix}-%"},
-        )
-        stored |= {str(row[0]) for row in rows}
-    acked_set = set(acked)
-    durability = Durability(
-        acknowledged=len(acked),
-        found=len(stored),
-        missing=len(acked_set - stored),
-        unacknowledged_stored=len(stored - acked_set),
-    )
+    durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
-        round_number, OURS, result, result.requests - result.non2xx, durability
+        round_number, name, result, result.requests - result.non2xx, durability
     )
-    if len(acked_set) != len(acked):
-        measurement.notes.append(f"{len(acked) - len(acked_set)} user_ids acknowledged twice")
+    if len(set(acked)) != len(acked):
+        measurement.notes.append(f"{len(acked) - len(set(acked))} user_ids acknowledged twice")
     say(
-        f"round {round_number}: {OURS} {result.rps:.0f} entries/s, p50 {result.p50_ms:.2f} ms, "
+        f"round {round_number}: {name} {result.rps:.0f} entries/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, errors {result.errors}; acknowledged "
         f"{durability.acknowledged}, found {durability.found}, missing {durability.missing}"
     )
@@ -342,23 +355,25 @@ def measure_peer(
 # -- report ------------------------------------------------------------------------------
 
 
-def mark(ok: bool) -> str:
-    """PASS or MISS."""
-    return "PASS" if ok else "MISS"
-
-
 def report(
     measurements: list[Measurement],
     spec: LoadSpec,
     facts: dict[str, Any],
     args: argparse.Namespace,
+    pg_settings: dict[str, str] | None,
 ) -> tuple[str, bool]:
     """The Markdown results and whether every target was met."""
     lines = [
         f"wrk -t{spec.threads} -c{spec.connections} -d{spec.duration_s}s --timeout "
         f"{spec.timeout_s}s --latency (after a {spec.warmup_s} s warm-up), loopback; "
-        f"our API: {args.workers} workers, {database_kind(args.database_url)}"
-        + (" (WAL, synchronous=FULL)" if not args.database_url else ""),
+        f"our API: {args.workers} workers; {OURS}: {database_kind(args.database_url)}"
+        + (" (WAL, synchronous=FULL)" if not args.database_url else "")
+        + (
+            f"; {OURS_PG}: PostgreSQL {pg_settings['server_version']} (throw-away, fsync="
+            f"{pg_settings['fsync']}, synchronous_commit={pg_settings['synchronous_commit']})"
+            if pg_settings
+            else ""
+        ),
         f"Machine: {facts['nproc']} cores, {facts['cpu_model']}, kernel {facts['kernel']}, "
         f"busy before start {facts['busy_before_pct']}%, load average {facts['loadavg_1m']}",
         "",
@@ -384,37 +399,48 @@ def report(
     by_key = {(m.round, m.server): m for m in measurements}
     lines += [
         "",
-        f"| round | ours/peer req/s (target >= {TARGET_RATIO}) | ours/peer per CPU s "
-        "| our errors (target 0) | acknowledged entries missing (target 0) |",
-        "|---:|---:|---:|---:|---:|",
+        "| round | server | ours/peer req/s (target) | ours/peer per CPU s (API processes "
+        "only) | our errors (target 0) | acknowledged entries missing (target 0) |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     all_ok = True
-    ratios: list[float] = []
+    ratios: dict[str, list[float]] = {}
     for number in sorted({m.round for m in measurements}):
-        ours = by_key.get((number, OURS))
         peer = by_key.get((number, PEER))
-        if ours is None:
-            continue
-        ratio_text = per_cpu_text = "n/a"
-        if peer is not None and peer.result.rps > 0:
-            ratio = ours.result.rps / peer.result.rps
-            ratios.append(ratio)
-            all_ok &= ratio >= TARGET_RATIO
-            ratio_text = f"{ratio:.2f} {mark(ratio >= TARGET_RATIO)}"
-            if peer.result.tokens_per_cpu_s > 0:
-                per_cpu_text = f"{ours.result.tokens_per_cpu_s / peer.result.tokens_per_cpu_s:.2f}"
-        missing = ours.durability.missing if ours.durability else 0
-        errors = ours.result.errors
-        all_ok &= errors == 0 and missing == 0
-        lines.append(
-            f"| {number} | {ratio_text} | {per_cpu_text} | {errors} {mark(errors == 0)} "
-            f"| {missing} {mark(missing == 0)} |"
-        )
+        for name in (OURS, OURS_PG):
+            ours = by_key.get((number, name))
+            if ours is None:
+                continue
+            target = TARGET_RATIOS[name]
+            ratio_text = per_cpu_text = "n/a"
+            if peer is not None and peer.result.rps > 0:
+                ratio = ours.result.rps / peer.result.rps
+                ratios.setdefault(name, []).append(ratio)
+                all_ok &= ratio >= target
+                ratio_text = f"{ratio:.2f} (>= {target}) {mark(ratio >= target)}"
+                if peer.result.tokens_per_cpu_s > 0:
+                    per_cpu = ours.result.tokens_per_cpu_s / peer.result.tokens_per_cpu_s
+                    per_cpu_text = f"{per_cpu:.2f}"
+            missing = ours.durability.missing if ours.durability else 0
+            errors = ours.result.errors
+            all_ok &= errors == 0 and missing == 0
+            lines.append(
+                f"| {number} | {name} | {ratio_text} | {per_cpu_text} "
+                f"| {errors} {mark(errors == 0)} | {missing} {mark(missing == 0)} |"
+            )
     if ratios:
+        lines.append("")
+    for name, values in ratios.items():
         lines.append(
-            f"\nMean ours/peer over {len(ratios)} rounds: {statistics.mean(ratios):.2f} "
-            f"(min {min(ratios):.2f}, max {max(ratios):.2f})."
+            f"Mean {name}/{PEER} over {len(values)} rounds: {statistics.mean(values):.2f} "
+            f"(min {min(values):.2f}, max {max(values):.2f}; target {TARGET_RATIOS[name]})."
         )
+    rates = {
+        name: [m.result.rps for m in measurements if m.server == name] for name in TARGET_RATIOS
+    }
+    if all(rates.values()):
+        pg_over_sqlite = statistics.mean(rates[OURS_PG]) / statistics.mean(rates[OURS])
+        lines.append(f"Mean {OURS_PG}/{OURS} req/s: {pg_over_sqlite:.2f}.")
     peer_errors = sum(m.result.errors for m in measurements if m.server == PEER)
     if peer_errors:
         lines.append(f"The peer had {peer_errors} errors.")
@@ -432,7 +458,15 @@ def versions(peers_dir: Path) -> dict[str, str]:
         "node": command_version(["node", "--version"]),
         "sqlite": __import__("sqlite3").sqlite_version,
     }
-    for package in ("timesheets", "uvicorn", "starlette", "pydantic", "sqlalchemy", "aiosqlite"):
+    for package in (
+        "timesheets",
+        "uvicorn",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncpg",
+    ):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -469,49 +503,53 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw_dir = REPO / "bench" / "results" / "raw" / f"{stamp}-api-write"
     raw_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = Path(tempfile.mkdtemp(prefix="timesheets-bench-api-"))
     run_id = f"b{secrets.token_hex(3)}"
-    processes = Processes()
     measurements: list[Measurement] = []
+    pg_settings: dict[str, str] | None = None
     started = time.monotonic()
-    try:
+    with scratch("timesheets-bench-api-", postgres=args.postgres, keep=args.keep) as run:
         facts = machine_facts()
         facts["busy_before_pct"] = round(100 * machine_busy_fraction(2.0))
-        tenant = Tenant(data_dir)
-        say(f"configuring our tenant in {data_dir}")
+        # With --postgres both services run on it: the authorization server (which only
+        # serves discovery and the JWKS during the load) and, in its rounds, the API.
+        postgres = run.postgres
+        tenant = Tenant(
+            run.data_dir / "auth", database_url=postgres.new_database() if postgres else ""
+        )
+        say(f"configuring our tenant in {tenant.data_dir}")
         tenant.configure(SCOPES)
-        as_port = loopback_port()
-        issuer = f"http://{HOST}:{as_port}"
-        start_server(
-            processes,
-            "authserver",
-            tenant.authserver_argv(as_port),
-            tenant.env,
-            as_port,
-            raw_dir / "authserver.log",
-            ready_path="/.well-known/openid-configuration",
+        issuer = start_authserver(
+            run.processes, tenant, raw_dir / "authserver.log", workers=args.workers
         )
         token = tenant.token(issuer)
+        ours: list[tuple[str, Callable[[], str]]] = [(OURS, lambda: args.database_url)]
+        if postgres is not None:
+            pg_settings = postgres.settings()
+            ours.append((OURS_PG, postgres.new_database))
         for number in range(1, args.rounds + 1):
-            measurements.append(
-                measure_ours(
-                    processes,
-                    wrk,
-                    spec,
-                    tenant,
-                    issuer,
-                    token,
-                    args,
-                    number,
-                    run_id,
-                    raw_dir,
-                    data_dir,
+            # Alternate which database goes first, so neither always follows the peer.
+            for name, new_database in ours if number % 2 else ours[::-1]:
+                measurements.append(
+                    measure_ours(
+                        run.processes,
+                        wrk,
+                        spec,
+                        tenant,
+                        issuer,
+                        token,
+                        args,
+                        number,
+                        run_id,
+                        raw_dir,
+                        run.data_dir / f"{name}-r{number}",
+                        name,
+                        new_database(),
+                    )
                 )
-            )
             if not args.no_peer:
                 measurements.append(
                     measure_peer(
-                        processes,
+                        run.processes,
                         wrk,
                         spec,
                         args.peers_dir,
@@ -522,14 +560,8 @@ def main(argv: list[str] | None = None) -> int:
                         raw_dir,
                     )
                 )
-    finally:
-        processes.stop_all()
-        if args.keep:
-            say(f"kept the data directory {data_dir}")
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
-    table, all_ok = report(measurements, spec, facts, args)
+    table, all_ok = report(measurements, spec, facts, args, pg_settings)
     found_versions = versions(args.peers_dir)
     print(f"# API write benchmark {stamp}\n")
     print(table)
@@ -549,10 +581,11 @@ def main(argv: list[str] | None = None) -> int:
             },
             "our_workers": args.workers,
             "database": database_kind(args.database_url),
+            "postgres": pg_settings,
             "machine": facts,
             "versions": found_versions,
             "runs": [m.as_dict() for m in measurements],
-            "targets": {"ratio_min": TARGET_RATIO, "errors": 0, "missing": 0},
+            "targets": {"ratio_min": TARGET_RATIOS, "errors": 0, "missing": 0},
             "targets_met": all_ok,
         }
         args.json.write_text(json.dumps(as_dict(document), indent=2) + "\n")

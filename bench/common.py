@@ -43,6 +43,17 @@ def stop_on_signals() -> None:
         signal.signal(signum, _raise_exit)
 
 
+def default_peers_dir() -> Path:
+    """`TIMESHEETS_PEERS_DIR`, else shared/peers beside the repository."""
+    configured = os.environ.get("TIMESHEETS_PEERS_DIR")
+    return Path(configured) if configured else REPO.parent / "shared" / "peers"
+
+
+def mark(ok: bool) -> str:
+    """PASS or MISS, beside a figure and its target."""
+    return "PASS" if ok else "MISS"
+
+
 def say(message: str) -> None:
     """Progress on standard error, so standard output keeps only the results."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)

@@ -82,6 +82,7 @@ class Tenant:
     client_id: str = ""
     client_secret: str = ""
     database_url: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. TIMESHEETS_AUTH_* tuning
 
     @property
     def env(self) -> dict[str, str]:
@@ -89,7 +90,7 @@ class Tenant:
         extra = {"TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": self.key_encryption_key}
         if self.database_url:
             extra["TIMESHEETS_AUTH_DATABASE_URL"] = self.database_url
-        return service_env(extra)
+        return service_env(extra | self.extra_env)
 
     def admin(self, *args: str) -> str:
         """Run `timesheets admin` against this data dir; its standard output."""
@@ -109,17 +110,22 @@ class Tenant:
             )
         return completed.stdout
 
-    def configure(self, scopes: Sequence[str]) -> None:
-        """The API with `scopes`, a machine client (client_secret_post) granted all of them."""
-        self.admin(
-            "api",
-            "create",
-            "--name",
-            "Timesheets API",
-            "--identifier",
-            API,
-            *[arg for scope in scopes for arg in ("--scope", f"{scope}={scope}")],
-        )
+    def configure(self, scopes: Sequence[str], auth_method: str = "client_secret_post") -> None:
+        """The API with `scopes` (kept when an earlier run made it in this database), a
+        machine client authenticating with `auth_method` and granted all of them."""
+        try:
+            self.admin(
+                "api",
+                "create",
+                "--name",
+                "Timesheets API",
+                "--identifier",
+                API,
+                *[arg for scope in scopes for arg in ("--scope", f"{scope}={scope}")],
+            )
+        except AdminError:
+            self.admin("api", "show", API)
+            say(f"API {API} exists already; reusing it")
         output = self.admin(
             "client",
             "create",
@@ -128,7 +134,7 @@ class Tenant:
             "--type",
             "machine",
             "--auth-method",
-            "client_secret_post",
+            auth_method,
         )
         fields = dict(
             line.split(": ", 1) for line in output.splitlines() if line.startswith("client_")
@@ -218,6 +224,23 @@ def start_server(
     server = processes.start(name, argv, env=env, log_path=log_path)
     wait_http(f"http://{HOST}:{port}{ready_path}", server, timeout=timeout, expect=ready_status)
     return server
+
+
+def start_authserver(
+    processes: Processes, tenant: Tenant, log_path: Path, *, workers: int = 2
+) -> str:
+    """`timesheets authserver` for `tenant` on a free loopback port; its issuer URL."""
+    port = loopback_port()
+    start_server(
+        processes,
+        "authserver",
+        tenant.authserver_argv(port, workers=workers),
+        tenant.env,
+        port,
+        log_path,
+        ready_path="/.well-known/openid-configuration",
+    )
+    return f"http://{HOST}:{port}"
 
 
 def loopback_port() -> int:

@@ -15,16 +15,22 @@ ours, peer) with fresh processes, so their spread shows run-to-run noise.
 
 Our server runs in production mode (`timesheets authserver`, 2 workers, SQLite in a
 temporary data directory unless --database-url is given), configured beforehand with
-`timesheets admin`: one API, one machine client, one grant.
+`timesheets admin` (bench/tenant.py's `Tenant`): one API, one machine client, one grant.
+With --postgres, each round also measures a second tenant of ours on a throw-away,
+durable PostgreSQL (bench/pg.py); the two go first in turn (SQLite, PostgreSQL, peer;
+PostgreSQL, SQLite, peer; ...). The report gives the PostgreSQL/SQLite ratio (target >=
+0.9: issuing a token reads the database only for the cached client lookup).
 
 Run:   make bench
        .venv/bin/python bench/token_endpoint.py [--rounds 2] [--duration 10] [--warmup 3]
-           [--connections 16] [--database-url URL] [--json results.json] [--check]
+           [--connections 16] [--database-url URL] [--postgres] [--json results.json]
+           [--check]
 
 Standard output gets the results table (Markdown); progress goes to standard error, and
 wrk's raw output and the server logs to bench/results/raw/<stamp>/. Every process it
 starts runs in its own process group and is stopped at the end, also on Ctrl-C.
-Targets printed beside the figures: ours/peer >= 1.5, zero errors, our p99 < 20 ms.
+Targets printed beside the figures: ours (SQLite)/peer >= 1.5, zero errors, our p99 <
+20 ms, and with --postgres ours on PostgreSQL / ours on SQLite >= 0.9.
 """
 
 from __future__ import annotations
@@ -33,12 +39,8 @@ import argparse
 import base64
 import json
 import os
-import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,10 +61,12 @@ from common import (
     Processes,
     WrkResult,
     command_version,
+    default_peers_dir,
     ensure_wrk,
     free_port,
     machine_busy_fraction,
     machine_facts,
+    mark,
     openssl_rsa2048_sign_rate,
     port_in_use,
     run_wrk,
@@ -70,8 +74,9 @@ from common import (
     stop_on_signals,
     wait_http,
 )
+from pg import scratch
+from tenant import API, Tenant
 
-API = "https://api.timesheets.test"
 SCOPES = ("create:timesheets", "read:timesheets")
 TOKEN_BODY = (
     "grant_type=client_credentials&resource=https%3A%2F%2Fapi.timesheets.test"
@@ -82,20 +87,14 @@ PEER_CLIENT_SECRET = "timesheets-m2m-secret-for-benchmarks-only"
 
 TARGET_RATIO = 1.5
 TARGET_P99_MS = 20.0
+TARGET_PG_RATIO = 0.9  # tokens/s on PostgreSQL within 10 % of SQLite
 
 OURS = "timesheets"
+OURS_PG = "timesheets-pg"
 PEER = "oidc-provider"
 
 
 # -- options -----------------------------------------------------------------------------
-
-
-def default_peers_dir() -> Path:
-    """`TIMESHEETS_PEERS_DIR`, else shared/peers beside the repository."""
-    configured = os.environ.get("TIMESHEETS_PEERS_DIR")
-    if configured:
-        return Path(configured)
-    return REPO.parent / "shared" / "peers"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -119,6 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="SQLAlchemy async URL for our server (default: SQLite in a temporary data "
         "dir). Use an empty database, or one an earlier run set up with the same "
         "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY.",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also measure our server on a throw-away durable PostgreSQL (bench/pg.py)",
     )
     parser.add_argument(
         "--peers-dir",
@@ -172,128 +176,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # -- our server --------------------------------------------------------------------------
 
 
-def timesheets_command() -> str:
-    """The `timesheets` script of the running virtual environment."""
-    beside = Path(sys.executable).parent / "timesheets"
-    if beside.exists():
-        return str(beside)
-    fallback = REPO / ".venv" / "bin" / "timesheets"
-    if fallback.exists():
-        return str(fallback)
-    found = shutil.which("timesheets")
-    if found is None:
-        raise SystemExit("the `timesheets` command is not installed: run `make install`")
-    return found
-
-
-@dataclass
-class Ours:
-    """Our server's configuration: data dir, environment and the bench client."""
-
-    command: str
-    data_dir: Path
-    env: dict[str, str]
-    workers: int
-    database_url: str
-    client_id: str = ""
-    client_secret: str = ""
-
-    def admin(self, *args: str) -> str:
-        """Run `timesheets admin` against this data dir; its standard output."""
-        completed = subprocess.run(
-            [self.command, "admin", "--data-dir", str(self.data_dir), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        if completed.returncode != 0:
-            raise AdminError(
-                f"timesheets admin {' '.join(args)} failed ({completed.returncode}):\n"
-                f"{completed.stdout}{completed.stderr}"
-            )
-        return completed.stdout
-
-    def configure(self) -> None:
-        """Create the API, the machine client and its grant."""
-        try:
-            self.admin(
-                "api",
-                "create",
-                "--name",
-                "Timesheets API",
-                "--identifier",
-                API,
-                *[arg for scope in SCOPES for arg in ("--scope", f"{scope}={scope}")],
-            )
-        except AdminError:
-            # An earlier run may have set up this database already.
-            self.admin("api", "show", API)
-            say(f"API {API} exists already; reusing it")
-        output = self.admin(
-            "client",
-            "create",
-            "--name",
-            "bench",
-            "--type",
-            "machine",
-            "--auth-method",
-            "client_secret_basic",
-        )
-        fields = dict(
-            line.split(": ", 1) for line in output.splitlines() if line.startswith("client_")
-        )
-        self.client_id = fields["client_id"].strip()
-        self.client_secret = fields["client_secret"].strip()
-        # `--`: a generated client id may begin with "-", which would read as an option.
-        self.admin("grant", "add", "--", self.client_id, API, *SCOPES)
-
-    def argv(self, port: int) -> list[str]:
-        """The command line of the server on `port`."""
-        argv = [
-            self.command,
-            "authserver",
-            "--data-dir",
-            str(self.data_dir),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(self.workers),
-            "--issuer",
-            f"http://{HOST}:{port}",
-        ]
-        if self.database_url:
-            argv += ["--database-url", self.database_url]
-        return argv
-
-
-class AdminError(RuntimeError):
-    """A `timesheets admin` command failed."""
-
-
-def make_ours(args: argparse.Namespace, data_dir: Path) -> Ours:
-    """Our server's environment: a random key-encryption key unless one is set."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TIMESHEETS_") or key == "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY"
-    }
-    env.setdefault("TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY", secrets.token_urlsafe(32))
-    env["COLUMNS"] = "200"  # keep rich from wrapping the admin commands' output
-    if args.database_url:
-        env["TIMESHEETS_AUTH_DATABASE_URL"] = args.database_url
-    env.update(item.split("=", 1) for item in args.ours_env)
-    return Ours(
-        command=timesheets_command(),
-        data_dir=data_dir,
-        env=env,
-        workers=args.workers,
-        database_url=args.database_url,
-    )
+def our_tenant(args: argparse.Namespace, data_dir: Path, database_url: str) -> Tenant:
+    """A tenant of ours (client_secret_basic) on `database_url` (empty: SQLite)."""
+    extra = dict(item.split("=", 1) for item in args.ours_env)
+    tenant = Tenant(data_dir, database_url=database_url, extra_env=extra)
+    say(f"configuring our tenant in {data_dir}" + (" (PostgreSQL)" if database_url else ""))
+    tenant.configure(SCOPES, auth_method="client_secret_basic")
+    return tenant
 
 
 # -- one measurement ---------------------------------------------------------------------
@@ -432,30 +321,32 @@ def measure(
 # -- report ------------------------------------------------------------------------------
 
 
-def mark(ok: bool) -> str:
-    """PASS or MISS."""
-    return "PASS" if ok else "MISS"
-
-
 def report(
     measurements: list[Measurement],
     sign_rates: list[float],
     spec: LoadSpec,
     facts: dict[str, Any],
-    workers: int,
-    ours_env: list[str],
+    args: argparse.Namespace,
+    pg_settings: dict[str, str] | None,
 ) -> tuple[str, bool]:
     """The Markdown results and whether every target was met."""
     sign_rate = statistics.mean(sign_rates) if sign_rates else 0.0
     lines = [
         f"wrk -t{spec.threads} -c{spec.connections} -d{spec.duration_s}s "
-        f"(after a {spec.warmup_s} s warm-up), loopback; our server: {workers} workers"
-        + (f", env {' '.join(ours_env)}" if ours_env else ""),
+        f"(after a {spec.warmup_s} s warm-up), loopback; our server: {args.workers} workers"
+        + (f", env {' '.join(args.ours_env)}" if args.ours_env else ""),
         f"Machine: {facts['nproc']} cores, {facts['cpu_model']}, kernel {facts['kernel']}, "
         f"busy before start {facts['busy_before_pct']}%, load average {facts['loadavg_1m']}",
         "openssl speed -seconds 3 -multi 2 rsa2048: "
         + ", ".join(f"{rate:.0f}" for rate in sign_rates)
         + " sign/s",
+    ]
+    if pg_settings:
+        lines.append(
+            f"{OURS_PG}: PostgreSQL {pg_settings['server_version']}, throw-away, fsync="
+            f"{pg_settings['fsync']}, synchronous_commit={pg_settings['synchronous_commit']}"
+        )
+    lines += [
         "",
         "| round | server | tokens/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
         "| socket errors | server CPU s | tokens per CPU s |",
@@ -468,34 +359,52 @@ def report(
             f"| {r.p99_ms:.2f} | {r.max_ms:.2f} | {r.non2xx} | {r.socket_errors} "
             f"| {r.server_cpu_s:.1f} | {r.tokens_per_cpu_s:.0f} |"
         )
-    rounds = sorted({m.round for m in measurements})
     by_key = {(m.round, m.server): m.result for m in measurements}
     lines += [
         "",
-        f"| round | ours/peer tokens/s (target >= {TARGET_RATIO}) | ours/peer per CPU s "
-        f"| ours / openssl sign/s | our errors (target 0) | our p99 ms (target < "
-        f"{TARGET_P99_MS:.0f}) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"| round | server | ours/peer tokens/s (target >= {TARGET_RATIO} on SQLite) "
+        f"| ours/peer per CPU s | ours / openssl sign/s | PostgreSQL / SQLite tokens/s "
+        f"(target >= {TARGET_PG_RATIO}) | our errors (target 0) "
+        f"| our p99 ms (target < {TARGET_P99_MS:.0f}) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     all_ok = True
-    for number in rounds:
-        ours = by_key.get((number, OURS))
+    ratios: dict[str, list[float]] = {}
+    for number in sorted({m.round for m in measurements}):
         peer = by_key.get((number, PEER))
-        if ours is None:
-            continue
-        ratio_text = per_cpu_text = "n/a"
-        if peer is not None and peer.rps > 0:
-            ratio = ours.rps / peer.rps
-            all_ok &= ratio >= TARGET_RATIO
-            ratio_text = f"{ratio:.2f} {mark(ratio >= TARGET_RATIO)}"
-            if peer.tokens_per_cpu_s > 0:
-                per_cpu_text = f"{ours.tokens_per_cpu_s / peer.tokens_per_cpu_s:.2f}"
-        sign_text = f"{ours.rps / sign_rate:.2f}" if sign_rate else "n/a"
-        all_ok &= ours.errors == 0 and ours.p99_ms < TARGET_P99_MS
+        for name in (OURS, OURS_PG):
+            ours = by_key.get((number, name))
+            if ours is None:
+                continue
+            ratio_text = per_cpu_text = pg_text = "n/a"
+            if peer is not None and peer.rps > 0:
+                ratio = ours.rps / peer.rps
+                ratios.setdefault(f"{name}/{PEER}", []).append(ratio)
+                ratio_text = f"{ratio:.2f}"
+                if name == OURS:
+                    all_ok &= ratio >= TARGET_RATIO
+                    ratio_text += f" {mark(ratio >= TARGET_RATIO)}"
+                if peer.tokens_per_cpu_s > 0:
+                    per_cpu_text = f"{ours.tokens_per_cpu_s / peer.tokens_per_cpu_s:.2f}"
+            sqlite = by_key.get((number, OURS))
+            if name == OURS_PG and sqlite is not None and sqlite.rps > 0:
+                pg_ratio = ours.rps / sqlite.rps
+                ratios.setdefault(f"{OURS_PG}/{OURS}", []).append(pg_ratio)
+                all_ok &= pg_ratio >= TARGET_PG_RATIO
+                pg_text = f"{pg_ratio:.2f} {mark(pg_ratio >= TARGET_PG_RATIO)}"
+            sign_text = f"{ours.rps / sign_rate:.2f}" if sign_rate else "n/a"
+            all_ok &= ours.errors == 0 and ours.p99_ms < TARGET_P99_MS
+            lines.append(
+                f"| {number} | {name} | {ratio_text} | {per_cpu_text} | {sign_text} "
+                f"| {pg_text} | {ours.errors} {mark(ours.errors == 0)} "
+                f"| {ours.p99_ms:.2f} {mark(ours.p99_ms < TARGET_P99_MS)} |"
+            )
+    if ratios:
+        lines.append("")
+    for label, values in ratios.items():
         lines.append(
-            f"| {number} | {ratio_text} | {per_cpu_text} | {sign_text} "
-            f"| {ours.errors} {mark(ours.errors == 0)} "
-            f"| {ours.p99_ms:.2f} {mark(ours.p99_ms < TARGET_P99_MS)} |"
+            f"Mean {label} tokens/s over {len(values)} rounds: {statistics.mean(values):.2f} "
+            f"(min {min(values):.2f}, max {max(values):.2f})."
         )
     peer_errors = sum(m.result.errors for m in measurements if m.server == PEER)
     if peer_errors:
@@ -556,12 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw_dir = REPO / "bench" / "results" / "raw" / stamp
     raw_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = Path(tempfile.mkdtemp(prefix="timesheets-bench-"))
-    processes = Processes()
     measurements: list[Measurement] = []
     sign_rates: list[float] = []
+    pg_settings: dict[str, str] | None = None
     started = time.monotonic()
-    try:
+    with scratch("timesheets-bench-", postgres=args.postgres, keep=args.keep) as run:
         busy = wait_for_idle(args.wait_idle)
         facts = machine_facts()
         facts["busy_before_pct"] = round(100 * busy)
@@ -574,36 +482,46 @@ def main(argv: list[str] | None = None) -> int:
         sign_rates.append(openssl_rsa2048_sign_rate())
         say(f"RSA-2048: {sign_rates[-1]:.0f} sign/s with 2 processes")
 
-        ours = make_ours(args, data_dir)
-        say(f"configuring our tenant in {data_dir}")
-        ours.configure()
-        ours_target = Target(
-            OURS, ours.client_id, ours.client_secret, "/oauth/token", "/healthz", 200, 60
-        )
         peer_target = Target(PEER, PEER_CLIENT_ID, PEER_CLIENT_SECRET, "/token", "/jwks", None, 300)
         peer_script = args.peers_dir / "oidc-provider" / "run.sh"
         peer_env = {k: v for k, v in os.environ.items() if not k.startswith("TIMESHEETS_")}
+        ours = [(OURS, our_tenant(args, run.data_dir / "sqlite", args.database_url))]
+        if run.postgres is not None:
+            pg_settings = run.postgres.settings()
+            database_url = run.postgres.new_database()
+            ours.append((OURS_PG, our_tenant(args, run.data_dir / "pg", database_url)))
 
         for number in range(1, args.rounds + 1):
-            port = free_port()
-            measurements.append(
-                measure(
-                    processes,
-                    wrk,
-                    spec,
-                    ours_target,
-                    ours.argv(port),
-                    ours.env,
-                    port,
-                    number,
-                    raw_dir,
+            # Alternate which database goes first, so neither always follows the peer.
+            for name, tenant in ours if number % 2 else ours[::-1]:
+                port = free_port()
+                target = Target(
+                    name,
+                    tenant.client_id,
+                    tenant.client_secret,
+                    "/oauth/token",
+                    "/healthz",
+                    200,
+                    60,
                 )
-            )
+                measurements.append(
+                    measure(
+                        run.processes,
+                        wrk,
+                        spec,
+                        target,
+                        tenant.authserver_argv(port, workers=args.workers),
+                        tenant.env,
+                        port,
+                        number,
+                        raw_dir,
+                    )
+                )
             if not args.no_peer:
                 port = free_port()
                 measurements.append(
                     measure(
-                        processes,
+                        run.processes,
                         wrk,
                         spec,
                         peer_target,
@@ -616,14 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         say("openssl speed -seconds 3 -multi 2 rsa2048 (again, after the rounds)")
         sign_rates.append(openssl_rsa2048_sign_rate())
-    finally:
-        processes.stop_all()
-        if args.keep:
-            say(f"kept the data directory {data_dir}")
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
-    table, all_ok = report(measurements, sign_rates, spec, facts, args.workers, args.ours_env)
+    table, all_ok = report(measurements, sign_rates, spec, facts, args, pg_settings)
     found_versions = versions(args.peers_dir)
     print(f"# Token endpoint benchmark {stamp}\n")
     print(table)
@@ -641,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "our_workers": args.workers,
             "database": args.database_url or "sqlite (temporary data dir)",
+            "postgres": pg_settings,
             "ours_env": args.ours_env,
             "machine": facts,
             "versions": found_versions,
