@@ -55,8 +55,22 @@ class AuthServerSettings(BaseSettings):
         str, Field(description="SQLite `synchronous` pragma (FULL survives a power cut).")
     ] = "FULL"
     client_cache_seconds: Annotated[
-        float, Field(ge=0, description="How long a process keeps a looked-up client.")
-    ] = 5.0
+        float,
+        Field(
+            ge=0,
+            description="How long a process keeps a looked-up client or API at most; "
+            "a change made through the admin commands, the management API or the console "
+            "drops it sooner (see `revision_check_seconds`).",
+        ),
+    ] = 30.0
+    revision_check_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="How often a process asks the database whether the tenant changed "
+            "(a secret rotated, a client disabled, a key rotated) and drops its caches if so.",
+        ),
+    ] = 0.5
     key_cache_seconds: Annotated[
         float, Field(ge=0, description="How long a process keeps the signing keys it loaded.")
     ] = 5.0

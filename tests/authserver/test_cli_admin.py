@@ -9,6 +9,7 @@ process start, migrations and the tenant's transaction.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hashlib
 import json
 import os
@@ -559,3 +560,26 @@ async def test_the_data_dirs_key_file_stands_in_for_the_variable(
     assert len(signing_keys) == 2
     for row in signing_keys:
         assert Sealer(key).open(row.sealed_private_key, f"signing-key:{row.kid}")
+
+
+async def test_audit_lists_the_changes_commands_made_newest_first(cli: Cli) -> None:
+    created = await cli("client", "create", "--name", "Import Job")
+    client_id = fields(created.stdout)["client_id"]
+    await cli("client", "rotate-secret", client_id)
+    await cli("client", "create", "--name", "Import Job", code=1)  # refused: not recorded
+
+    everything = await cli("audit", "--json")
+    events = [json.loads(line) for line in lines(everything.stdout)]
+    changes = [e for e in events if e["subject"] == client_id]
+    assert [e["kind"] for e in changes] == ["client.secret_rotated", "client.created"]
+    assert {e["actor"] for e in changes} == {f"cli:{getpass.getuser()}"}
+    assert [e["kind"] for e in events].count("client.created") == 1
+    secret = fields(created.stdout)["client_secret"]
+    assert secret not in everything.stdout
+
+    filtered = await cli("audit", "--kind", "client.created", "--limit", "5")
+    assert [row[2] for row in rows(filtered.stdout)] == ["client.created"]
+    later = await cli("audit", "--since", "2999-01-01")
+    assert rows(later.stdout) == []
+    bad = await cli("audit", "--since", "yesterday", code=2)
+    assert "--since must be an ISO 8601 date or time" in one_line(bad.stderr)

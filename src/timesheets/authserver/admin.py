@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timesheets.authserver import audit
 from timesheets.authserver.keys import SIGNING_ALGS
 from timesheets.authserver.models import Client, ClientGrant, ClientSecret, ResourceServer, Scope
 from timesheets.authserver.oauth.client_auth import generate_secret, secret_digest
@@ -95,6 +96,11 @@ def _check_origin(origin: str) -> str:
 # -- APIs ------------------------------------------------------------------------------
 
 
+def _modified(row: object, attr: str) -> bool:
+    history = inspect(row).attrs[attr].history
+    return bool(history.added or history.deleted)
+
+
 async def find_api(session: AsyncSession, ref: str) -> ResourceServer:
     """An API by identifier, else by name, else by id (in that order, so a ref that is one
     API's identifier and another's name means the first)."""
@@ -161,6 +167,14 @@ async def create_api(
         api.scopes.append(Scope(value=_check_scope(value), description=description))
     session.add(api)
     await session.flush()
+    await audit.change(
+        session,
+        "api.created",
+        api.identifier,
+        name=api.name,
+        signing_alg=signing_alg,
+        scopes=sorted(scopes or {}),
+    )
     test_client = None
     if create_test_client:
         test_client = await create_client(
@@ -190,6 +204,11 @@ async def update_api(
         api.token_lifetime = _check_lifetime(token_lifetime)
     if permissions_claim is not None:
         api.permissions_claim = permissions_claim
+    changed = sorted(
+        attr for attr in ("name", "token_lifetime", "permissions_claim") if _modified(api, attr)
+    )
+    if changed:
+        await audit.change(session, "api.updated", api.identifier, changed=changed)
     return api
 
 
@@ -202,6 +221,7 @@ async def delete_api(session: AsyncSession, ref: str) -> None:
     if grants is not None:
         raise TenantError(f"API {api.name!r} still has client grants; remove them first")
     await session.delete(api)
+    await audit.change(session, "api.deleted", api.identifier, name=api.name)
 
 
 async def add_scope(session: AsyncSession, ref: str, value: str, description: str = "") -> Scope:
@@ -211,6 +231,7 @@ async def add_scope(session: AsyncSession, ref: str, value: str, description: st
         raise TenantError(f"API {api.name!r} already has scope {value!r}")
     scope = Scope(value=_check_scope(value), description=description)
     api.scopes.append(scope)
+    await audit.change(session, "api.scope_added", api.identifier, scope=value)
     return scope
 
 
@@ -225,6 +246,7 @@ async def remove_scope(session: AsyncSession, ref: str, value: str) -> None:
         select(ClientGrant).where(ClientGrant.resource_server_id == api.id)
     ):
         grant.scopes = [s for s in grant.scopes if s != value]
+    await audit.change(session, "api.scope_removed", api.identifier, scope=value)
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -311,6 +333,9 @@ async def create_client(
         secret = None
     session.add(client)
     await session.flush()
+    await audit.change(
+        session, "client.created", client_id, name=name, app_type=app_type, auth_method=auth_method
+    )
     return CreatedClient(client=client, secret=secret)
 
 
@@ -341,6 +366,8 @@ async def update_client(
     if web_origins is not None and list(web_origins) != client.web_origins:
         client.web_origins = [_check_origin(o) for o in web_origins]
         changes.append("web_origins")
+    if changes:
+        await audit.change(session, "client.updated", client.client_id, changed=changes)
     return changes
 
 
@@ -359,12 +386,17 @@ async def rotate_secret(
             old.expires_at = now + overlap
     secret = secret or generate_secret()
     client.secrets.append(ClientSecret(digest=secret_digest(secret), created_at=now))
+    await audit.change(
+        session, "client.secret_rotated", client.client_id, overlap_seconds=overlap.total_seconds()
+    )
     return secret
 
 
 async def delete_client(session: AsyncSession, ref: str) -> None:
     """Delete a client and its grants."""
-    await session.delete(await find_client(session, ref))
+    client = await find_client(session, ref)
+    await session.delete(client)
+    await audit.change(session, "client.deleted", client.client_id, name=client.name)
 
 
 # -- grants ----------------------------------------------------------------------------
@@ -394,6 +426,9 @@ async def add_grant(
         session.add(grant)
     grant.scopes = sorted(set(scopes))
     await session.flush()
+    await audit.change(
+        session, "grant.saved", client.client_id, audience=api.identifier, scopes=grant.scopes
+    )
     return grant
 
 
@@ -409,6 +444,7 @@ async def remove_grant(session: AsyncSession, client_ref: str, api_ref: str) -> 
     if grant is None:
         raise TenantError(f"client {client.name!r} has no grant for API {api.name!r}")
     await session.delete(grant)
+    await audit.change(session, "grant.removed", client.client_id, audience=api.identifier)
 
 
 async def list_grants(

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from timesheets import db
+from timesheets.authserver.audit import AuditBuffer
 from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.routers import discovery, interaction
 from timesheets.authserver.routers.token import TokenEndpoint
@@ -129,6 +130,7 @@ def create_runtime(settings: AuthServerSettings) -> Runtime:
             limit=settings.login_failure_limit,
             window=settings.login_failure_window_seconds,
         ),
+        audit=AuditBuffer(sessions),
     )
 
 
@@ -148,6 +150,7 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
         if prepare_on_start:
             await prepare(runtime)
         yield
+        await runtime.audit.flush()
         await runtime.engine.dispose()
 
     app = FastAPI(

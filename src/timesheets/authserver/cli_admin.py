@@ -6,12 +6,13 @@ Each command runs in one transaction; a refused change prints why and exits 1.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -62,7 +63,7 @@ def _options(ctx: typer.Context, data_dir: DataDir = default_data_dir()) -> None
 
 def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction against the configured database."""
-    from timesheets.authserver import admin
+    from timesheets.authserver import admin, audit
     from timesheets.authserver.app import create_runtime, prepare
     from timesheets.cli import auth_settings
     from timesheets.db import IMMEDIATE
@@ -73,10 +74,11 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
         runtime = create_runtime(settings)
         try:
             await prepare(runtime)
-            async with runtime.sessions() as session, session.begin():
-                # Take SQLite's write lock up front, so concurrent commands wait, not fail.
-                await session.connection(execution_options={IMMEDIATE: True})
-                return await work(runtime, session)
+            with audit.acting_as(f"cli:{getpass.getuser()}"):
+                async with runtime.sessions() as session, session.begin():
+                    # Take SQLite's write lock up front, so concurrent commands wait, not fail.
+                    await session.connection(execution_options={IMMEDIATE: True})
+                    return await work(runtime, session)
         finally:
             await runtime.engine.dispose()
 
@@ -430,6 +432,74 @@ def export_command(
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+# -- audit log -------------------------------------------------------------------------
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} must be an ISO 8601 date or time, not {value!r}")
+        raise typer.Exit(2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@admin_app.command("audit")
+def audit_command(
+    ctx: typer.Context,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Event kind, e.g. client.secret_rotated; repeatable.")
+    ] = None,
+    actor: Annotated[str | None, typer.Option(help="Who acted, e.g. cli:alice.")] = None,
+    subject: Annotated[str | None, typer.Option(help="What it concerns (a client id, …).")] = None,
+    outcome: Annotated[str | None, typer.Option(help="success or failure.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this ISO time (UTC if bare).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, newest first.")] = False,
+) -> None:
+    """Show the security audit log, newest first."""
+    from timesheets.authserver import audit
+
+    filters = audit.Filters(
+        kinds=tuple(kind or ()),
+        actor=actor,
+        subject=subject,
+        outcome=outcome,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+    )
+
+    async def work(_runtime: Runtime, session: AsyncSession) -> list[dict[str, Any]]:
+        return [audit.event_json(e) for e in await audit.events(session, filters, limit=limit)]
+
+    found = _run(ctx, work)
+    if as_json:
+        for event in found:
+            sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        return
+    _table(
+        "Audit log",
+        ["id", "time", "kind", "outcome", "actor", "subject", "details"],
+        [
+            [
+                e["id"],
+                e["occurred_at"],
+                e["kind"],
+                e["outcome"],
+                e["actor"],
+                e["subject"],
+                json.dumps(e["details"]),
+            ]
+            for e in found
+        ],
+    )
 
 
 # -- users and roles -------------------------------------------------------------------

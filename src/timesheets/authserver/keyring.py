@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timesheets.authserver import audit
 from timesheets.authserver.keys import (
     PrivateKey,
     current_key,
@@ -111,6 +112,7 @@ async def ensure_keys(
                 row = _new_key(sealer, alg, now, active=active)
                 session.add(row)
                 created.append(row.kid)
+                await audit.change(session, "key.created", row.kid, alg=alg, state=state)
     return created
 
 
@@ -131,4 +133,7 @@ async def rotate_keys(
             row.retire_at = plan.retire_at
     fresh = _new_key(sealer, alg, now, active=False)
     session.add(fresh)
+    await audit.change(
+        session, "key.rotated", alg, promoted=plan.promote, demoted=plan.demote, next=fresh.kid
+    )
     return plan.promote, plan.demote, fresh.kid

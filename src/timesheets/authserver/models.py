@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -264,3 +266,35 @@ class FailureWindow(Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     started: Mapped[float] = mapped_column(Float, index=True)
     failures: Mapped[int] = mapped_column(Integer)
+
+
+class SecurityEvent(Base):
+    """One entry of the security audit log: who did what, to what, with which outcome."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        Index("ix_security_events_kind_id", "kind", "id"),
+        Index("ix_security_events_subject_id", "subject", "id"),
+        Index("ix_security_events_actor_id", "actor", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]]
+
+
+class TenantRevision(Base):
+    """A counter every change of the tenant raises, so each process knows to drop its caches."""
+
+    __tablename__ = "tenant_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

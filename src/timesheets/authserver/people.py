@@ -11,6 +11,7 @@ import secrets
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timesheets.authserver import audit
 from timesheets.authserver.admin import TenantError, find_api, now_utc
 from timesheets.authserver.models import ResourceServer, Role, RolePermission, User, UserRole
 from timesheets.authserver.passwords import hash_password
@@ -67,6 +68,7 @@ async def create_user(
     )
     session.add(user)
     await session.flush()
+    await audit.change(session, "user.created", user.id, email=email, user_type=user_type)
     return user
 
 
@@ -77,11 +79,15 @@ async def set_password(session: AsyncSession, ref: str, password: str) -> None:
         user.password_hash = hash_password(password)
     except ValueError as error:
         raise TenantError(str(error)) from None
+    await audit.change(session, "user.password_set", user.id)
 
 
 async def set_enabled(session: AsyncSession, ref: str, enabled: bool) -> None:
     """Disable (or enable again) a user; a disabled user cannot log in."""
-    (await find_user(session, ref)).enabled = enabled
+    user = await find_user(session, ref)
+    if user.enabled != enabled:
+        user.enabled = enabled
+        await audit.change(session, "user.enabled" if enabled else "user.disabled", user.id)
 
 
 async def find_role(session: AsyncSession, name: str) -> Role:
@@ -106,6 +112,7 @@ async def create_role(
     role = Role(name=name, description=description)
     session.add(role)
     await session.flush()
+    await audit.change(session, "role.created", name)
     for api, scopes in (permissions or {}).items():
         await set_permissions(session, name, api, scopes)
     return role
@@ -133,6 +140,13 @@ async def set_permissions(
     for scope in sorted(set(scopes)):
         session.add(RolePermission(role_id=role.id, resource_server_id=api.id, scope=scope))
     await session.flush()
+    await audit.change(
+        session,
+        "role.permissions_set",
+        role.name,
+        audience=api.identifier,
+        scopes=sorted(set(scopes)),
+    )
 
 
 async def assign_role(session: AsyncSession, user_ref: str, role_name: str) -> None:
@@ -145,6 +159,7 @@ async def assign_role(session: AsyncSession, user_ref: str, role_name: str) -> N
     if held is None:
         session.add(UserRole(user_id=user.id, role_id=role.id))
         await session.flush()
+        await audit.change(session, "user.role_assigned", user.id, role=role.name)
 
 
 async def user_roles(session: AsyncSession, user_id: str) -> list[str]:

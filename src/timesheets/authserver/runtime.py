@@ -1,7 +1,10 @@
 """What one authorization-server process holds: its database, caches and throttles.
 
-Caches are per process and short-lived (`client_cache_seconds`, `key_cache_seconds`):
-a changed client or a rotated key takes effect in every process within that time.
+Caches are per process and short-lived (`client_cache_seconds`, `key_cache_seconds`).
+Every change of the tenant raises a revision counter in the database in the change's own
+transaction; each process reads that counter at most every `revision_check_seconds` and
+drops all its caches when it moved, so a rotated secret, a disabled client or a rotated
+key takes effect everywhere within that time, not at the end of a cache lifetime.
 A refill is done by one request at a time (the others wait for it and use its result),
 and a reload of the keys parses only keys it has not seen, so the hot path does not
 stall when a cache expires under load.
@@ -18,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from timesheets.authserver import audit
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
 from timesheets.authserver.models import Client, ResourceServer
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
@@ -39,11 +43,15 @@ class Runtime:
     sealer: Sealer
     throttle: SharedThrottle
     login_throttle: SharedThrottle
+    audit: audit.AuditBuffer
     _clients: dict[str, tuple[float, ClientView | None]] = field(default_factory=dict)
     _apis: tuple[float, dict[str, ApiView]] | None = None
     _keyring: KeyRing | None = None
     _refill: asyncio.Lock = field(default_factory=asyncio.Lock)
     _origins: tuple[float, frozenset[str]] | None = None
+    _revision: int | None = None
+    _revision_checked: float = float("-inf")
+    _revision_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def now(self) -> datetime:
         """Wall-clock time."""
@@ -59,6 +67,7 @@ class Runtime:
             # RFC 6749 A.1: client_id is VSCHAR (%x20-7E). Anything else names no client and
             # is not looked up (PostgreSQL text cannot hold NUL: the lookup would be a 500).
             return None
+        await self.check_revision()
         clock = time.monotonic()
         cached = self._clients.get(client_id)
         if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:
@@ -76,6 +85,7 @@ class Runtime:
 
     async def apis(self) -> dict[str, ApiView]:
         """Every API by identifier, from the cache while it is fresh."""
+        await self.check_revision()
         clock = time.monotonic()
         if self._apis is not None and clock - self._apis[0] < self.settings.client_cache_seconds:
             return self._apis[1]
@@ -89,6 +99,7 @@ class Runtime:
 
     async def keyring(self) -> KeyRing:
         """The signing keys, reloaded when older than `key_cache_seconds`."""
+        await self.check_revision()
         clock = time.monotonic()
         ring = self._keyring
         if ring is not None and clock - ring.loaded_at < self.settings.key_cache_seconds:
@@ -106,6 +117,7 @@ class Runtime:
 
     async def web_origins(self) -> frozenset[str]:
         """Every web origin registered for any client (cached like clients)."""
+        await self.check_revision()
         clock = time.monotonic()
         cached = self._origins
         if cached is not None and clock - cached[0] < self.settings.client_cache_seconds:
@@ -115,6 +127,22 @@ class Runtime:
         origins = frozenset(origin for row in rows for origin in row)
         self._origins = (clock, origins)
         return origins
+
+    async def check_revision(self) -> None:
+        """Drop every cache if the tenant changed since the last look (made at most every
+        `revision_check_seconds`, by one request at a time)."""
+        clock = time.monotonic()
+        if clock - self._revision_checked < self.settings.revision_check_seconds:
+            return
+        async with self._revision_lock:
+            if self._revision_checked >= clock:
+                return
+            async with self.sessions() as session:
+                value = await audit.revision(session)
+            self._revision_checked = time.monotonic()
+            if value != self._revision:
+                self.invalidate()
+                self._revision = value
 
     def invalidate(self) -> None:
         """Forget every cached client, API and key."""

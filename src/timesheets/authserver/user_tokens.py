@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver import grants, people
+from timesheets.authserver import audit, grants, people
 from timesheets.authserver.models import User
 from timesheets.authserver.oauth import oidc, rfc6749_authorization_code, rfc6749_refresh
 from timesheets.authserver.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
@@ -141,6 +141,19 @@ async def _single_use(session: AsyncSession) -> None:
     await session.connection(execution_options={IMMEDIATE: True})
 
 
+def _audit_revoked(runtime: Runtime, kind: str, client: ClientView, grant_id: str) -> None:
+    """A replayed code or reused refresh token: the grant is revoked (RFC 9700 §4.14.2)."""
+    runtime.audit.emit(
+        audit.Event(
+            kind,
+            grant_id,
+            "failure",
+            {"client_id": client.client_id, "grant_revoked": True},
+            actor=f"client:{client.client_id}",
+        )
+    )
+
+
 async def redeem_code(
     runtime: Runtime, client: ClientView, request: TokenRequest
 ) -> dict[str, Any]:
@@ -165,6 +178,7 @@ async def redeem_code(
     if record is None:
         raise InvalidGrant("unknown authorization code")
     if not consumed:
+        _audit_revoked(runtime, "code.replayed", client, record.grant_id)
         raise InvalidGrant("the authorization code was already used; its tokens are revoked")
     rfc6749_authorization_code.check_code(
         rfc6749_authorization_code.CodeView(
@@ -229,6 +243,7 @@ async def refresh(runtime: Runtime, client: ClientView, request: TokenRequest) -
         # exactly one succeeds (the reuses then revoke the grant, and its new tokens).
         alive = used and await grants.grant_active(session, record.grant_id)
     if not used:
+        _audit_revoked(runtime, "refresh_token.reused", client, record.grant_id)
         raise InvalidGrant("the refresh token was already used; the grant is revoked")
     if not alive:
         raise InvalidGrant("the grant has been revoked")

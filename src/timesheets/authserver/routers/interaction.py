@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from timesheets.authserver import grants, people
+from timesheets.authserver import audit, grants, people
 from timesheets.authserver.models import AuthorizationCode, User
 from timesheets.authserver.oauth.authorization_request import (
     AuthorizationRequest,
@@ -209,6 +209,21 @@ async def _form(request: Request) -> dict[str, str]:
         return {}
 
 
+def _audit_login(
+    runtime: Runtime, kind: str, subject: str, outcome: str, address: str, reason: str | None
+) -> None:
+    runtime.audit.emit(
+        audit.Event(
+            kind,
+            subject[:200] or "(none)",
+            outcome,
+            {"reason": reason} if reason else {},
+            address=address,
+            actor=f"user:{subject[:190]}",
+        )
+    )
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Check the credentials, start a session, and continue the authorization."""
@@ -225,6 +240,7 @@ async def login(request: Request) -> Response:
     clock = runtime.clock()
     wait = max([await runtime.login_throttle.retry_after(key, clock) for key in keys])
     if wait:
+        _audit_login(runtime, "login.failed", email, "failure", address, "throttled")
         return render(
             runtime,
             request,
@@ -242,6 +258,8 @@ async def login(request: Request) -> Response:
         for key in keys:
             await runtime.login_throttle.record_failure(key, clock)
         log.warning("login failed", extra={"address": address})
+        reason = "unknown_user" if user is None else "wrong_password" if not valid else "disabled"
+        _audit_login(runtime, "login.failed", email, "failure", address, reason)
         client_name = ""
         try:
             client, _auth = await _checked(runtime, query)
@@ -267,6 +285,7 @@ async def login(request: Request) -> Response:
             session, user.id, now, timedelta(seconds=runtime.settings.session_seconds)
         )
     log.info("login", extra={"user_id": user.id})
+    _audit_login(runtime, "login.succeeded", user.id, "success", address, None)
     response = await _continue(runtime, request, query, user, now)
     set_session_cookie(runtime, response, cookie)
     return response

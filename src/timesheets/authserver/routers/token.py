@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from timesheets.authserver import audit
 from timesheets.authserver.oauth.client_auth import presented_credentials, secret_matches
 from timesheets.authserver.oauth.errors import (
     InvalidClient,
@@ -80,6 +81,7 @@ async def authenticate_client(
     wait = max([await runtime.throttle.retry_after(key, clock) for key in keys])
     if wait:
         AUTHENTICATION_FAILURES.labels("throttled").inc()
+        _audit_failure(runtime, presented.client_id, "throttled", address)
         raise TooManyRequests("too many failed client authentications", retry_after=wait)
     client = await runtime.client(presented.client_id)
     reason = None
@@ -96,6 +98,7 @@ async def authenticate_client(
         reason, kind = "wrong client secret", "wrong_secret"
     if reason is not None or client is None:
         AUTHENTICATION_FAILURES.labels(kind or "unknown_client").inc()
+        _audit_failure(runtime, presented.client_id, kind or "unknown_client", address)
         for key in keys:
             await runtime.throttle.record_failure(key, clock)
         log.warning(
@@ -104,6 +107,24 @@ async def authenticate_client(
         )
         raise InvalidClient("client authentication failed", used_basic=used_basic)
     return client
+
+
+def _printable(value: str) -> str:
+    return value if value.isascii() and value.isprintable() else repr(value)[:200]
+
+
+def _audit_failure(runtime: Runtime, client_id: str, reason: str, address: str) -> None:
+    client = _printable(client_id)
+    runtime.audit.emit(
+        audit.Event(
+            "client_auth.failed",
+            client,
+            "failure",
+            {"reason": reason},
+            address=address,
+            actor=f"client:{client}",
+        )
+    )
 
 
 class TokenEndpoint:
@@ -153,6 +174,19 @@ class TokenEndpoint:
             else:
                 body = await _client_credentials(runtime, client, params)
             TOKENS_ISSUED.labels(grant_type, client.client_id).inc()
+            runtime.audit.emit(
+                audit.Event(
+                    "token.issued",
+                    client.client_id,
+                    details={
+                        "grant_type": grant_type,
+                        "audience": params.get("audience") or list(params.resources),
+                        "scope": body.get("scope"),
+                    },
+                    address=address,
+                    actor=f"client:{client.client_id}",
+                )
+            )
             return 200, body, {}
         except OAuthError as error:
             log.info(
