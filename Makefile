@@ -33,8 +33,9 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 bench: install
-	$(BIN)/python bench/token_endpoint.py
-	$(BIN)/python bench/api_write.py
+	$(BIN)/python bench/token_endpoint.py --postgres
+	$(BIN)/python bench/api_write.py --postgres
+	$(BIN)/python bench/mixed.py --postgres
 	$(BIN)/python bench/import.py
 
 fuzz: install

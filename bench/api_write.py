@@ -34,13 +34,14 @@ zero errors, every acknowledged entry found in the database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -56,8 +57,9 @@ from common import (
     LUA_DIR,
     REPO,
     LoadSpec,
-    Processes,
     WrkResult,
+    add_run_options,
+    check_run_options,
     command_version,
     default_peers_dir,
     ensure_wrk,
@@ -68,7 +70,7 @@ from common import (
     say,
     stop_on_signals,
 )
-from pg import scratch
+from pg import Scratch, scratch
 from tenant import (
     API,
     Tenant,
@@ -94,12 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="POST /timesheets throughput, durable: ours vs the seed-style Node API."
     )
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
-    parser.add_argument("--duration", type=int, default=10, help="measured seconds (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds (default 3)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="our API's workers (default 2)")
+    add_run_options(parser, "our API")
     parser.add_argument(
         "--database-url",
         default="",
@@ -108,33 +105,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "data dir, fresh each round)",
     )
     parser.add_argument(
-        "--postgres",
-        action="store_true",
-        help="also measure our API on a throw-away durable PostgreSQL (bench/pg.py)",
-    )
-    parser.add_argument(
         "--peers-dir",
         type=Path,
         default=default_peers_dir(),
         help="folder holding seed-api/run.sh (default: shared/peers beside the repo)",
     )
     parser.add_argument("--no-peer", action="store_true", help="measure only our API")
-    parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 10:
-        parser.error("--rounds must be 1..10")
-    if not 1 <= args.duration <= 60:
-        parser.error("--duration must be 1..60 seconds")
-    if not 0 <= args.warmup <= 30:
-        parser.error("--warmup must be 0..30 seconds")
-    if not 1 <= args.connections <= 512:
-        parser.error("--connections must be 1..512")
-    if not 1 <= args.threads <= args.connections:
-        parser.error("--threads must be 1..connections")
+    args.spec = check_run_options(parser, args)
     if not args.no_peer and not (args.peers_dir / "seed-api" / "run.sh").exists():
         parser.error(f"no seed-api/run.sh under {args.peers_dir} (or pass --no-peer)")
     return args
@@ -193,42 +171,111 @@ def preflight(base: str, token: str, user_id: str, name: str) -> None:
         raise RuntimeError(f"{name} preflight: HTTP {created.status_code}: {created.text[:500]}")
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What wrk runs against the API: a script under bench/lua, from `path` on the API,
+    its extra environment, and what to do with the API's base URL before the load."""
+
+    script: Path = SCRIPT
+    path: str = "/timesheets"
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[str], None] | None = None
+
+
+WRITES = Workload()
+
+
+@dataclass
+class Bench:
+    """What the measurements of one run share: its options and wrk settings, its
+    folders and processes, and our authorization server with a token from it."""
+
+    args: argparse.Namespace
+    spec: LoadSpec
+    wrk: str
+    run: Scratch
+    raw_dir: Path
+    run_id: str
+    tenant: Tenant
+    issuer: str
+    token: str
+    facts: dict[str, Any]
+    pg_settings: dict[str, str] | None  # PostgreSQL's version and durability settings
+
+    def header(self, load: str) -> list[str]:
+        """The report's first lines: wrk's settings, `load`, our API, the machine."""
+        spec, facts, database_url = self.spec, self.facts, getattr(self.args, "database_url", "")
+        ours = f"{OURS}: {database_kind(database_url)}" + (
+            "" if database_url else " (WAL, synchronous=FULL)"
+        )
+        if self.pg_settings:
+            shown = self.pg_settings
+            ours += (
+                f"; {OURS_PG}: PostgreSQL {shown['server_version']} (throw-away, fsync="
+                f"{shown['fsync']}, synchronous_commit={shown['synchronous_commit']})"
+            )
+        return [
+            f"wrk -t{spec.threads} -c{spec.connections} -d{spec.duration_s}s --timeout "
+            f"{spec.timeout_s}s --latency (after a {spec.warmup_s} s warm-up), loopback; "
+            f"{load}; our API: {self.args.workers} workers; {ours}",
+            f"Machine: {facts['nproc']} cores, {facts['cpu_model']}, kernel {facts['kernel']}, "
+            f"busy before start {facts['busy_before_pct']}%, load average {facts['loadavg_1m']}",
+        ]
+
+
+@contextlib.contextmanager
+def bench_session(args: argparse.Namespace, name: str, scopes: Sequence[str]) -> Iterator[Bench]:
+    """Folders, wrk, the machine's facts, PostgreSQL with --postgres, our tenant with
+    `scopes` and its authorization server (2 workers; on PostgreSQL with --postgres, where
+    it only serves discovery and the JWKS during the load) and a token; all stopped and
+    removed afterwards."""
+    wrk = ensure_wrk()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    raw_dir = REPO / "bench" / "results" / "raw" / f"{stamp}-{name}"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with scratch(f"timesheets-bench-{name}-", postgres=args.postgres, keep=args.keep) as run:
+        facts = machine_facts() | {"stamp": stamp}
+        facts["busy_before_pct"] = round(100 * machine_busy_fraction(2.0))
+        auth_db = run.postgres.new_database() if run.postgres else ""
+        tenant = Tenant(run.data_dir / "auth", database_url=auth_db)
+        say(f"configuring our tenant in {tenant.data_dir}")
+        tenant.configure(scopes)
+        issuer = start_authserver(
+            run.processes, tenant, raw_dir / "authserver.log", workers=args.workers
+        )
+        token = tenant.token(issuer)
+        run_id = f"{name[0]}{secrets.token_hex(3)}"
+        pg_settings = run.postgres.settings() if run.postgres else None
+        yield Bench(
+            args, args.spec, wrk, run, raw_dir, run_id, tenant, issuer, token, facts, pg_settings
+        )
+
+
 def load(
-    wrk: str,
-    spec: LoadSpec,
-    url: str,
-    token: str,
-    tag: str,
-    raw_dir: Path,
-    label: str,
-    server_pgid: int,
+    bench: Bench, base: str, tag: str, label: str, server_pgid: int, workload: Workload
 ) -> tuple[WrkResult, list[str]]:
     """Warm-up then measured run; the result and the user_ids acknowledged in both."""
     acked: list[str] = []
-    if spec.warmup_s:
-        warm_ack = raw_dir / f"{label}-warmup-acked.txt"
-        run_wrk(
-            wrk,
+    spec = bench.spec
+    runs = [("w", spec.warmup_s, f"{label}-warmup"), ("m", spec.duration_s, label)]
+    result = None
+    for suffix, seconds, name in runs:
+        if not seconds:
+            continue
+        ack_file = bench.raw_dir / f"{name}-acked.txt"
+        env = {"ACCESS_TOKEN": bench.token, "RUN_TAG": f"{tag}{suffix}", "ACK_FILE": str(ack_file)}
+        result = run_wrk(
+            bench.wrk,
             spec,
-            SCRIPT,
-            url,
-            {"ACCESS_TOKEN": token, "RUN_TAG": f"{tag}w", "ACK_FILE": str(warm_ack)},
-            duration_s=spec.warmup_s,
-            raw_path=raw_dir / f"{label}-warmup.txt",
+            workload.script,
+            base + workload.path,
+            env | workload.env,
+            duration_s=seconds,
+            server_pgid=server_pgid if suffix == "m" else None,
+            raw_path=bench.raw_dir / f"{name}.txt",
         )
-        acked += warm_ack.read_text().split()
-    measured_ack = raw_dir / f"{label}-acked.txt"
-    result = run_wrk(
-        wrk,
-        spec,
-        SCRIPT,
-        url,
-        {"ACCESS_TOKEN": token, "RUN_TAG": f"{tag}m", "ACK_FILE": str(measured_ack)},
-        duration_s=spec.duration_s,
-        server_pgid=server_pgid,
-        raw_path=raw_dir / f"{label}.txt",
-    )
-    acked += measured_ack.read_text().split()
+        acked += ack_file.read_text().split()
+    assert result is not None
     return result, acked
 
 
@@ -256,43 +303,35 @@ def check_stored(
 
 
 def measure_ours(
-    processes: Processes,
-    wrk: str,
-    spec: LoadSpec,
-    tenant: Tenant,
-    issuer: str,
-    token: str,
-    args: argparse.Namespace,
-    round_number: int,
-    run_id: str,
-    raw_dir: Path,
-    api_dir: Path,
-    name: str,
-    database_url: str,
+    bench: Bench, round_number: int, name: str, database_url: str, workload: Workload
 ) -> Measurement:
-    """A fresh API process and database: preflight, load, stop, count."""
+    """A fresh API process and database: preflight, prepare, load, stop, count."""
     port = loopback_port()
     label = f"{name}-r{round_number}"
-    tag = f"{run_id}-{name}-r{round_number}"
+    tag = f"{bench.run_id}-{name}-r{round_number}"
+    api_dir = bench.run.data_dir / label
+    argv = bench.tenant.api_argv(
+        port, bench.issuer, api_dir, workers=bench.args.workers, database_url=database_url
+    )
     server = start_server(
-        processes,
+        bench.run.processes,
         name,
-        tenant.api_argv(port, issuer, api_dir, workers=args.workers, database_url=database_url),
+        argv,
         service_env(),
         port,
-        raw_dir / f"{label}-server.log",
+        bench.raw_dir / f"{label}-server.log",
         ready_path="/healthz",
     )
     base = f"http://{HOST}:{port}"
     try:
-        preflight(base, token, f"{tag}p-preflight", name)
-        result, acked = load(
-            wrk, spec, f"{base}/timesheets", token, tag, raw_dir, label, server.pgid
-        )
+        preflight(base, bench.token, f"{tag}p-preflight", name)
+        if workload.prepare is not None:
+            workload.prepare(base)
+        result, acked = load(bench, base, tag, label, server.pgid, workload)
         if not server.alive():
             raise RuntimeError(f"{name} died during the load:\n{server.log_tail()}")
     finally:
-        processes.stop(server)  # SIGTERM: the workers finish what is in flight
+        bench.run.processes.stop(server)  # SIGTERM: the workers finish what is in flight
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
         round_number, name, result, result.requests - result.non2xx, durability
@@ -300,51 +339,56 @@ def measure_ours(
     if len(set(acked)) != len(acked):
         measurement.notes.append(f"{len(acked) - len(set(acked))} user_ids acknowledged twice")
     say(
-        f"round {round_number}: {name} {result.rps:.0f} entries/s, p50 {result.p50_ms:.2f} ms, "
+        f"round {round_number}: {name} {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, errors {result.errors}; acknowledged "
         f"{durability.acknowledged}, found {durability.found}, missing {durability.missing}"
     )
     return measurement
 
 
-def measure_peer(
-    processes: Processes,
-    wrk: str,
-    spec: LoadSpec,
-    peers_dir: Path,
-    issuer: str,
-    token: str,
-    round_number: int,
-    run_id: str,
-    raw_dir: Path,
-) -> Measurement:
+def measure_round(
+    bench: Bench, round_number: int, workload: Workload = WRITES
+) -> list[Measurement]:
+    """Our API in one round: on SQLite (or --database-url) and, with --postgres, on a
+    fresh PostgreSQL database; the two go first in turn, so neither always follows the
+    peer."""
+    databases: list[tuple[str, Callable[[], str]]] = [
+        (OURS, lambda: getattr(bench.args, "database_url", ""))
+    ]
+    if bench.run.postgres is not None:
+        databases.append((OURS_PG, bench.run.postgres.new_database))
+    return [
+        measure_ours(bench, round_number, name, new_database(), workload)
+        for name, new_database in (databases if round_number % 2 else databases[::-1])
+    ]
+
+
+def measure_peer(bench: Bench, round_number: int) -> Measurement:
     """A fresh seed-api process trusting our issuer: preflight, load, stop."""
     port = loopback_port()
     label = f"{PEER}-r{round_number}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMESHEETS_")}
-    env |= {"ISSUER_BASE_URL": issuer, "AUDIENCE": API}
+    env |= {"ISSUER_BASE_URL": bench.issuer, "AUDIENCE": API}
     server = start_server(
-        processes,
+        bench.run.processes,
         PEER,
-        [str(peers_dir / "seed-api" / "run.sh"), str(port)],
+        [str(bench.args.peers_dir / "seed-api" / "run.sh"), str(port)],
         env,
         port,
-        raw_dir / f"{label}-server.log",
+        bench.raw_dir / f"{label}-server.log",
         ready_path="/",
         ready_status=None,
         timeout=300,  # the first start installs its packages
     )
     base = f"http://{HOST}:{port}"
-    tag = f"{run_id}-peer-r{round_number}"
+    tag = f"{bench.run_id}-peer-r{round_number}"
     try:
-        preflight(base, token, f"{tag}p-preflight", PEER)
-        result, _acked = load(
-            wrk, spec, f"{base}/timesheets", token, tag, raw_dir, label, server.pgid
-        )
+        preflight(base, bench.token, f"{tag}p-preflight", PEER)
+        result, _acked = load(bench, base, tag, label, server.pgid, WRITES)
         if not server.alive():
             raise RuntimeError(f"{PEER} died during the load:\n{server.log_tail()}")
     finally:
-        processes.stop(server)
+        bench.run.processes.stop(server)
     say(
         f"round {round_number}: {PEER} {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
@@ -355,27 +399,10 @@ def measure_peer(
 # -- report ------------------------------------------------------------------------------
 
 
-def report(
-    measurements: list[Measurement],
-    spec: LoadSpec,
-    facts: dict[str, Any],
-    args: argparse.Namespace,
-    pg_settings: dict[str, str] | None,
-) -> tuple[str, bool]:
+def report(measurements: list[Measurement], bench: Bench) -> tuple[str, bool]:
     """The Markdown results and whether every target was met."""
     lines = [
-        f"wrk -t{spec.threads} -c{spec.connections} -d{spec.duration_s}s --timeout "
-        f"{spec.timeout_s}s --latency (after a {spec.warmup_s} s warm-up), loopback; "
-        f"our API: {args.workers} workers; {OURS}: {database_kind(args.database_url)}"
-        + (" (WAL, synchronous=FULL)" if not args.database_url else "")
-        + (
-            f"; {OURS_PG}: PostgreSQL {pg_settings['server_version']} (throw-away, fsync="
-            f"{pg_settings['fsync']}, synchronous_commit={pg_settings['synchronous_commit']})"
-            if pg_settings
-            else ""
-        ),
-        f"Machine: {facts['nproc']} cores, {facts['cpu_model']}, kernel {facts['kernel']}, "
-        f"busy before start {facts['busy_before_pct']}%, load average {facts['loadavg_1m']}",
+        *bench.header("bench/lua/timesheets.lua: POST /timesheets, a new person each"),
         "",
         "| round | server | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
         "| socket errors | server CPU s | 2xx per CPU s | 2xx (measured) "
@@ -493,75 +520,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 3 with --check when a target is missed."""
     args = parse_args(argv)
     stop_on_signals()
-    spec = LoadSpec(
-        threads=args.threads,
-        connections=args.connections,
-        warmup_s=args.warmup,
-        duration_s=args.duration,
-    )
-    wrk = ensure_wrk()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    raw_dir = REPO / "bench" / "results" / "raw" / f"{stamp}-api-write"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    run_id = f"b{secrets.token_hex(3)}"
     measurements: list[Measurement] = []
-    pg_settings: dict[str, str] | None = None
     started = time.monotonic()
-    with scratch("timesheets-bench-api-", postgres=args.postgres, keep=args.keep) as run:
-        facts = machine_facts()
-        facts["busy_before_pct"] = round(100 * machine_busy_fraction(2.0))
-        # With --postgres both services run on it: the authorization server (which only
-        # serves discovery and the JWKS during the load) and, in its rounds, the API.
-        postgres = run.postgres
-        tenant = Tenant(
-            run.data_dir / "auth", database_url=postgres.new_database() if postgres else ""
-        )
-        say(f"configuring our tenant in {tenant.data_dir}")
-        tenant.configure(SCOPES)
-        issuer = start_authserver(
-            run.processes, tenant, raw_dir / "authserver.log", workers=args.workers
-        )
-        token = tenant.token(issuer)
-        ours: list[tuple[str, Callable[[], str]]] = [(OURS, lambda: args.database_url)]
-        if postgres is not None:
-            pg_settings = postgres.settings()
-            ours.append((OURS_PG, postgres.new_database))
+    with bench_session(args, "api-write", SCOPES) as bench:
         for number in range(1, args.rounds + 1):
-            # Alternate which database goes first, so neither always follows the peer.
-            for name, new_database in ours if number % 2 else ours[::-1]:
-                measurements.append(
-                    measure_ours(
-                        run.processes,
-                        wrk,
-                        spec,
-                        tenant,
-                        issuer,
-                        token,
-                        args,
-                        number,
-                        run_id,
-                        raw_dir,
-                        run.data_dir / f"{name}-r{number}",
-                        name,
-                        new_database(),
-                    )
-                )
+            measurements += measure_round(bench, number)
             if not args.no_peer:
-                measurements.append(
-                    measure_peer(
-                        run.processes,
-                        wrk,
-                        spec,
-                        args.peers_dir,
-                        issuer,
-                        token,
-                        number,
-                        run_id,
-                        raw_dir,
-                    )
-                )
+                measurements.append(measure_peer(bench, number))
+    spec, stamp, raw_dir = bench.spec, bench.facts["stamp"], bench.raw_dir
 
-    table, all_ok = report(measurements, spec, facts, args, pg_settings)
+    table, all_ok = report(measurements, bench)
     found_versions = versions(args.peers_dir)
     print(f"# API write benchmark {stamp}\n")
     print(table)
@@ -581,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             },
             "our_workers": args.workers,
             "database": database_kind(args.database_url),
-            "postgres": pg_settings,
-            "machine": facts,
+            "postgres": bench.pg_settings,
+            "machine": bench.facts,
             "versions": found_versions,
             "runs": [m.as_dict() for m in measurements],
             "targets": {"ratio_min": TARGET_RATIOS, "errors": 0, "missing": 0},

@@ -7,6 +7,7 @@ here runs in its own process group, and `Processes.stop_all()` ends each group i
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -52,6 +53,46 @@ def default_peers_dir() -> Path:
 def mark(ok: bool) -> str:
     """PASS or MISS, beside a figure and its target."""
     return "PASS" if ok else "MISS"
+
+
+def add_run_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options every load benchmark shares: rounds, wrk's settings, our workers,
+    --postgres, --json, --check and --keep (`what` names our service in the help)."""
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="measured seconds per run (default 10)"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help=f"{what}'s worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"also measure {what} on a throw-away durable PostgreSQL (bench/pg.py)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 3 when a target is missed"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+
+
+def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LoadSpec:
+    """Refuse out-of-range values of `add_run_options`; the wrk settings they give."""
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be 1..10")
+    if not 1 <= args.duration <= 60:
+        parser.error("--duration must be 1..60 seconds")
+    if not 0 <= args.warmup <= 30:
+        parser.error("--warmup must be 0..30 seconds")
+    if not 1 <= args.connections <= 512:
+        parser.error("--connections must be 1..512")
+    if not 1 <= args.threads <= args.connections:
+        parser.error("--threads must be 1..connections")
+    return LoadSpec(args.threads, args.connections, args.warmup, args.duration)
 
 
 def say(message: str) -> None:

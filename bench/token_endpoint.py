@@ -60,6 +60,8 @@ from common import (
     Managed,
     Processes,
     WrkResult,
+    add_run_options,
+    check_run_options,
     command_version,
     default_peers_dir,
     ensure_wrk,
@@ -102,27 +104,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Token endpoint throughput: ours vs node-oidc-provider (loopback, wrk)."
     )
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
-    parser.add_argument(
-        "--duration", type=int, default=10, help="measured seconds per run (default 10)"
-    )
-    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds (default 3)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="our server's worker processes (default 2)"
-    )
+    add_run_options(parser, "our server")
     parser.add_argument(
         "--database-url",
         default="",
         help="SQLAlchemy async URL for our server (default: SQLite in a temporary data "
         "dir). Use an empty database, or one an earlier run set up with the same "
         "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY.",
-    )
-    parser.add_argument(
-        "--postgres",
-        action="store_true",
-        help="also measure our server on a throw-away durable PostgreSQL (bench/pg.py)",
     )
     parser.add_argument(
         "--peers-dir",
@@ -146,24 +134,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first wait up to this long for the machine to be under 15%% busy (default 0)",
     )
     parser.add_argument("--no-peer", action="store_true", help="measure only our server")
-    parser.add_argument(
-        "--json", type=Path, default=None, help="also write the results to this JSON file"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 10:
-        parser.error("--rounds must be 1..10")
-    if not 1 <= args.duration <= 60:
-        parser.error("--duration must be 1..60 seconds")
-    if not 0 <= args.warmup <= 30:
-        parser.error("--warmup must be 0..30 seconds")
-    if not 1 <= args.connections <= 512:
-        parser.error("--connections must be 1..512")
-    if not 1 <= args.threads <= args.connections:
-        parser.error("--threads must be 1..connections")
+    args.spec = check_run_options(parser, args)
     for item in args.ours_env:
         name, sep, _ = item.partition("=")
         if not sep or not name.startswith("TIMESHEETS_"):
@@ -455,12 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 3 with --check when a target is missed."""
     args = parse_args(argv)
     stop_on_signals()
-    spec = LoadSpec(
-        threads=args.threads,
-        connections=args.connections,
-        warmup_s=args.warmup,
-        duration_s=args.duration,
-    )
+    spec: LoadSpec = args.spec
     wrk = ensure_wrk()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw_dir = REPO / "bench" / "results" / "raw" / stamp

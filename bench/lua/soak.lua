@@ -6,36 +6,21 @@
 -- Env: BENCH_LUA_DIR (this folder), ACCESS_TOKEN, RUN_TAG (user_id prefix, unique per
 -- run), ACK_FILE (done() writes there the user_id of every 201 answer, one per line).
 package.path = (os.getenv("BENCH_LUA_DIR") or ".") .. "/?.lua;" .. package.path
-local report = require "report"
+local acks = require "acks"
 
 local token = assert(os.getenv("ACCESS_TOKEN"), "ACCESS_TOKEN is not set")
 local run_tag = assert(os.getenv("RUN_TAG"), "RUN_TAG is not set")
 local ack_file = assert(os.getenv("ACK_FILE"), "ACK_FILE is not set")
 
-wrk.headers["Authorization"] = "Bearer " .. token
-wrk.headers["Accept"] = "application/json"
-
+local JSON = acks.bearer(token)
 local BODY = '{"date":"2025-01-06","project":"Soak","hours":1,"user_id":"%s%d"}'
--- wrk.format uses the headers it is given instead of wrk.headers: repeat the token here.
-local JSON = {
-  ["Content-Type"] = "application/json",
-  ["Authorization"] = "Bearer " .. token,
-  ["Accept"] = "application/json",
-}
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("thread_number", #threads)
-  report.setup(thread)
-end
+setup = acks.setup
 
 function init(args)
-  report.init(args)
+  acks.init(args)
   prefix = string.format("%s-%d-", run_tag, thread_number)
   sent = 0
   issued = 0
-  acked = {}
   waiting = {}
 end
 
@@ -62,13 +47,9 @@ function request()
 end
 
 function response(status, headers, body)
-  report.response(status, headers, body)
+  acks.response(status, headers, body, status == 201)
   if status == 201 then
-    local user = string.match(body, '"user_id":%s*"([^"]+)"')
     local id = string.match(body, '"id":%s*"([0-9a-f]+)"')
-    if user then
-      acked[#acked + 1] = user
-    end
     if id and #waiting < 1000 then
       waiting[#waiting + 1] = id
     end
@@ -76,12 +57,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  report.done(summary, latency, requests)
-  local out = assert(io.open(ack_file, "w"))
-  for _, thread in ipairs(threads) do
-    for _, user in ipairs(thread:get("acked") or {}) do
-      out:write(user, "\n")
-    end
-  end
-  out:close()
+  acks.done(summary, latency, requests, ack_file)
 end
