@@ -33,11 +33,16 @@ class Entry(Base):
         UniqueConstraint(
             "created_by_client", "created_by_subject", "external_id", name="uq_entries_external"
         ),
+        # Hours per person and week, and per person and day (the caps, a person's weeks).
         Index("ix_entries_user_week", "user_id", "iso_year", "iso_week"),
-        Index("ix_entries_status_created", "status", "created_at", "id"),
-        Index("ix_entries_project", "project"),
-        Index("ix_entries_created", "created_at", "id"),
         Index("ix_entries_user_date", "user_id", "entry_date"),
+        # Lists come in creation order: each filter by equality has an index in that order.
+        Index("ix_entries_created", "created_at", "id"),
+        Index("ix_entries_user_created", "user_id", "created_at", "id"),
+        Index("ix_entries_project_created", "project", "created_at", "id"),
+        Index("ix_entries_status_created", "status", "created_at", "id"),
+        # Date ranges, alone or with a status, and the counts by status.
+        Index("ix_entries_date_status", "entry_date", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
