@@ -16,6 +16,13 @@ resume); on PostgreSQL through the async engine's `run_sync`. The writers of the
 service's worker processes take turns on a SQLite file through an advisory file lock
 (`<database>-writer.lock`): a waiting process is woken by the kernel the moment the
 other commits, where SQLite's busy handler polls with sleeps of up to 100 ms.
+
+On PostgreSQL every statement is a round trip to another process, so the writer spends
+as few as it can: it keeps its connection from one transaction to the next while writes
+keep coming (the pool's liveness ping is paid again only after `IDLE_RECHECK_SECONDS`
+without a write, or after an error), and a transaction holding a single job or a single
+group of shared items runs it without a savepoint (a refusal then rolls the whole
+transaction back, which holds nothing else).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,12 +42,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
 
 log = logging.getLogger("timesheets.api.writer")
 RETRIES_AFTER_CONFLICT = 2
+IDLE_RECHECK_SECONDS = 1.0
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 SharedJob = Callable[[Connection, list[Any]], list[Any]]
@@ -102,6 +111,8 @@ class GroupCommitWriter:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._turns = WriterTurns(None)
+        self._connection: AsyncConnection | None = None  # kept between transactions
+        self._last_used = 0.0
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._sqlite = create_sync_sqlite_engine(engine)
@@ -135,6 +146,7 @@ class GroupCommitWriter:
         if self._sqlite is not None:
             self._sqlite.dispose()
         self._turns.close()
+        await self._release()
 
     async def _run(self) -> None:
         while True:
@@ -184,9 +196,34 @@ class GroupCommitWriter:
         if self._sqlite is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._on_sqlite, batch)
-        async with self.engine.connect() as connection:
+        connection = await self._held_connection()
+        try:
             results: list[Outcome] = await connection.run_sync(_transaction, batch)
-            return results
+        except IntegrityError:
+            raise  # rolled back; the connection is sound
+        except BaseException:
+            await self._release()  # broken, or in an unknown state: a fresh one next time
+            raise
+        self._last_used = time.monotonic()
+        return results
+
+    async def _held_connection(self) -> AsyncConnection:
+        """The connection kept from the last transaction, or a fresh one from the pool
+        (checked by its liveness ping) when there is none or it has been idle a while."""
+        if (
+            self._connection is not None
+            and time.monotonic() - self._last_used > IDLE_RECHECK_SECONDS
+        ):
+            await self._release()
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        return self._connection
+
+    async def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     def _on_sqlite(self, batch: list[_Pending]) -> list[Outcome]:
         assert self._sqlite is not None
@@ -194,41 +231,71 @@ class GroupCommitWriter:
             return _transaction(connection.execution_options(**{IMMEDIATE: True}), batch)
 
 
+class _Refused(Exception):
+    """The transaction's only unit was refused: roll it all back, answer these."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("refused")
+        self.outcomes = outcomes
+
+
 def _transaction(connection: Connection, batch: list[_Pending]) -> list[Outcome]:
-    """Run the batch in one transaction: shared groups first, then each job alone."""
+    """Run the batch in one transaction: shared groups first, then each job alone.
+
+    Each unit (a job, or a group of shared items) runs in a savepoint, so a refused one
+    is undone alone; a transaction of one unit needs none.
+    """
     shared: dict[SharedJob, list[_Pending]] = {}
+    jobs = 0
     for pending in batch:
         if pending.shared is not None:
             shared.setdefault(pending.shared[0], []).append(pending)
+        elif pending.job is not None:
+            jobs += 1
+    alone = len(shared) + jobs == 1
     results: list[Outcome] = []
-    with connection.begin():
-        for run, group in shared.items():
-            results += _run_shared(connection, run, group)
-        for pending in batch:
-            if pending.job is not None:
-                results.append(_run_job(connection, pending, pending.job))
+    try:
+        with connection.begin():
+            for run, group in shared.items():
+                results += _run_shared(connection, run, group, alone)
+            for pending in batch:
+                if pending.job is not None:
+                    results.append(_run_job(connection, pending, pending.job, alone))
+    except _Refused as refused:
+        return refused.outcomes
     return results
 
 
-def _run_job(connection: Connection, pending: _Pending, job: Job) -> Outcome:
+def _unit(connection: Connection, alone: bool) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext() if alone else connection.begin_nested()
+
+
+def _run_job(connection: Connection, pending: _Pending, job: Job, alone: bool) -> Outcome:
     try:
-        with connection.begin_nested():
+        with _unit(connection, alone):
             return pending, True, job(connection)
     except (OperationalError, DBAPIError):
         raise
     except Exception as error:  # a rule refused this job only
+        if alone:
+            raise _Refused([(pending, False, error)]) from error
         return pending, False, error
 
 
-def _run_shared(connection: Connection, run: SharedJob, group: list[_Pending]) -> list[Outcome]:
+def _run_shared(
+    connection: Connection, run: SharedJob, group: list[_Pending], alone: bool
+) -> list[Outcome]:
     items = [pending.shared[1] for pending in group if pending.shared is not None]
     try:
-        with connection.begin_nested():
+        with _unit(connection, alone):
             outcomes = run(connection, items)
     except (OperationalError, DBAPIError):
         raise
     except Exception as error:  # the whole group was refused
-        return [(pending, False, error) for pending in group]
+        refused: list[Outcome] = [(pending, False, error) for pending in group]
+        if alone:
+            raise _Refused(refused) from error
+        return refused
     return [
         (pending, not isinstance(outcome, Exception), outcome)
         for pending, outcome in zip(group, outcomes, strict=True)
