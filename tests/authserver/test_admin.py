@@ -30,6 +30,8 @@ EMPTY = {
     "signing_keys": 2,
 }
 OTHER = "https://other.timesheets.test"
+OWN_APIS = select(ResourceServer).where(~ResourceServer.is_system)
+OWN_SCOPES = select(Scope).join(ResourceServer).where(~ResourceServer.is_system)
 
 
 async def counts(tenant: Tenant) -> dict[str, int]:
@@ -91,7 +93,7 @@ async def test_create_api_defaults_to_rs256_one_hour_and_stores_its_scopes(tenan
     assert created.hs256_secret is None
     assert created.test_client is None
     assert created.api.id.startswith("api_")
-    [api] = await stored(tenant, select(ResourceServer))
+    [api] = await stored(tenant, OWN_APIS)
     assert api.id == created.api.id
     assert api.name == "Timesheets API"
     assert api.identifier == AUDIENCE
@@ -118,7 +120,7 @@ async def test_create_api_keeps_given_lifetime_alg_and_permissions_claim(tenant:
         )
     )
     await tenant.create_api(OTHER, token_lifetime=2592000)
-    apis = {api.identifier: api for api in await stored(tenant, select(ResourceServer))}
+    apis = {api.identifier: api for api in await stored(tenant, OWN_APIS)}
     assert apis["urn:timesheets:edge"].signing_alg == "ES256"
     assert apis["urn:timesheets:edge"].token_lifetime == 60
     assert apis["urn:timesheets:edge"].permissions_claim is True
@@ -131,7 +133,9 @@ async def test_hs256_api_secret_is_returned_once_and_stored_only_sealed(tenant: 
     secret = created.hs256_secret
     assert secret is not None
     assert len(secret) >= 43
-    [sealed] = await stored(tenant, select(ResourceServer.sealed_secret))
+    [sealed] = await stored(
+        tenant, select(ResourceServer.sealed_secret).where(~ResourceServer.is_system)
+    )
     assert sealed is not None
     assert secret.encode() not in sealed
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
@@ -282,11 +286,11 @@ async def test_update_api_changes_name_lifetime_and_permissions_claim(tenant: Te
             s, AUDIENCE, name="Timesheets API v2", token_lifetime=600, permissions_claim=True
         )
     )
-    [api] = await stored(tenant, select(ResourceServer))
+    [api] = await stored(tenant, OWN_APIS)
     assert (api.name, api.token_lifetime, api.permissions_claim) == ("Timesheets API v2", 600, True)
     assert (api.id, api.identifier, api.signing_alg) == (created.api.id, AUDIENCE, "RS256")
     await tenant.run(lambda s: admin.update_api(s, "Timesheets API v2", permissions_claim=False))
-    [api] = await stored(tenant, select(ResourceServer))
+    [api] = await stored(tenant, OWN_APIS)
     assert (api.name, api.token_lifetime, api.permissions_claim) == (
         "Timesheets API v2",
         600,
@@ -300,7 +304,7 @@ async def test_update_api_has_no_way_to_change_the_identifier_or_algorithm(tenan
     assert parameters == {"session", "ref", "name", "token_lifetime", "permissions_claim"}
     with pytest.raises(TypeError):
         await tenant.run(lambda s: admin.update_api(s, AUDIENCE, identifier=OTHER))  # type: ignore[call-arg]
-    [api] = await stored(tenant, select(ResourceServer))
+    [api] = await stored(tenant, OWN_APIS)
     assert api.identifier == AUDIENCE
 
 
@@ -315,7 +319,7 @@ async def test_update_api_refuses_a_bad_lifetime_or_name_and_changes_nothing(
     assert await refused(tenant, lambda s: admin.update_api(s, AUDIENCE, name=" ")) == (
         "API name must be 1-200 printable characters"
     )
-    [api] = await stored(tenant, select(ResourceServer))
+    [api] = await stored(tenant, OWN_APIS)
     assert (api.name, api.token_lifetime) == ("Timesheets API", 3600)
 
 
@@ -346,7 +350,7 @@ async def test_add_scope_adds_and_refuses_a_duplicate_or_invalid_scope(tenant: T
     assert await refused(tenant, lambda s: admin.add_scope(s, AUDIENCE, "two words")) == (
         "scope 'two words' is not a valid scope token (RFC 6749 3.3)"
     )
-    scopes = await stored(tenant, select(Scope).order_by(Scope.value))
+    scopes = await stored(tenant, OWN_SCOPES.order_by(Scope.value))
     assert [(s.value, s.description) for s in scopes] == [
         ("export:timesheets", "Export"),
         ("read:timesheets", "Read"),
@@ -397,7 +401,8 @@ async def test_list_apis_orders_by_name(tenant: Tenant) -> None:
     await tenant.create_api(OTHER, name="Zeta API")
     await tenant.create_api(name="Alpha API")
     apis = await tenant.run(admin.list_apis)
-    assert [api.name for api in apis] == ["Alpha API", "Zeta API"]
+    assert [api.name for api in apis] == ["Alpha API", "Timesheets Management API", "Zeta API"]
+    assert [api.is_system for api in apis] == [False, True, False]
 
 
 # -- clients ---------------------------------------------------------------------------

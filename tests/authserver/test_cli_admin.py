@@ -279,8 +279,19 @@ async def test_api_scope_and_grant_commands_configure_the_tenant(
     assert len(printed["test client_secret"]) >= 43
     assert created.stderr.count(STORE_IT) == 2
     listed = await cli("api", "list")
-    assert rows(listed.stdout) == [
-        ["Reports API", "https://reports.timesheets.test", "HS256", "3600", "read:reports"]
+    reports, management = [row for row in rows(listed.stdout) if row[0]]  # wrapped scopes
+    assert reports == [
+        "Reports API",
+        "https://reports.timesheets.test",
+        "HS256",
+        "3600",
+        "read:reports",
+    ]
+    assert management[:4] == [
+        "Timesheets Management API",
+        "http://127.0.0.1:9000/api/v2/",
+        "RS256",
+        "3600",
     ]
     assert hs256_secret not in listed.stdout
 

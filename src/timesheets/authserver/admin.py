@@ -44,7 +44,31 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 class TenantError(Exception):
-    """A change the tenant's rules refuse; the message says why."""
+    """A change the tenant's rules refuse; the message says why, `field` names the input."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(TenantError):
+    """The thing named does not exist."""
+
+
+class Conflict(TenantError):
+    """The change contradicts what exists (a duplicate name, an API still granted)."""
+
+
+MANAGEMENT_PATH = "/api/v2/"
+MANAGEMENT_SCOPES = {
+    f"{action}:{resource}": f"{action.capitalize()} {resource.replace('_', ' ')}"
+    for resource in ("resource_servers", "clients", "client_grants", "users", "roles")
+    for action in ("read", "create", "update", "delete")
+} | {
+    "read:signing_keys": "Read signing keys",
+    "create:signing_keys": "Rotate signing keys",
+    "read:logs": "Read the audit log",
+}
 
 
 def now_utc() -> datetime:
@@ -55,45 +79,57 @@ def now_utc() -> datetime:
 def _check_name(kind: str, name: str) -> str:
     name = name.strip()
     if not _NAME.fullmatch(name):
-        raise TenantError(f"{kind} name must be 1-200 printable characters")
+        raise TenantError(f"{kind} name must be 1-200 printable characters", "name")
     return name
 
 
 def _check_scope(value: str) -> str:
     if not is_scope_token(value) or len(value) > 280:
-        raise TenantError(f"scope {value!r} is not a valid scope token (RFC 6749 3.3)")
+        raise TenantError(f"scope {value!r} is not a valid scope token (RFC 6749 3.3)", "scopes")
     return value
 
 
 def _check_identifier(identifier: str) -> str:
     if not identifier or len(identifier) > 600 or not is_scope_token(identifier):
-        raise TenantError("API identifier must be 1-600 printable characters without spaces")
+        raise TenantError(
+            "API identifier must be 1-600 printable characters without spaces", "identifier"
+        )
     parts = urlsplit(identifier)
     if not parts.scheme or parts.fragment:
-        raise TenantError("API identifier must be an absolute URI without a fragment")
+        raise TenantError("API identifier must be an absolute URI without a fragment", "identifier")
     return identifier
 
 
 def _check_lifetime(seconds: int) -> int:
     if not MIN_LIFETIME <= seconds <= MAX_LIFETIME:
-        raise TenantError(f"token lifetime must be between {MIN_LIFETIME} and {MAX_LIFETIME} s")
+        raise TenantError(
+            f"token lifetime must be between {MIN_LIFETIME} and {MAX_LIFETIME} s", "token_lifetime"
+        )
     return seconds
 
 
 def _check_redirect_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
-        raise TenantError(f"redirect URI {uri!r} must be absolute and have no fragment")
+        raise TenantError(
+            f"redirect URI {uri!r} must be absolute and have no fragment", "redirect_uris"
+        )
     return uri
 
 
 def _check_origin(origin: str) -> str:
     if not _ORIGIN.fullmatch(origin):
-        raise TenantError(f"web origin {origin!r} must be scheme://host[:port]")
+        raise TenantError(f"web origin {origin!r} must be scheme://host[:port]", "web_origins")
     return origin
 
 
 # -- APIs ------------------------------------------------------------------------------
+
+
+def _editable(api: ResourceServer) -> ResourceServer:
+    if api.is_system:
+        raise Conflict(f"API {api.name!r} is built in and cannot be changed or deleted")
+    return api
 
 
 def _modified(row: object, attr: str) -> bool:
@@ -108,7 +144,7 @@ async def find_api(session: AsyncSession, ref: str) -> ResourceServer:
         api = await session.scalar(select(ResourceServer).where(column == ref))
         if api is not None:
             return api
-    raise TenantError(f"no API named {ref!r}")
+    raise NotFound(f"no API named {ref!r}")
 
 
 async def list_apis(session: AsyncSession) -> list[ResourceServer]:
@@ -141,14 +177,16 @@ async def create_api(
     name = _check_name("API", name)
     _check_identifier(identifier)
     if signing_alg not in SIGNING_ALGS:
-        raise TenantError(f"signing algorithm must be one of {', '.join(SIGNING_ALGS)}")
+        raise TenantError(
+            f"signing algorithm must be one of {', '.join(SIGNING_ALGS)}", "signing_alg"
+        )
     taken = await session.scalar(
         select(ResourceServer.id).where(
             or_(ResourceServer.identifier == identifier, ResourceServer.name == name)
         )
     )
     if taken is not None:
-        raise TenantError(f"an API named {name!r} or identified {identifier!r} already exists")
+        raise Conflict(f"an API named {name!r} or identified {identifier!r} already exists")
     api = ResourceServer(
         id="api_" + secrets.token_hex(8),
         name=name,
@@ -193,12 +231,12 @@ async def update_api(
     permissions_claim: bool | None = None,
 ) -> ResourceServer:
     """Change an API's mutable settings (the identifier and algorithm are immutable)."""
-    api = await find_api(session, ref)
+    api = _editable(await find_api(session, ref))
     if name is not None and name != api.name:
         name = _check_name("API", name)
         taken = await session.scalar(select(ResourceServer.id).where(ResourceServer.name == name))
         if taken is not None:
-            raise TenantError(f"an API named {name!r} already exists")
+            raise Conflict(f"an API named {name!r} already exists", "name")
         api.name = name
     if token_lifetime is not None:
         api.token_lifetime = _check_lifetime(token_lifetime)
@@ -214,21 +252,21 @@ async def update_api(
 
 async def delete_api(session: AsyncSession, ref: str) -> None:
     """Delete an API that no client is granted any more."""
-    api = await find_api(session, ref)
+    api = _editable(await find_api(session, ref))
     grants = await session.scalar(
         select(ClientGrant.id).where(ClientGrant.resource_server_id == api.id).limit(1)
     )
     if grants is not None:
-        raise TenantError(f"API {api.name!r} still has client grants; remove them first")
+        raise Conflict(f"API {api.name!r} still has client grants; remove them first")
     await session.delete(api)
     await audit.change(session, "api.deleted", api.identifier, name=api.name)
 
 
 async def add_scope(session: AsyncSession, ref: str, value: str, description: str = "") -> Scope:
     """Add a scope to an API."""
-    api = await find_api(session, ref)
+    api = _editable(await find_api(session, ref))
     if any(scope.value == value for scope in api.scopes):
-        raise TenantError(f"API {api.name!r} already has scope {value!r}")
+        raise Conflict(f"API {api.name!r} already has scope {value!r}", "scopes")
     scope = Scope(value=_check_scope(value), description=description)
     api.scopes.append(scope)
     await audit.change(session, "api.scope_added", api.identifier, scope=value)
@@ -237,16 +275,62 @@ async def add_scope(session: AsyncSession, ref: str, value: str, description: st
 
 async def remove_scope(session: AsyncSession, ref: str, value: str) -> None:
     """Remove a scope from an API and from every grant of it."""
-    api = await find_api(session, ref)
+    api = _editable(await find_api(session, ref))
     scope = next((s for s in api.scopes if s.value == value), None)
     if scope is None:
-        raise TenantError(f"API {api.name!r} has no scope {value!r}")
+        raise NotFound(f"API {api.name!r} has no scope {value!r}", "scopes")
     api.scopes.remove(scope)
     for grant in await session.scalars(
         select(ClientGrant).where(ClientGrant.resource_server_id == api.id)
     ):
         grant.scopes = [s for s in grant.scopes if s != value]
     await audit.change(session, "api.scope_removed", api.identifier, scope=value)
+
+
+async def set_scopes(session: AsyncSession, ref: str, scopes: dict[str, str]) -> None:
+    """Make an API's scopes exactly `scopes` {value: description}."""
+    api = _editable(await find_api(session, ref))
+    for value in [scope.value for scope in api.scopes if scope.value not in scopes]:
+        await remove_scope(session, ref, value)
+    for value, description in scopes.items():
+        existing = next((s for s in api.scopes if s.value == value), None)
+        if existing is None:
+            await add_scope(session, ref, value, description)
+        elif existing.description != description:
+            existing.description = description
+            await audit.change(session, "api.scope_described", api.identifier, scope=value)
+
+
+async def ensure_management_api(session: AsyncSession, issuer: str) -> ResourceServer:
+    """The built-in API of the management endpoints (`<issuer>/api/v2/`) with its scopes."""
+    identifier = issuer.rstrip("/") + MANAGEMENT_PATH
+    api = await session.scalar(select(ResourceServer).where(ResourceServer.is_system))
+    if api is not None:
+        if api.identifier != identifier:
+            # The issuer moved (a new public URL): the management audience moves with it.
+            await audit.change(session, "api.updated", identifier, previous=api.identifier)
+            api.identifier = identifier
+        missing = set(MANAGEMENT_SCOPES) - {scope.value for scope in api.scopes}
+        for value in sorted(missing):
+            api.scopes.append(Scope(value=value, description=MANAGEMENT_SCOPES[value]))
+        if missing:
+            await audit.change(session, "api.scope_added", identifier, scope=sorted(missing))
+        return api
+    api = ResourceServer(
+        id="api_" + secrets.token_hex(8),
+        name="Timesheets Management API",
+        identifier=identifier,
+        signing_alg="RS256",
+        token_lifetime=DEFAULT_TOKEN_LIFETIME,
+        permissions_claim=False,
+        is_system=True,
+        created_at=now_utc(),
+        scopes=[Scope(value=v, description=d) for v, d in MANAGEMENT_SCOPES.items()],
+    )
+    session.add(api)
+    await session.flush()
+    await audit.change(session, "api.created", identifier, name=api.name, system=True)
+    return api
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -266,7 +350,7 @@ async def find_client(session: AsyncSession, ref: str) -> Client:
         client = await session.scalar(select(Client).where(column == ref))
         if client is not None:
             return client
-    raise TenantError(f"no client named {ref!r}")
+    raise NotFound(f"no client named {ref!r}")
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
@@ -276,15 +360,19 @@ async def list_clients(session: AsyncSession) -> list[Client]:
 
 def _check_client_settings(app_type: str, auth_method: str, grant_types: tuple[str, ...]) -> None:
     if app_type not in APP_TYPES:
-        raise TenantError(f"client type must be one of {', '.join(APP_TYPES)}")
+        raise TenantError(f"client type must be one of {', '.join(APP_TYPES)}", "app_type")
     public = app_type in ("spa", "native")
     allowed_methods = ("none",) if public else CONFIDENTIAL_METHODS
     if auth_method not in allowed_methods:
-        raise TenantError(f"a {app_type} client authenticates with {' or '.join(allowed_methods)}")
+        raise TenantError(
+            f"a {app_type} client authenticates with {' or '.join(allowed_methods)}",
+            "token_endpoint_auth_method",
+        )
     unknown = set(grant_types) - set(GRANT_TYPES_BY_APP_TYPE[app_type])
     if unknown or not grant_types:
         raise TenantError(
-            f"a {app_type} client may use only {', '.join(GRANT_TYPES_BY_APP_TYPE[app_type])}"
+            f"a {app_type} client may use only {', '.join(GRANT_TYPES_BY_APP_TYPE[app_type])}",
+            "grant_types",
         )
 
 
@@ -308,11 +396,11 @@ async def create_client(
     _check_client_settings(app_type, auth_method, grant_types)
     client_id = client_id or secrets.token_urlsafe(24)
     if not re.fullmatch(r"[A-Za-z0-9._~\-]{8,64}", client_id):
-        raise TenantError("client_id must be 8-64 unreserved URL characters")
+        raise TenantError("client_id must be 8-64 unreserved URL characters", "client_id")
     if await session.scalar(select(Client.client_id).where(Client.name == name)) is not None:
-        raise TenantError(f"a client named {name!r} already exists")
+        raise Conflict(f"a client named {name!r} already exists", "name")
     if await session.get(Client, client_id) is not None:
-        raise TenantError(f"a client with client_id {client_id!r} already exists")
+        raise Conflict(f"a client with client_id {client_id!r} already exists", "client_id")
     client = Client(
         client_id=client_id,
         name=name,
@@ -326,7 +414,7 @@ async def create_client(
     )
     if not public:
         if secret is not None and len(secret) < 32:
-            raise TenantError("a client secret must be at least 32 characters")
+            raise TenantError("a client secret must be at least 32 characters", "secret")
         secret = secret or generate_secret()
         client.secrets.append(ClientSecret(digest=secret_digest(secret), created_at=now_utc()))
     else:
@@ -343,17 +431,31 @@ async def update_client(
     session: AsyncSession,
     ref: str,
     *,
+    name: str | None = None,
+    enabled: bool | None = None,
     auth_method: str | None = None,
     grant_types: tuple[str, ...] | None = None,
     redirect_uris: tuple[str, ...] | None = None,
     web_origins: tuple[str, ...] | None = None,
 ) -> list[str]:
-    """Change a client's settings under the same rules as creation; returns what changed."""
+    """Change a client's settings under the same rules as creation; returns what changed.
+
+    A disabled client is refused everywhere as if it did not exist, until enabled again.
+    """
     client = await find_client(session, ref)
     method = auth_method or client.token_endpoint_auth_method
     grants = grant_types if grant_types is not None else tuple(client.grant_types)
     _check_client_settings(client.app_type, method, grants)
     changes = []
+    if name is not None and name != client.name:
+        name = _check_name("client", name)
+        if await session.scalar(select(Client.client_id).where(Client.name == name)) is not None:
+            raise Conflict(f"a client named {name!r} already exists", "name")
+        client.name = name
+        changes.append("name")
+    if enabled is not None and enabled != client.enabled:
+        client.enabled = enabled
+        changes.append("enabled")
     if method != client.token_endpoint_auth_method:
         client.token_endpoint_auth_method = method
         changes.append("token_endpoint_auth_method")
@@ -379,7 +481,7 @@ async def rotate_secret(
     if client.token_endpoint_auth_method == "none":
         raise TenantError(f"client {client.name!r} is public and has no secret")
     if secret is not None and len(secret) < 32:
-        raise TenantError("a client secret must be at least 32 characters")
+        raise TenantError("a client secret must be at least 32 characters", "secret")
     now = now_utc()
     for old in client.secrets:
         if old.expires_at is None or old.expires_at > now + overlap:
@@ -411,7 +513,7 @@ async def add_grant(
     defined = {scope.value for scope in api.scopes}
     unknown = [s for s in scopes if s not in defined]
     if unknown:
-        raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}")
+        raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}", "scopes")
     if "client_credentials" not in client.grant_types and client.app_type == "machine":
         raise TenantError(f"client {client.name!r} cannot use the client credentials grant")
     grant = await session.scalar(
@@ -442,9 +544,17 @@ async def remove_grant(session: AsyncSession, client_ref: str, api_ref: str) -> 
         )
     )
     if grant is None:
-        raise TenantError(f"client {client.name!r} has no grant for API {api.name!r}")
+        raise NotFound(f"client {client.name!r} has no grant for API {api.name!r}")
     await session.delete(grant)
     await audit.change(session, "grant.removed", client.client_id, audience=api.identifier)
+
+
+async def find_grant(session: AsyncSession, grant_id: int) -> ClientGrant:
+    """A client grant by id."""
+    grant = await session.get(ClientGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"no client grant {grant_id}")
+    return grant
 
 
 async def list_grants(

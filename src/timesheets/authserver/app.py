@@ -9,11 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import IntegrityError
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from timesheets import db
+from timesheets.authserver import admin
 from timesheets.authserver.audit import AuditBuffer
 from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.routers import discovery, interaction
@@ -135,10 +137,19 @@ def create_runtime(settings: AuthServerSettings) -> Runtime:
 
 
 async def prepare(runtime: Runtime) -> None:
-    """Migrate (unless turned off) and make sure signing keys exist."""
+    """Migrate (unless turned off); make sure signing keys and the management API exist."""
     if runtime.settings.migrate:
         await db.upgrade(runtime.engine, MIGRATIONS)
     await runtime.prepare_keys()
+    for attempt in range(2):
+        try:
+            async with runtime.sessions() as session, session.begin():
+                await session.connection(execution_options={db.IMMEDIATE: True})
+                await admin.ensure_management_api(session, runtime.settings.issuer)
+            break
+        except IntegrityError:
+            if attempt:  # another instance created it at the same moment: use theirs
+                raise
 
 
 def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -> ASGIApp:

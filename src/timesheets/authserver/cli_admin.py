@@ -457,9 +457,7 @@ def audit_command(
     actor: Annotated[str | None, typer.Option(help="Who acted, e.g. cli:alice.")] = None,
     subject: Annotated[str | None, typer.Option(help="What it concerns (a client id, …).")] = None,
     outcome: Annotated[str | None, typer.Option(help="success or failure.")] = None,
-    since: Annotated[
-        str | None, typer.Option(help="From this ISO time (UTC if bare).")
-    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO time (UTC if bare).")] = None,
     until: Annotated[str | None, typer.Option(help="Before this ISO time.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, newest first.")] = False,

@@ -238,7 +238,11 @@ async def apply(session: AsyncSession, sealer: Sealer, document: Mapping[str, An
 
 
 async def export(session: AsyncSession) -> dict[str, Any]:
-    """The tenant as a document `apply` accepts, without any secret."""
+    """The tenant as a document `apply` accepts, without any secret.
+
+    The built-in management API and grants of it are left out: they belong to this server
+    (its audience is made from the issuer) and each server makes its own.
+    """
     apis = [
         {
             "name": api.name,
@@ -249,6 +253,7 @@ async def export(session: AsyncSession) -> dict[str, Any]:
             "scopes": {scope.value: scope.description for scope in api.scopes},
         }
         for api in await admin.list_apis(session)
+        if not api.is_system
     ]
     grants = await admin.list_grants(session)
     clients = [
@@ -263,7 +268,7 @@ async def export(session: AsyncSession) -> dict[str, Any]:
             "grants": [
                 {"api": api.identifier, "scopes": grant.scopes}
                 for owner, api, grant in grants
-                if owner.client_id == client.client_id
+                if owner.client_id == client.client_id and not api.is_system
             ],
         }
         for client in await admin.list_clients(session)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -51,6 +52,7 @@ class ResourceServer(Base):
     sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     token_lifetime: Mapped[int] = mapped_column(Integer)
     permissions_claim: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     scopes: Mapped[list[Scope]] = relationship(
         back_populates="resource_server",
@@ -88,6 +90,7 @@ class Client(Base):
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     web_origins: Mapped[list[str]] = mapped_column(JSON)
     first_party: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]
     secrets: Mapped[list[ClientSecret]] = relationship(
         back_populates="client",

@@ -12,7 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
-from timesheets.authserver.admin import TenantError, find_api, now_utc
+from timesheets.authserver.admin import Conflict, NotFound, TenantError, find_api, now_utc
 from timesheets.authserver.models import ResourceServer, Role, RolePermission, User, UserRole
 from timesheets.authserver.passwords import hash_password
 
@@ -31,7 +31,7 @@ async def find_user(session: AsyncSession, ref: str) -> User:
         select(User).where((User.email == ref.strip().lower()) | (User.id == ref))
     )
     if user is None:
-        raise TenantError(f"no user {ref!r}")
+        raise NotFound(f"no user {ref!r}")
     return user
 
 
@@ -46,17 +46,17 @@ async def create_user(
     """Register a person; the password is stored as an argon2 hash."""
     email = email.strip().lower()
     if not _EMAIL.fullmatch(email):
-        raise TenantError(f"{email!r} is not an email address")
+        raise TenantError(f"{email!r} is not an email address", "email")
     if user_type not in USER_TYPES:
-        raise TenantError(f"user type must be one of {', '.join(USER_TYPES)}")
+        raise TenantError(f"user type must be one of {', '.join(USER_TYPES)}", "user_type")
     if not name.strip() or len(name) > 200:
-        raise TenantError("a user needs a name of 1-200 characters")
+        raise TenantError("a user needs a name of 1-200 characters", "name")
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise TenantError(f"a user with email {email} already exists")
+        raise Conflict(f"a user with email {email} already exists", "email")
     try:
         password_hash = hash_password(password)
     except ValueError as error:
-        raise TenantError(str(error)) from None
+        raise TenantError(str(error), "password") from None
     user = User(
         id="usr_" + secrets.token_hex(10),
         email=email,
@@ -78,7 +78,7 @@ async def set_password(session: AsyncSession, ref: str, password: str) -> None:
     try:
         user.password_hash = hash_password(password)
     except ValueError as error:
-        raise TenantError(str(error)) from None
+        raise TenantError(str(error), "password") from None
     await audit.change(session, "user.password_set", user.id)
 
 
@@ -91,10 +91,12 @@ async def set_enabled(session: AsyncSession, ref: str, enabled: bool) -> None:
 
 
 async def find_role(session: AsyncSession, name: str) -> Role:
-    """A role by name."""
+    """A role by name, else by id."""
     role = await session.scalar(select(Role).where(Role.name == name))
+    if role is None and name.isdigit():
+        role = await session.get(Role, int(name))
     if role is None:
-        raise TenantError(f"no role {name!r}")
+        raise NotFound(f"no role {name!r}")
     return role
 
 
@@ -106,9 +108,9 @@ async def create_role(
 ) -> Role:
     """A role with permissions {API identifier: scopes}."""
     if not name.strip() or len(name) > 100:
-        raise TenantError("a role needs a name of 1-100 characters")
+        raise TenantError("a role needs a name of 1-100 characters", "name")
     if await session.scalar(select(Role.id).where(Role.name == name)) is not None:
-        raise TenantError(f"a role named {name!r} already exists")
+        raise Conflict(f"a role named {name!r} already exists", "name")
     role = Role(name=name, description=description)
     session.add(role)
     await session.flush()
@@ -127,7 +129,7 @@ async def set_permissions(
     defined = {scope.value for scope in api.scopes}
     unknown = sorted(set(scopes) - defined)
     if unknown:
-        raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}")
+        raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}", "permissions")
     existing = (
         await session.scalars(
             select(RolePermission).where(
@@ -160,6 +162,105 @@ async def assign_role(session: AsyncSession, user_ref: str, role_name: str) -> N
         session.add(UserRole(user_id=user.id, role_id=role.id))
         await session.flush()
         await audit.change(session, "user.role_assigned", user.id, role=role.name)
+
+
+async def unassign_role(session: AsyncSession, user_ref: str, role_name: str) -> None:
+    """Take a role from a user."""
+    user = await find_user(session, user_ref)
+    role = await find_role(session, role_name)
+    held = await session.scalar(
+        select(UserRole).where(UserRole.user_id == user.id, UserRole.role_id == role.id)
+    )
+    if held is None:
+        raise NotFound(f"user {user.email} does not hold role {role.name!r}")
+    await session.delete(held)
+    await audit.change(session, "user.role_removed", user.id, role=role.name)
+
+
+async def update_user(
+    session: AsyncSession, ref: str, *, name: str | None = None, user_type: str | None = None
+) -> User:
+    """Change a user's name or type."""
+    user = await find_user(session, ref)
+    changed = []
+    if name is not None and name.strip() != user.name:
+        if not name.strip() or len(name) > 200:
+            raise TenantError("a user needs a name of 1-200 characters", "name")
+        user.name = name.strip()
+        changed.append("name")
+    if user_type is not None and user_type != user.user_type:
+        if user_type not in USER_TYPES:
+            raise TenantError(f"user type must be one of {', '.join(USER_TYPES)}", "user_type")
+        user.user_type = user_type
+        changed.append("user_type")
+    if changed:
+        await audit.change(session, "user.updated", user.id, changed=changed)
+    return user
+
+
+async def delete_user(session: AsyncSession, ref: str) -> None:
+    """Delete a user with their roles, sessions and grants."""
+    user = await find_user(session, ref)
+    await session.delete(user)
+    await audit.change(session, "user.deleted", user.id, email=user.email)
+
+
+async def update_role(
+    session: AsyncSession, ref: str, *, name: str | None = None, description: str | None = None
+) -> Role:
+    """Rename a role or change its description."""
+    role = await find_role(session, ref)
+    changed = []
+    if name is not None and name != role.name:
+        if not name.strip() or len(name) > 100:
+            raise TenantError("a role needs a name of 1-100 characters", "name")
+        if await session.scalar(select(Role.id).where(Role.name == name)) is not None:
+            raise Conflict(f"a role named {name!r} already exists", "name")
+        role.name = name
+        changed.append("name")
+    if description is not None and description != role.description:
+        role.description = description
+        changed.append("description")
+    if changed:
+        await audit.change(session, "role.updated", role.name, changed=changed)
+    return role
+
+
+async def delete_role(session: AsyncSession, ref: str) -> None:
+    """Delete a role; its holders lose its permissions."""
+    role = await find_role(session, ref)
+    await session.delete(role)
+    await audit.change(session, "role.deleted", role.name)
+
+
+async def role_permissions(session: AsyncSession, role_id: int) -> dict[str, list[str]]:
+    """A role's scopes by API identifier."""
+    rows = await session.execute(
+        select(ResourceServer.identifier, RolePermission.scope)
+        .join(RolePermission, RolePermission.resource_server_id == ResourceServer.id)
+        .where(RolePermission.role_id == role_id)
+        .order_by(ResourceServer.identifier, RolePermission.scope)
+    )
+    permissions: dict[str, list[str]] = {}
+    for identifier, scope in rows:
+        permissions.setdefault(identifier, []).append(scope)
+    return permissions
+
+
+async def role_members(session: AsyncSession, role_id: int) -> list[User]:
+    """The users holding a role, by email."""
+    rows = await session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role_id == role_id)
+        .order_by(User.email)
+    )
+    return list(rows.all())
+
+
+async def list_roles(session: AsyncSession) -> list[Role]:
+    """Every role, by name."""
+    return list((await session.scalars(select(Role).order_by(Role.name))).all())
 
 
 async def user_roles(session: AsyncSession, user_id: str) -> list[str]:

@@ -32,9 +32,9 @@ async def load_apis(session: AsyncSession, sealer: Sealer) -> dict[str, ApiView]
 
 
 async def load_client(session: AsyncSession, client_id: str) -> ClientView | None:
-    """A client with its secrets and grants, or None."""
+    """An enabled client with its secrets and grants, or None."""
     client = await session.get(Client, client_id)
-    if client is None:
+    if client is None or not client.enabled:
         return None
     grants = (
         await session.scalars(select(ClientGrant).where(ClientGrant.client_id == client_id))
