@@ -36,33 +36,42 @@ ROLES = {
     "Employee": PEOPLE_SCOPES,
     "Manager": [*PEOPLE_SCOPES, "approve:timesheets"],
 }
+ADMIN_ROLE = "Admin"
+MANAGEMENT_CLIENT = "Timesheets Management Client"
 DEMO_USERS = [
     ("employee@abc.example", "Erin Employee", "Employee", ["Employee"]),
     ("contractor@abc.example", "Casey Contractor", "Contractor", ["Employee"]),
     ("manager@abc.example", "Morgan Manager", "Employee", ["Manager"]),
+    ("admin@abc.example", "Ada Admin", "Employee", [ADMIN_ROLE]),
 ]
 
 
-async def _machine_client(session: AsyncSession, name: str, scopes: list[str]) -> dict[str, str]:
+async def _machine_client(
+    session: AsyncSession, name: str, scopes: list[str], audience: str = AUDIENCE
+) -> dict[str, str]:
     """The client's id and a secret: a new client, or a fresh secret for an existing one."""
     try:
         client = await admin.find_client(session, name)
     except admin.TenantError:
         created = await admin.create_client(session, name=name, app_type="machine")
-        await admin.add_grant(session, name, AUDIENCE, scopes)
+        await admin.add_grant(session, name, audience, scopes)
         assert created.secret is not None
         return {"client_id": created.client.client_id, "client_secret": created.secret}
     secret = await admin.rotate_secret(session, name, timedelta(0))
     return {"client_id": client.client_id, "client_secret": secret}
 
 
-async def _people(session: AsyncSession) -> list[dict[str, Any]]:
+async def _people(session: AsyncSession, management: str) -> list[dict[str, Any]]:
     """Roles, and the demo people with fresh passwords."""
-    for role, scopes in ROLES.items():
+    permissions_of: dict[str, dict[str, list[str]]] = {
+        name: {AUDIENCE: scopes} for name, scopes in ROLES.items()
+    }
+    permissions_of[ADMIN_ROLE] = {management: sorted(admin.MANAGEMENT_SCOPES)}
+    for role, permissions in permissions_of.items():
         try:
             await people.find_role(session, role)
         except admin.TenantError:
-            await people.create_role(session, role, permissions={AUDIENCE: scopes})
+            await people.create_role(session, role, permissions=permissions)
     users = []
     for email, name, user_type, roles in DEMO_USERS:
         password = secrets.token_urlsafe(12)
@@ -111,7 +120,14 @@ async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> d
             )
         import_job = await _machine_client(session, IMPORT_JOB, IMPORT_JOB_SCOPES)
         reports = await _machine_client(session, REPORTS, REPORTS_SCOPES)
-        users = await _people(session)
+        management_api = await admin.ensure_management_api(session, runtime.settings.issuer)
+        management = await _machine_client(
+            session,
+            MANAGEMENT_CLIENT,
+            sorted(admin.MANAGEMENT_SCOPES),
+            management_api.identifier,
+        )
+        users = await _people(session, management_api.identifier)
         web = await _web_client(session, urls["web_url"]) if "web_url" in urls else {}
     document = {
         "issuer": runtime.settings.issuer,
@@ -119,6 +135,7 @@ async def bootstrap(runtime: Runtime, data_dir: Path, urls: dict[str, str]) -> d
         **urls,
         "import_job": import_job,
         "reports_client": reports,
+        "management": management | {"audience": management_api.identifier},
         **web,
         "users": users,
     }
