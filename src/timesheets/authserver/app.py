@@ -18,6 +18,8 @@ from timesheets import db
 from timesheets.authserver import admin
 from timesheets.authserver.audit import AuditBuffer
 from timesheets.authserver.cors import RegisteredOriginsCors
+from timesheets.authserver.management import errors as management_errors
+from timesheets.authserver.management.router import router as management_router
 from timesheets.authserver.routers import discovery, interaction
 from timesheets.authserver.routers.token import TokenEndpoint
 from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
@@ -111,6 +113,24 @@ TOKEN_OPERATION: dict[str, Any] = {
 }
 
 
+def document_management_security(schema: dict[str, Any]) -> None:
+    """Declare the bearer token every management operation needs, and its 401/403."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token for the audience <issuer>/api/v2/ (RFC 9068).",
+    }
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/v2/"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"bearer": []}]
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"description": "No valid token (RFC 6750 §3.1)"})
+            responses.setdefault("403", {"description": "insufficient_scope (RFC 6750 §3.1)"})
+
+
 def create_runtime(settings: AuthServerSettings) -> Runtime:
     """The process state for these settings (no IO yet)."""
     engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
@@ -174,6 +194,8 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
     app.state.runtime = runtime
     app.include_router(discovery.router)
     app.include_router(interaction.router)
+    app.include_router(management_router)
+    management_errors.install(app)
     token = TokenEndpoint(runtime)
     app.router.routes.append(
         Route("/oauth/token", token, methods=["POST"], include_in_schema=False)
@@ -188,6 +210,7 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             schema["paths"]["/oauth/token"] = TOKEN_OPERATION
+            document_management_security(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
+from timesheets.authserver.admin import TenantError
 from timesheets.authserver.keys import (
     PrivateKey,
     current_key,
@@ -116,6 +117,9 @@ async def ensure_keys(
     return created
 
 
+ROTATING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
+
+
 async def rotate_keys(
     session: AsyncSession, sealer: Sealer, alg: str, now: datetime, publish_for: timedelta
 ) -> tuple[str | None, str | None, str]:
@@ -123,6 +127,8 @@ async def rotate_keys(
 
     Returns (promoted kid, demoted kid, new next kid).
     """
+    if alg not in ROTATING_ALGS:
+        raise TenantError(f"alg must be one of {', '.join(ROTATING_ALGS)}", "alg")
     rows = await load_keys(session)
     plan = plan_rotation([key_record(r) for r in rows], alg, now, publish_for)
     for row in rows:

@@ -1,0 +1,78 @@
+"""Who may call the management API: a token of ours for its audience with the scope the
+operation needs; RFC 6750 answers otherwise, and nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.authserver.conftest import AUDIENCE
+from tests.authserver.management.conftest import Management
+from timesheets.authserver.admin import MANAGEMENT_SCOPES
+
+NEW_API = {"name": "Reports", "identifier": "https://reports.abc.example"}
+
+
+async def test_no_token_is_401_with_a_bearer_challenge(management: Management) -> None:
+    answer = await management.http.get("/api/v2/clients")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert "error=" not in answer.headers["www-authenticate"]  # RFC 6750 §3.1: no token, no code
+
+
+async def test_a_garbled_token_is_invalid_token(management: Management) -> None:
+    answer = await management.call("GET", "clients", "not.a.jwt")
+    assert answer.status_code == 401
+    assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+
+
+async def test_a_token_for_another_audience_is_refused(management: Management) -> None:
+    await management.server.tenant.create_api()
+    client = await management.server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    issued = await management.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+            "audience": AUDIENCE,
+        },
+    )
+    answer = await management.call("GET", "clients", issued.json()["access_token"])
+    assert answer.status_code == 401
+    assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "needed"),
+    [
+        ("GET", "resource-servers", None, "read:resource_servers"),
+        ("POST", "resource-servers", NEW_API, "create:resource_servers"),
+        ("GET", "clients", None, "read:clients"),
+        ("POST", "clients", {"name": "Job", "app_type": "machine"}, "create:clients"),
+        ("GET", "client-grants", None, "read:client_grants"),
+        ("GET", "users", None, "read:users"),
+        ("POST", "roles", {"name": "Auditor"}, "create:roles"),
+        ("GET", "keys/signing", None, "read:signing_keys"),
+        ("POST", "keys/signing/rotate", {"alg": "RS256"}, "create:signing_keys"),
+        ("GET", "logs", None, "read:logs"),
+    ],
+)
+async def test_a_missing_scope_is_403_insufficient_scope_and_changes_nothing(
+    management: Management, method: str, path: str, body: dict[str, str] | None, needed: str
+) -> None:
+    others = [scope for scope in sorted(MANAGEMENT_SCOPES) if scope != needed]
+    token = await management.token(others)
+    before = await management.server.tenant.row_counts()
+    answer = await management.call(method, path, token, json=body)
+    assert answer.status_code == 403
+    challenge = answer.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    assert f'scope="{needed}"' in challenge
+    assert await management.server.tenant.row_counts() == before
+
+
+async def test_a_token_in_the_query_string_is_refused(management: Management) -> None:
+    token = await management.token(["read:clients"])
+    answer = await management.http.get(f"/api/v2/clients?access_token={token}")
+    assert answer.status_code == 401  # RFC 9700 §2.5 / RFC 6750 §2.3: never from the URI
+    assert answer.headers["www-authenticate"].startswith("Bearer")
