@@ -22,7 +22,10 @@ as few as it can: it keeps its connection from one transaction to the next while
 keep coming (the pool's liveness ping is paid again only after `IDLE_RECHECK_SECONDS`
 without a write, or after an error), and a transaction holding a single job or a single
 group of shared items runs it without a savepoint (a refusal then rolls the whole
-transaction back, which holds nothing else).
+transaction back, which holds nothing else). Its session plans each statement for its
+values (`plan_cache_mode = force_custom_plan`, reset before the connection goes back to
+the pool): a generic plan of the hour-cap sums, fixed while the table was small, can
+pick an index that reads a whole day's entries for each person.
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ class GroupCommitWriter:
         except IntegrityError:
             raise  # rolled back; the connection is sound
         except BaseException:
-            await self._release()  # broken, or in an unknown state: a fresh one next time
+            await self._release(broken=True)  # or in a state unknown: a fresh one next time
             raise
         self._last_used = time.monotonic()
         return results
@@ -217,18 +220,42 @@ class GroupCommitWriter:
             await self._release()
         if self._connection is None:
             self._connection = await self.engine.connect()
+            try:
+                await _plan_each_time(self._connection, True)
+            except BaseException:
+                await self._release(broken=True)
+                raise
         return self._connection
 
-    async def _release(self) -> None:
+    async def _release(self, *, broken: bool = False) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            if broken:
+                await connection.invalidate()  # never back into the pool
+            else:
+                await _plan_each_time(connection, False)
+            await connection.close()
 
     def _on_sqlite(self, batch: list[_Pending]) -> list[Outcome]:
         assert self._sqlite is not None
         with self._turns.turn(), self._sqlite.connect() as connection:
             return _transaction(connection.execution_options(**{IMMEDIATE: True}), batch)
+
+
+async def _plan_each_time(connection: AsyncConnection, on: bool) -> None:
+    """On PostgreSQL, have the writer's session plan each statement for its values.
+
+    The hour-cap sums join the new entries' keys to the entries table; which index
+    serves them best depends on the values (many people on one day), and a generic plan
+    made while the table was small scans a whole day's entries for every key.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    mode = "force_custom_plan" if on else "DEFAULT"
+    await connection.exec_driver_sql(f"SET plan_cache_mode = {mode}")
+    await connection.commit()
 
 
 class _Refused(Exception):
