@@ -60,6 +60,18 @@ class DurablePostgres(PostgresServer):
         command = [*pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start"]
         subprocess.run(command, check=True, capture_output=True, timeout=90)
 
+    def activity(self, database_url: str) -> tuple[int, int]:
+        """Transactions (committed or rolled back) and rows written (inserted, updated or
+        deleted) so far in the database of `database_url`, as the statistics hold them: a
+        backend reports its own when it ends at the latest."""
+        database = database_url.rsplit("/", 1)[1]
+        sql = (
+            "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        )
+        transactions, rows = self.psql(sql, database).strip().split("|")
+        return int(transactions), int(rows)
+
     def settings(self) -> dict[str, str]:
         """The server's version and durability settings as it reports them."""
         names = ("server_version", "fsync", "synchronous_commit", "full_page_writes")

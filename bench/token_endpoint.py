@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -171,6 +173,8 @@ class Target:
     ready_path: str
     ready_status: int | None
     ready_timeout: float
+    # Its database's transactions and rows written so far, when they can be counted.
+    activity: Callable[[], tuple[int, int]] | None = None
 
 
 @dataclass
@@ -181,6 +185,11 @@ class Measurement:
     server: str
     result: WrkResult
     preflight: dict[str, Any] = field(default_factory=dict)
+    # Database transactions and rows written over the server's whole life, start-up
+    # included, and the tokens it issued (preflight, warm-up and measured run), when they
+    # can be counted.
+    db_activity: tuple[int, int] | None = None
+    tokens_issued: int = 0
 
 
 def preflight(url: str, target: Target) -> dict[str, Any]:
@@ -241,6 +250,7 @@ def measure(
     base = f"http://{HOST}:{port}"
     label = f"{target.name}-r{round_number}"
     say(f"round {round_number}: starting {target.name} on {base}")
+    activity_before = target.activity() if target.activity else None
     server: Managed = processes.start(
         target.name, argv, env=env, log_path=raw_dir / f"{label}-server.log"
     )
@@ -259,8 +269,9 @@ def measure(
         basic = base64.b64encode(f"{target.client_id}:{target.client_secret}".encode()).decode()
         wrk_env = {"BASIC": basic, "TOKEN_BODY": TOKEN_BODY}
         script = LUA_DIR / "token.lua"
+        warmed = 0
         if spec.warmup_s:
-            run_wrk(
+            warmed = run_wrk(
                 wrk,
                 spec,
                 script,
@@ -268,7 +279,7 @@ def measure(
                 wrk_env,
                 duration_s=spec.warmup_s,
                 raw_path=raw_dir / f"{label}-warmup.txt",
-            )
+            ).requests
         result = run_wrk(
             wrk,
             spec,
@@ -285,9 +296,15 @@ def measure(
             f"round {round_number}: {target.name} {result.rps:.0f} tokens/s, "
             f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, errors {result.errors}"
         )
-        return Measurement(round_number, target.name, result, facts)
+        measurement = Measurement(round_number, target.name, result, facts)
+        measurement.tokens_issued = 1 + warmed + result.requests
     finally:
         processes.stop(server)
+    if target.activity is not None and activity_before is not None:
+        time.sleep(0.5)  # the server's backends report their counts as they end
+        after = target.activity()
+        measurement.db_activity = (after[0] - activity_before[0], after[1] - activity_before[1])
+    return measurement
 
 
 # -- report ------------------------------------------------------------------------------
@@ -378,6 +395,15 @@ def report(
             f"Mean {label} tokens/s over {len(values)} rounds: {statistics.mean(values):.2f} "
             f"(min {min(values):.2f}, max {max(values):.2f})."
         )
+    for m in measurements:
+        if m.db_activity is not None and m.tokens_issued:
+            transactions, rows = m.db_activity
+            lines.append(
+                f"Round {m.round} {m.server}, the server's whole life (start-up, preflight, "
+                f"warm-up, measured run) for {m.tokens_issued} tokens: {transactions} database "
+                f"transactions ({1000 * transactions / m.tokens_issued:.2f} per 1,000 tokens), "
+                f"{rows} rows written ({1000 * rows / m.tokens_issued:.2f} per 1,000 tokens)."
+            )
     peer_errors = sum(m.result.errors for m in measurements if m.server == PEER)
     if peer_errors:
         lines.append(f"\nThe peer had {peer_errors} errors.")
@@ -471,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                     200,
                     60,
                 )
+                if run.postgres is not None and tenant.database_url:
+                    target.activity = functools.partial(run.postgres.activity, tenant.database_url)
                 measurements.append(
                     measure(
                         run.processes,
@@ -526,7 +554,13 @@ def main(argv: list[str] | None = None) -> int:
             "versions": found_versions,
             "openssl_rsa2048_sign_per_s": sign_rates,
             "runs": [
-                {"round": m.round, "server": m.server, "preflight": m.preflight}
+                {
+                    "round": m.round,
+                    "server": m.server,
+                    "preflight": m.preflight,
+                    "db_transactions_and_rows_written": m.db_activity,
+                    "tokens_issued": m.tokens_issued,
+                }
                 | m.result.as_dict()
                 for m in measurements
             ],
