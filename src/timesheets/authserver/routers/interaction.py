@@ -7,6 +7,7 @@ later ones go back to the client with `state` (RFC 6749 §4.1.2.1).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
@@ -85,7 +86,8 @@ def _error_response(
     return message(runtime, request, 400, "This sign-in link is not valid", error.description)
 
 
-async def _user(runtime: Runtime, request: Request) -> tuple[User, datetime] | None:
+async def session_user(runtime: Runtime, request: Request) -> tuple[User, datetime] | None:
+    """The signed-in, enabled user of the browser's session and when they authenticated."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -188,7 +190,7 @@ async def authorize(request: Request) -> Response:
             client = await runtime.client(client_id) if client_id else None
         return _error_response(runtime, request, query, client, error)
     assert client is not None
-    signed_in = await _user(runtime, request)
+    signed_in = await session_user(runtime, request)
     if signed_in is not None and auth.prompt != "login":
         return await _continue(runtime, request, query, *signed_in)
     if auth.prompt == "none":
@@ -224,6 +226,50 @@ def _audit_login(
     )
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A password check's outcome: the user and their new session cookie, or why not."""
+
+    user: User | None = None
+    cookie: str = ""
+    auth_time: datetime | None = None
+    retry_after: int = 0
+
+
+async def sign_in(runtime: Runtime, request: Request, email: str, password: str) -> SignIn:
+    """Check a password under the login throttle, audited; on success the browser's session
+    is replaced by a new one. Shared by this login page and the admin console's."""
+    email = email.strip().lower()
+    address = request.client.host if request.client else "unknown"
+    keys = (f"login:{email}", f"login-address:{address}")
+    clock = runtime.clock()
+    wait = max([await runtime.login_throttle.retry_after(key, clock) for key in keys])
+    if wait:
+        _audit_login(runtime, "login.failed", email, "failure", address, "throttled")
+        return SignIn(retry_after=wait)
+    async with runtime.sessions() as session:
+        user = await session.scalar(people.select_user_by_email(email)) if email else None
+    valid = verify_password(user.password_hash if user else None, password)
+    if user is None or not valid or not user.enabled:
+        for key in keys:
+            await runtime.login_throttle.record_failure(key, clock)
+        log.warning("login failed", extra={"address": address})
+        reason = "unknown_user" if user is None else "wrong_password" if not valid else "disabled"
+        _audit_login(runtime, "login.failed", email, "failure", address, reason)
+        return SignIn()
+    now = runtime.now()
+    async with runtime.sessions() as session, session.begin():
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            await grants.end_session(session, old)  # a new session id at each login
+        cookie = await grants.create_session(
+            session, user.id, now, timedelta(seconds=runtime.settings.session_seconds)
+        )
+    log.info("login", extra={"user_id": user.id})
+    _audit_login(runtime, "login.succeeded", user.id, "success", address, None)
+    return SignIn(user, cookie, now)
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Check the credentials, start a session, and continue the authorization."""
@@ -235,31 +281,19 @@ async def login(request: Request) -> Response:
         )
     query = form.get("authorize", "")
     email = form.get("email", "").strip().lower()
-    address = request.client.host if request.client else "unknown"
-    keys = (f"login:{email}", f"login-address:{address}")
-    clock = runtime.clock()
-    wait = max([await runtime.login_throttle.retry_after(key, clock) for key in keys])
-    if wait:
-        _audit_login(runtime, "login.failed", email, "failure", address, "throttled")
+    result = await sign_in(runtime, request, email, form.get("password", ""))
+    if result.retry_after:
         return render(
             runtime,
             request,
             "message.html",
             429,
-            {"Retry-After": str(wait)},
+            {"Retry-After": str(result.retry_after)},
             title="Too many attempts",
-            message=f"Too many sign-in attempts. Try again in {wait} seconds.",
+            message=f"Too many sign-in attempts. Try again in {result.retry_after} seconds.",
             error=True,
         )
-    async with runtime.sessions() as session:
-        user = await session.scalar(people.select_user_by_email(email)) if email else None
-    valid = verify_password(user.password_hash if user else None, form.get("password", ""))
-    if user is None or not valid or not user.enabled:
-        for key in keys:
-            await runtime.login_throttle.record_failure(key, clock)
-        log.warning("login failed", extra={"address": address})
-        reason = "unknown_user" if user is None else "wrong_password" if not valid else "disabled"
-        _audit_login(runtime, "login.failed", email, "failure", address, reason)
+    if result.user is None or result.auth_time is None:
         client_name = ""
         try:
             client, _auth = await _checked(runtime, query)
@@ -276,18 +310,8 @@ async def login(request: Request) -> Response:
             email=email,
             error=GENERIC_LOGIN_ERROR,
         )
-    now = runtime.now()
-    async with runtime.sessions() as session, session.begin():
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            await grants.end_session(session, old)  # a new session id at each login
-        cookie = await grants.create_session(
-            session, user.id, now, timedelta(seconds=runtime.settings.session_seconds)
-        )
-    log.info("login", extra={"user_id": user.id})
-    _audit_login(runtime, "login.succeeded", user.id, "success", address, None)
-    response = await _continue(runtime, request, query, user, now)
-    set_session_cookie(runtime, response, cookie)
+    response = await _continue(runtime, request, query, result.user, result.auth_time)
+    set_session_cookie(runtime, response, result.cookie)
     return response
 
 
@@ -300,7 +324,7 @@ async def consent(request: Request) -> Response:
         return message(
             runtime, request, 403, "Request refused", "The form expired or came from elsewhere."
         )
-    signed_in = await _user(runtime, request)
+    signed_in = await session_user(runtime, request)
     if signed_in is None:
         return message(runtime, request, 401, "Signed out", "Please sign in again.")
     query = form.get("authorize", "")
