@@ -139,6 +139,7 @@ async def set_permissions(
     ).all()
     for permission in existing:
         await session.delete(permission)
+    await session.flush()  # the deletes first: a kept scope is inserted again
     for scope in sorted(set(scopes)):
         session.add(RolePermission(role_id=role.id, resource_server_id=api.id, scope=scope))
     await session.flush()

@@ -34,7 +34,10 @@ def resource_server(api: ResourceServer) -> dict[str, Any]:
         "token_lifetime": api.token_lifetime,
         "permissions_claim": api.permissions_claim,
         "is_system": api.is_system,
-        "scopes": [{"value": s.value, "description": s.description} for s in api.scopes],
+        "scopes": [
+            {"value": s.value, "description": s.description}
+            for s in sorted(api.scopes, key=lambda scope: scope.value)
+        ],
         "created_at": _time(api.created_at),
     }
 
