@@ -479,6 +479,19 @@ def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
     assert sorted(claims["scope"].split()) == ["batch:upload", "create:timesheets"]
     first_kids = {key["kid"] for key in httpx.get(metadata["jwks_uri"], timeout=10).json()["keys"]}
 
+    management = document["management"]
+    assert management["audience"] == f"{issuer}/api/v2/"
+    manage_token = token_with_seed_request(
+        issuer, management["audience"], management["client_id"], management["client_secret"]
+    )
+    listed = httpx.get(
+        f"{issuer}/api/v2/clients",
+        headers={"Authorization": f"Bearer {manage_token}"},
+        timeout=10,
+    )
+    assert listed.status_code == 200, listed.text
+    assert job["client_id"] in [client["client_id"] for client in listed.json()]
+
     first.stop()
     assert first.process.returncode is not None
     deadline = time.monotonic() + STOP_TIMEOUT

@@ -154,6 +154,7 @@ class Platform:
     job: tuple[str, str]
     reader: tuple[str, str]
     secrets: list[str] = field(default_factory=list)
+    audience: str = AUDIENCE
 
     def admin(self, *args: str) -> str:
         """`timesheets admin --data-dir DIR ARGS...`, which must exit 0; its output."""
@@ -184,7 +185,7 @@ class Platform:
         client_id, secret = client or self.job
         env = self.env | {
             "TIMESHEETS_ISSUER": self.authserver.url,
-            "TIMESHEETS_AUDIENCE": AUDIENCE,
+            "TIMESHEETS_AUDIENCE": self.audience,
             "TIMESHEETS_API_URL": self.api.url,
             "TIMESHEETS_CLIENT_ID": client_id,
             "TIMESHEETS_CLIENT_SECRET": secret,
@@ -213,7 +214,7 @@ class Platform:
             f"{self.authserver.url}/oauth/token",
             data={
                 "grant_type": "client_credentials",
-                "audience": AUDIENCE,
+                "audience": self.audience,
                 "client_id": client[0],
                 "client_secret": client[1],
             },

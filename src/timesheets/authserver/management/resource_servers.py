@@ -54,7 +54,8 @@ async def create_resource_server(
     body: ResourceServerCreate,
     caller: Annotated[Caller, Depends(require("create:resource_servers"))],
 ) -> dict[str, Any]:
-    """Register an API; an HS256 API's secret is in this answer only."""
+    """Register an API, optionally with its test machine client granted every scope; an
+    HS256 API's secret and the test client's secret are in this answer only."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         created = await admin.create_api(
@@ -66,10 +67,17 @@ async def create_resource_server(
             token_lifetime=body.token_lifetime,
             permissions_claim=body.permissions_claim,
             scopes={scope.value: scope.description for scope in body.scopes},
+            create_test_client=body.create_test_client,
         )
         answer = views.resource_server(created.api)
         if created.hs256_secret is not None:
             answer["signing_secret"] = created.hs256_secret
+        if created.test_client is not None:
+            answer["test_client"] = {
+                "client_id": created.test_client.client.client_id,
+                "name": created.test_client.client.name,
+                "client_secret": created.test_client.secret,
+            }
         return answer
 
     answer = await change(request, caller, work)

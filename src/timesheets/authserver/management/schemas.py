@@ -31,6 +31,7 @@ class ResourceServerCreate(Body):
     token_lifetime: int = 3600
     permissions_claim: bool = False
     scopes: list[ScopeIn] = []
+    create_test_client: bool = False
 
 
 class ResourceServerUpdate(Body):
