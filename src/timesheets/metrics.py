@@ -34,3 +34,8 @@ JWKS_REFRESHES = Counter(
     "Fetches of the issuer's JWKS by a resource server, by outcome (fetched, failed).",
     ["outcome"],
 )
+IMPORT_ROWS = Counter(
+    "timesheets_import_rows_total",
+    "Entries received by POST /timesheets/upload, by outcome (created, exists, rejected).",
+    ["outcome"],
+)

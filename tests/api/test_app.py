@@ -9,6 +9,7 @@ import httpx
 
 from tests import issuer as test_issuer
 from tests.api.conftest import Api
+from tests.api.routers.test_upload import item
 from tests.live import serve_in_thread
 from timesheets.api.app import create_app
 from timesheets.settings import ApiSettings
@@ -90,3 +91,24 @@ async def test_readyz_is_503_while_the_issuer_cannot_give_keys(
     finally:
         live.stop()
         issuer.stop()
+
+
+def _import_rows(text: str) -> dict[str, float]:
+    return {
+        outcome: float(value)
+        for outcome, value in re.findall(
+            r'^timesheets_import_rows_total\{outcome="(\w+)"\} (\S+)$', text, re.MULTILINE
+        )
+    }
+
+
+async def test_metrics_count_uploaded_rows_by_outcome(api: Api) -> None:
+    before = _import_rows((await api.http.get("/metrics")).text)
+    items = [item("m1"), item("m2", project="Q"), item("m3", hours=25)]
+    first = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert (first.json()["created"], first.json()["rejected"]) == (2, 1)
+    again = await api.http.post("/timesheets/upload", json=items[:2], headers=api.auth())
+    assert again.json()["exists"] == 2
+    after = _import_rows((await api.http.get("/metrics")).text)
+    deltas = {k: after.get(k, 0) - before.get(k, 0) for k in ("created", "exists", "rejected")}
+    assert deltas == {"created": 2, "exists": 2, "rejected": 1}

@@ -19,6 +19,7 @@ from timesheets.api.context import ApiContext
 from timesheets.api.errors import ApiError
 from timesheets.api.routers.body import json_body
 from timesheets.bearer.dependencies import authenticate
+from timesheets.metrics import IMPORT_ROWS
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -51,6 +52,10 @@ async def upload_timesheets(request: Request) -> Response:
     if len(items) > settings.max_batch_items:
         raise ApiError(413, f"A batch holds at most {settings.max_batch_items} entries")
     results = await entries.upload(context, principal, items)
+    counts = {k: sum(r["status"] == k for r in results) for k in ("created", "exists", "rejected")}
+    for outcome, count in counts.items():
+        if count:
+            IMPORT_ROWS.labels(outcome).inc(count)
     if single:
         result = results[0]
         if result["status"] == "rejected":
@@ -61,7 +66,6 @@ async def upload_timesheets(request: Request) -> Response:
             {**result["entry"], "upload_status": result["status"]},
             {"Location": f"/timesheets/{result['id']}"},
         )
-    counts = {k: sum(r["status"] == k for r in results) for k in ("created", "exists", "rejected")}
     for result in results:
         result.pop("entry", None)
     return _json(200, {**counts, "items": results})
