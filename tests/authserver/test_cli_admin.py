@@ -594,3 +594,44 @@ async def test_audit_lists_the_changes_commands_made_newest_first(cli: Cli) -> N
     assert rows(later.stdout) == []
     bad = await cli("audit", "--since", "yesterday", code=2)
     assert "--since must be an ISO 8601 date or time" in one_line(bad.stderr)
+
+
+async def test_people_and_client_switches_through_the_same_rules(
+    cli: Cli, database_url: str, open_tenant: Callable[..., Any]
+) -> None:
+    with_password = Cli(cli.data_dir, cli.env | {"TIMESHEETS_USER_PASSWORD": "correct horse 123"})
+    await with_password("user", "create", "--email", "dan@abc.example", "--name", "Dan")
+    await cli("role", "create", "Auditor")
+    await cli("user", "assign-role", "dan@abc.example", "Auditor")
+    await cli("user", "remove-role", "dan@abc.example", "Auditor")
+    not_held = await cli("user", "remove-role", "dan@abc.example", "Auditor", code=1)
+    assert not_held.stderr == "error: user dan@abc.example does not hold role 'Auditor'\n"
+    await cli("role", "delete", "Auditor")
+    await cli("user", "delete", "dan@abc.example")
+    gone = await cli("user", "delete", "dan@abc.example", code=1)
+    assert gone.stderr == "error: no user 'dan@abc.example'\n"
+
+    created = await cli("client", "create", "--name", "Import Job")
+    client_id = fields(created.stdout)["client_id"]
+    await cli("client", "disable", "Import Job")
+    async with open_tenant(database_url) as tenant:
+        assert await tenant.runtime.client(client_id) is None
+    await cli("client", "enable", "Import Job")
+    async with open_tenant(database_url) as tenant:
+        assert await tenant.runtime.client(client_id) is not None
+
+    events = [json.loads(line) for line in lines((await cli("audit", "--json")).stdout)]
+    assert [e["kind"] for e in reversed(events)] == [
+        "key.created",
+        "key.created",
+        "api.created",
+        "user.created",
+        "role.created",
+        "user.role_assigned",
+        "user.role_removed",
+        "role.deleted",
+        "user.deleted",
+        "client.created",
+        "client.updated",
+        "client.updated",
+    ]

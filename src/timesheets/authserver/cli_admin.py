@@ -311,6 +311,24 @@ def client_delete(ctx: typer.Context, client: str) -> None:
     out.print(f"deleted client {client}")
 
 
+@client_app.command("disable")
+def client_disable(ctx: typer.Context, client: str) -> None:
+    """Shut a client out: every server refuses it within half a second."""
+    from timesheets.authserver import admin
+
+    _run(ctx, lambda _r, s: admin.update_client(s, client, enabled=False))
+    out.print(f"disabled client {client}")
+
+
+@client_app.command("enable")
+def client_enable(ctx: typer.Context, client: str) -> None:
+    """Let a disabled client in again."""
+    from timesheets.authserver import admin
+
+    _run(ctx, lambda _r, s: admin.update_client(s, client, enabled=True))
+    out.print(f"enabled client {client}")
+
+
 # -- grant -----------------------------------------------------------------------------
 
 
@@ -614,3 +632,30 @@ def role_set_permissions(ctx: typer.Context, role: str, api: str, scopes: list[s
 
     _run(ctx, lambda _r, s: people.set_permissions(s, role, api, scopes))
     out.print(f"role {role} has {' '.join(scopes)} on {api}")
+
+
+@role_app.command("delete")
+def role_delete(ctx: typer.Context, role: str) -> None:
+    """Delete a role; its members lose its permissions."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.delete_role(s, role))
+    out.print(f"deleted role {role}")
+
+
+@user_app.command("remove-role")
+def user_remove_role(ctx: typer.Context, user: str, role: str) -> None:
+    """Take a role from a user."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.unassign_role(s, user, role))
+    out.print(f"{user} no longer has role {role}")
+
+
+@user_app.command("delete")
+def user_delete(ctx: typer.Context, user: str) -> None:
+    """Delete a user with their roles and sessions."""
+    from timesheets.authserver import people
+
+    _run(ctx, lambda _r, s: people.delete_user(s, user))
+    out.print(f"deleted user {user}")
