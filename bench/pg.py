@@ -87,21 +87,20 @@ def start_durable() -> DurablePostgres:
             "TIMESHEETS_TEST_PG_URL names an existing server; the benchmarks start their "
             "own: unset it"
         )
-    made.restart_stop()
     server = DurablePostgres(made.host, made.port, made.user, made.bindir, made.workdir)
     try:
+        made.restart_stop()
         server.start()
-    except BaseException:
+        shown = server.settings()
+        if shown["fsync"] != "on" or shown["synchronous_commit"] != "on":
+            raise RuntimeError(f"PostgreSQL is not durable: {shown}")
+    except BaseException:  # also Ctrl-C: leave no server and no folder behind
         server.stop()
         raise
-    shown = server.settings()
     say(
         f"PostgreSQL {shown['server_version']} on {server.host}:{server.port}: "
         f"fsync={shown['fsync']}, synchronous_commit={shown['synchronous_commit']}"
     )
-    if shown["fsync"] != "on" or shown["synchronous_commit"] != "on":
-        server.stop()
-        raise RuntimeError(f"PostgreSQL is not durable: {shown}")
     return server
 
 
