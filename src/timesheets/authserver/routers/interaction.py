@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from timesheets import db
 from timesheets.authserver import audit, grants, people
 from timesheets.authserver.models import AuthorizationCode, User
 from timesheets.authserver.oauth.authorization_request import (
@@ -259,6 +260,9 @@ async def sign_in(runtime: Runtime, request: Request, email: str, password: str)
         return SignIn()
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
+        # The write lock first: a read before the write would fail on SQLite if another
+        # write (such as the audit log's) committed in between.
+        await session.connection(execution_options={db.IMMEDIATE: True})
         old = request.cookies.get(SESSION_COOKIE)
         if old:
             await grants.end_session(session, old)  # a new session id at each login
