@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from timesheets import db
 from timesheets.authserver import admin
 from timesheets.authserver.audit import AuditBuffer
+from timesheets.authserver.console import router as console_router
 from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.management import errors as management_errors
 from timesheets.authserver.management.router import router as management_router
@@ -194,6 +195,7 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
     app.state.runtime = runtime
     app.include_router(discovery.router)
     app.include_router(interaction.router)
+    app.include_router(console_router)
     app.include_router(management_router)
     management_errors.install(app)
     token = TokenEndpoint(runtime)

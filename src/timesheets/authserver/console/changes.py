@@ -1,0 +1,90 @@
+"""A change of the tenant from the console: one transaction, attributed to the administrator.
+
+The tenant's rules (admin.py, people.py, keyring.py) record the audit events themselves and
+raise the tenant revision, so other processes drop their caches; this process drops its own
+as soon as the change is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from timesheets import db
+from timesheets.authserver import audit
+from timesheets.authserver.admin import Conflict, TenantError
+from timesheets.authserver.console.forms import Form
+from timesheets.authserver.console.guard import Admin, runtime_of
+from timesheets.authserver.console.views import Problem, done, refused
+from timesheets.authserver.runtime import Runtime
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def change(runtime: Runtime, who: Admin) -> AsyncIterator[AsyncSession]:
+    """A session in a write transaction, committed at the end of the block; a refusal
+    (`TenantError`) raised in the block rolls everything back.
+
+    Re-authentication before sensitive actions would be checked here (`who.auth_time`).
+    """
+    try:
+        with audit.acting_as(who.actor):
+            async with runtime.sessions() as session, session.begin():
+                # Take SQLite's write lock up front, so concurrent changes wait, not fail.
+                await session.connection(execution_options={db.IMMEDIATE: True})
+                yield session
+    except IntegrityError:
+        # Another change made the same thing at the same moment (PostgreSQL).
+        raise Conflict("this changed elsewhere at the same moment; reload and try again") from None
+    runtime.invalidate()
+
+
+async def attempt(
+    request: Request,
+    who: Admin,
+    form: Form,
+    form_id: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    fields: Iterable[str] | Mapping[str, str] = (),
+) -> T | Problem:
+    """`work` as one change; if the rules refuse it, the problem to show on form `form_id`
+    (next to one of its `fields` when the refusal names one)."""
+    try:
+        async with change(runtime_of(request), who) as session:
+            return await work(session)
+    except TenantError as error:
+        return refused(error, form_id, form, fields)
+
+
+@dataclass(frozen=True)
+class FormPage:
+    """A page whose forms make changes: returned to after one (post/redirect/get), or
+    shown again with the refusal on the form that was sent."""
+
+    request: Request
+    who: Admin
+    path: str
+    show: Callable[[Problem], Awaitable[Response]]
+
+    async def submit(
+        self,
+        form: Form,
+        form_id: str,
+        work: Callable[[AsyncSession], Awaitable[object]],
+        *,
+        flash: str,
+        fields: Iterable[str] | Mapping[str, str] = (),
+    ) -> Response:
+        """Make the change; the page then says `flash`."""
+        outcome = await attempt(self.request, self.who, form, form_id, work, fields)
+        if isinstance(outcome, Problem):
+            return await self.show(outcome)
+        return done(self.request, self.path, flash)

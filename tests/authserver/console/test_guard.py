@@ -1,0 +1,158 @@
+"""Who may use the console: signed out -> the sign-in page; signed in without the Admin
+role -> 403 and nothing else; every form needs its CSRF token from our own origin."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.authserver.console.conftest import (
+    ADMIN_EMAIL,
+    EMPLOYEE_EMAIL,
+    PASSWORD,
+    Console,
+)
+from timesheets.authserver import people
+
+PAGES = [
+    "/admin",
+    "/admin/apis",
+    "/admin/apis/new",
+    "/admin/applications",
+    "/admin/applications/new",
+    "/admin/users",
+    "/admin/users/new",
+    "/admin/roles",
+    "/admin/keys",
+    "/admin/audit?kind=api.created",
+]
+#: A form of every kind of change, with values that would succeed.
+CHANGES = [
+    (
+        "/admin/apis",
+        {
+            "name": "X",
+            "identifier": "https://x.test",
+            "signing_alg": "RS256",
+            "token_lifetime": "3600",
+            "scopes": "read:x Read",
+        },
+    ),
+    ("/admin/applications", {"name": "Job", "app_type": "machine"}),
+    (
+        "/admin/users",
+        {"email": "new@abc.example", "name": "New", "password": PASSWORD, "user_type": "Employee"},
+    ),
+    ("/admin/roles", {"name": "Manager"}),
+    ("/admin/keys/rotate", {"alg": "RS256"}),
+]
+
+
+async def test_signed_out_goes_to_sign_in_and_back(console: Console) -> None:
+    for path in PAGES:
+        answer = await console.guest.http.get(path)
+        assert answer.status_code == 303, path
+        location = urlsplit(answer.headers["location"])
+        assert location.path == "/admin/login"
+        assert parse_qs(location.query)["next"] == [path]
+    for path, form in CHANGES:
+        answer = await console.guest.post(path, form)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/admin/login?next=%2Fadmin"
+    signed_in = await console.guest.sign_in(ADMIN_EMAIL, next_path="/admin/keys")
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/admin/keys"
+    assert "Signing keys" in await console.guest.page("/admin/keys")
+
+
+async def test_sign_in_goes_only_to_console_pages(console: Console) -> None:
+    for target in ("https://evil.example/admin", "//evil.example/admin", "/authorize", "/adminx"):
+        answer = await console.guest.sign_in(ADMIN_EMAIL, next_path=target)
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/admin", target
+
+
+async def test_wrong_password_is_refused_next_to_the_field_and_audited(console: Console) -> None:
+    before = await console.server.tenant.row_counts()
+    answer = await console.guest.sign_in(ADMIN_EMAIL, "wrong password")
+    assert answer.status_code == 401
+    assert "ts_session" not in answer.cookies
+    assert 'id="login-error"' in answer.text
+    assert 'aria-describedby="login-error"' in answer.text
+    assert "Wrong email or password." in answer.text
+    await console.unchanged(before)
+    assert (await console.guest.http.get("/admin/apis")).status_code == 303
+
+
+async def test_sign_in_is_throttled_like_the_login_page(console: Console) -> None:
+    limit = console.server.settings.login_failure_limit
+    for _ in range(limit):
+        assert (await console.guest.sign_in(EMPLOYEE_EMAIL, "wrong")).status_code == 401
+    throttled = await console.guest.sign_in(EMPLOYEE_EMAIL)  # even the right password
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) > 0
+    assert "Too many sign-in attempts" in throttled.text
+
+
+async def test_a_user_without_the_admin_role_is_refused(console: Console) -> None:
+    signed_in = await console.guest.sign_in(EMPLOYEE_EMAIL)
+    assert signed_in.status_code == 303  # a valid sign-in; the role is checked on each page
+    for path in PAGES:
+        page = await console.guest.page(path, 403)
+        assert "You need the Admin role" in page
+        assert EMPLOYEE_EMAIL in page
+        assert 'href="/admin/apis"' not in page  # no navigation, no data
+        assert ADMIN_EMAIL not in page
+    before = await console.server.tenant.row_counts()
+    for path, form in CHANGES:
+        assert (await console.guest.post(path, form)).status_code == 403
+    await console.unchanged(before)
+
+
+async def test_forms_need_the_csrf_token_of_our_own_origin(console: Console) -> None:
+    before = await console.server.tenant.row_counts()
+    good = await console.admin.csrf()
+    session = console.admin.http.cookies["ts_session"]
+    for path, form in CHANGES:
+        missing = await console.admin.http.post(path, data=form)
+        wrong = await console.admin.http.post(path, data=form | {"csrf": good[:-2] + "00"})
+        elsewhere = await console.admin.http.post(
+            path, data=form | {"csrf": good}, headers={"Origin": "https://evil.example"}
+        )
+        for answer in (missing, wrong, elsewhere):
+            assert answer.status_code == 403, (path, answer.text)
+            assert "Request refused" in answer.text
+    await console.unchanged(before)
+    # Another browser (signed in, but without the CSRF cookie the token belongs to):
+    other = httpx.AsyncClient(base_url=console.server.url, cookies={"ts_session": session})
+    async with other:
+        answer = await other.post("/admin/roles", data={"name": "Manager", "csrf": good})
+    assert answer.status_code == 403
+    await console.unchanged(before)
+
+
+async def test_pages_are_not_framed_cached_or_scripted(console: Console) -> None:
+    for path in [*PAGES[1:], "/admin/login"]:
+        answer = await console.admin.http.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert "script-src" not in answer.headers["content-security-policy"]  # default 'none'
+        assert answer.headers["cache-control"] == "no-store"
+        assert "<script" not in answer.text
+
+
+async def test_sign_out_ends_the_session(console: Console) -> None:
+    answer = await console.admin.post("/admin/logout")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/admin/login"
+    assert (await console.admin.http.get("/admin/apis")).status_code == 303
+    assert "You are signed out." in await console.admin.page("/admin/login")
+
+
+async def test_a_disabled_administrator_is_signed_out_at_once(console: Console) -> None:
+    await console.server.tenant.run(lambda s: people.set_enabled(s, ADMIN_EMAIL, False))
+    assert (await console.admin.http.get("/admin/apis")).status_code == 303
+    answer = await console.admin.sign_in(ADMIN_EMAIL)
+    assert answer.status_code == 401
