@@ -136,10 +136,13 @@ async def test_token_and_client_authentication_events_hold_no_secret(
     assert len(issued) == 1
     assert len(failed) == 1
     assert issued[0]["subject"] == client.client_id
-    assert issued[0]["details"] == {
+    tallied = issued[0]["details"]
+    assert tallied.pop("first") <= tallied.pop("last")
+    assert tallied == {
         "grant_type": "client_credentials",
         "audience": AUDIENCE,
         "scope": "batch:upload",
+        "count": 1,
     }
     assert failed[0]["outcome"] == "failure"
     assert failed[0]["details"] == {"reason": "wrong_secret"}
@@ -252,3 +255,19 @@ async def test_disabling_a_user_is_recorded_once(tenant: Tenant) -> None:
         await tenant.run(work)
     kinds = [e["kind"] for e in await _events(tenant, actor="cli:carol")]
     assert kinds == ["user.disabled", "user.created"]
+
+
+async def test_client_credentials_tokens_are_tallied_per_client_audience_and_scope(
+    tenant: Tenant,
+) -> None:
+    buffer = tenant.runtime.audit
+    details = {"grant_type": "client_credentials", "audience": AUDIENCE, "scope": "a"}
+    for _ in range(3):
+        buffer.tally("token.issued", "job", "client:job", details)
+    buffer.tally("token.issued", "job", "client:job", details | {"scope": "b"})
+    buffer.tally("token.issued", "other", "client:other", details)
+    await buffer.flush()
+    found = await _events(tenant, kinds=("token.issued",))
+    counts = sorted((e["subject"], e["details"]["scope"], e["details"]["count"]) for e in found)
+    assert counts == [("job", "a", 3), ("job", "b", 1), ("other", "a", 1)]
+    assert all(e["request_id"] is None for e in found)

@@ -127,6 +127,28 @@ def _audit_failure(runtime: Runtime, client_id: str, reason: str, address: str) 
     )
 
 
+def _audit_issued(
+    runtime: Runtime,
+    grant_type: str,
+    client_id: str,
+    params: TokenRequest,
+    body: dict[str, Any],
+    address: str,
+) -> None:
+    details = {
+        "grant_type": grant_type,
+        "audience": params.get("audience") or list(params.resources),
+        "scope": body.get("scope"),
+    }
+    actor = f"client:{client_id}"
+    if grant_type == "client_credentials":
+        runtime.audit.tally("token.issued", client_id, actor, details)
+    else:
+        runtime.audit.emit(
+            audit.Event("token.issued", client_id, details=details, address=address, actor=actor)
+        )
+
+
 class TokenEndpoint:
     """The token endpoint (RFC 6749 §3.2) as an ASGI application."""
 
@@ -174,19 +196,7 @@ class TokenEndpoint:
             else:
                 body = await _client_credentials(runtime, client, params)
             TOKENS_ISSUED.labels(grant_type, client.client_id).inc()
-            runtime.audit.emit(
-                audit.Event(
-                    "token.issued",
-                    client.client_id,
-                    details={
-                        "grant_type": grant_type,
-                        "audience": params.get("audience") or list(params.resources),
-                        "scope": body.get("scope"),
-                    },
-                    address=address,
-                    actor=f"client:{client.client_id}",
-                )
-            )
+            _audit_issued(runtime, grant_type, client.client_id, params, body, address)
             return 200, body, {}
         except OAuthError as error:
             log.info(
