@@ -38,6 +38,20 @@ class MachineClient:
     client_id: str
     secret: str
 
+    async def request_token(
+        self, http: httpx.AsyncClient, audience: str = AUDIENCE, secret: str | None = None
+    ) -> httpx.Response:
+        """POST /oauth/token: the client credentials grant, the secret in the body."""
+        return await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.secret if secret is None else secret,
+                "audience": audience,
+            },
+        )
+
 
 class Tenant:
     """Configures the tenant in the same database the server uses, through the admin rules."""

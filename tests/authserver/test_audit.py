@@ -107,27 +107,12 @@ async def test_token_and_client_authentication_events_hold_no_secret(
 ) -> None:
     await auth_server.tenant.create_api()
     client = await auth_server.tenant.machine_client({AUDIENCE: ["batch:upload"]})
-    good = await auth_server.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.secret,
-            "audience": AUDIENCE,
-        },
-    )
+    good = await client.request_token(auth_server.http)
     assert good.status_code == 200
     wrong_secret = client.secret[:-1] + ("x" if client.secret[-1] != "x" else "y")
-    bad = await auth_server.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": wrong_secret,
-            "audience": AUDIENCE,
-        },
-        headers={"X-Request-Id": "audit-test-1"},
-    )
+    auth_server.http.headers["X-Request-Id"] = "audit-test-1"
+    bad = await client.request_token(auth_server.http, secret=wrong_secret)
+    del auth_server.http.headers["X-Request-Id"]
     assert bad.status_code == 401
 
     tenant = auth_server.tenant

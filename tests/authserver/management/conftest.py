@@ -33,15 +33,7 @@ class Management:
         client = await self.server.tenant.machine_client(
             {self.audience: wanted}, name=name or f"Automation {len(wanted)} {id(wanted)}"
         )
-        answer = await self.http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client.client_id,
-                "client_secret": client.secret,
-                "audience": self.audience,
-            },
-        )
+        answer = await client.request_token(self.http, self.audience)
         assert answer.status_code == 200, answer.text
         token: str = answer.json()["access_token"]
         return token

@@ -28,15 +28,7 @@ async def test_a_garbled_token_is_invalid_token(management: Management) -> None:
 async def test_a_token_for_another_audience_is_refused(management: Management) -> None:
     await management.server.tenant.create_api()
     client = await management.server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
-    issued = await management.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.secret,
-            "audience": AUDIENCE,
-        },
-    )
+    issued = await client.request_token(management.http)
     answer = await management.call("GET", "clients", issued.json()["access_token"])
     assert answer.status_code == 401
     assert 'error="invalid_token"' in answer.headers["www-authenticate"]

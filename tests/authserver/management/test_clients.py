@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.authserver.conftest import ALL_SCOPES, AUDIENCE
+from tests.authserver.conftest import ALL_SCOPES, AUDIENCE, MachineClient
 from tests.authserver.management.conftest import Management
 
 MACHINE = {"name": "Timesheets Import Job", "app_type": "machine"}
@@ -21,15 +21,7 @@ async def _client(management: Management, token: str, **changes: Any) -> dict[st
 
 
 async def _token_for(management: Management, client_id: str, secret: str) -> int:
-    answer = await management.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-            "audience": AUDIENCE,
-        },
-    )
+    answer = await MachineClient(client_id, secret).request_token(management.http)
     return answer.status_code
 
 
