@@ -114,7 +114,7 @@ def page(
 
 def missing(request: Request, who: Admin, error: TenantError) -> Response:
     """The page for something that does not exist (any more)."""
-    return page(request, who, "console/missing.html", text=str(error))
+    return page(request, who, "console/missing.html", status=404, text=str(error))
 
 
 def done(request: Request, path: str, flash: str) -> Response:
