@@ -182,7 +182,6 @@ async def delete_api(request: Request, who: CurrentAdmin, form: Posted, api_id: 
         await admin.delete_api(session, api_id)
         return name
 
-    name = await attempt(request, who, form, "delete", work)
-    if isinstance(name, Problem):
-        return await _api_page(request, who, api_id, name)
-    return done(request, "/admin/apis", f"API {name} deleted.")
+    return await _page_of(request, who, api_id).submit(
+        form, "delete", work, flash=lambda name: f"API {name} deleted.", then="/admin/apis"
+    )

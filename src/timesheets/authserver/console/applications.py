@@ -127,6 +127,11 @@ async def show_application(request: Request, who: CurrentAdmin, client_id: str) 
     return await _application_page(request, who, client_id)
 
 
+def _page_of(request: Request, who: CurrentAdmin, client_id: str) -> FormPage:
+    path = f"/admin/applications/{client_id}"
+    return FormPage(request, who, path, partial(_application_page, request, who, client_id))
+
+
 @router.post("/admin/applications/{client_id}")
 async def update_application(
     request: Request, who: CurrentAdmin, form: Posted, client_id: str
@@ -142,13 +147,7 @@ async def update_application(
         redirect_uris=form.lines("redirect_uris"),
         web_origins=form.lines("web_origins"),
     )
-    here = FormPage(
-        request,
-        who,
-        f"/admin/applications/{client_id}",
-        partial(_application_page, request, who, client_id),
-    )
-    return await here.submit(
+    return await _page_of(request, who, client_id).submit(
         form, "settings", work, flash="Application saved.", fields=SETTINGS_FIELDS
     )
 
@@ -181,7 +180,10 @@ async def delete_application(
         await admin.delete_client(session, client_id)
         return name
 
-    name = await attempt(request, who, form, "delete", work)
-    if isinstance(name, Problem):
-        return await _application_page(request, who, client_id, name)
-    return done(request, "/admin/applications", f"Application {name} deleted.")
+    return await _page_of(request, who, client_id).submit(
+        form,
+        "delete",
+        work,
+        flash=lambda name: f"Application {name} deleted.",
+        then="/admin/applications",
+    )

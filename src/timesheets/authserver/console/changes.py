@@ -78,13 +78,15 @@ class FormPage:
         self,
         form: Form,
         form_id: str,
-        work: Callable[[AsyncSession], Awaitable[object]],
+        work: Callable[[AsyncSession], Awaitable[T]],
         *,
-        flash: str,
+        flash: str | Callable[[T], str],
         fields: Iterable[str] | Mapping[str, str] = (),
+        then: str | None = None,
     ) -> Response:
-        """Make the change; the page then says `flash`."""
+        """Make the change; then this page (or `then`) says `flash` (or `flash(result)`)."""
         outcome = await attempt(self.request, self.who, form, form_id, work, fields)
         if isinstance(outcome, Problem):
             return await self.show(outcome)
-        return done(self.request, self.path, flash)
+        text = flash if isinstance(flash, str) else flash(outcome)
+        return done(self.request, then or self.path, text)

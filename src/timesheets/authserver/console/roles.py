@@ -138,7 +138,6 @@ async def delete_role(request: Request, who: CurrentAdmin, form: Posted, role_id
         await people.delete_role(session, name)
         return name
 
-    name = await attempt(request, who, form, "delete", work)
-    if isinstance(name, Problem):
-        return await _role_page(request, who, role_id, name)
-    return done(request, "/admin/roles", f"Role {name} deleted.")
+    return await _page_of(request, who, role_id).submit(
+        form, "delete", work, flash=lambda name: f"Role {name} deleted.", then="/admin/roles"
+    )

@@ -162,7 +162,6 @@ async def delete_user(request: Request, who: CurrentAdmin, form: Posted, user_id
         await people.delete_user(session, user_id)
         return email
 
-    email = await attempt(request, who, form, "delete", work)
-    if isinstance(email, Problem):
-        return await _user_page(request, who, user_id, email)
-    return done(request, "/admin/users", f"User {email} deleted.")
+    return await _page_of(request, who, user_id).submit(
+        form, "delete", work, flash=lambda email: f"User {email} deleted.", then="/admin/users"
+    )
