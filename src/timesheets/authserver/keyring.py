@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timesheets.authserver import audit
 from timesheets.authserver.admin import TenantError
 from timesheets.authserver.keys import (
+    ASYMMETRIC_ALGS,
     PrivateKey,
     current_key,
     generate_private_key,
@@ -117,9 +118,6 @@ async def ensure_keys(
     return created
 
 
-ROTATING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
-
-
 async def rotate_keys(
     session: AsyncSession, sealer: Sealer, alg: str, now: datetime, publish_for: timedelta
 ) -> tuple[str | None, str | None, str]:
@@ -127,8 +125,8 @@ async def rotate_keys(
 
     Returns (promoted kid, demoted kid, new next kid).
     """
-    if alg not in ROTATING_ALGS:
-        raise TenantError(f"alg must be one of {', '.join(ROTATING_ALGS)}", "alg")
+    if alg not in ASYMMETRIC_ALGS:
+        raise TenantError(f"alg must be one of {', '.join(ASYMMETRIC_ALGS)}", "alg")
     rows = await load_keys(session)
     plan = plan_rotation([key_record(r) for r in rows], alg, now, publish_for)
     for row in rows:
