@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Pages, Shot, System
+from timesheets import bootstrap
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -24,19 +25,8 @@ PHONE = {"width": 390, "height": 844}
 #: The bootstrapped tenant already has the scenario's API; the console makes a second one.
 API_NAME = "Timesheets API (console)"
 IDENTIFIER = "https://timesheets.console.example"
-SCOPES = {
-    "read:timesheets": "Read timesheets",
-    "create:timesheets": "Create timesheets",
-    "delete:timesheets": "Delete timesheets",
-    "approve:timesheets": "Approve timesheets",
-    "batch:upload": "Upload timesheets in batch",
-}
 JOB = "Timesheets import Job (console)"
-JOB_SCOPES = ["create:timesheets", "batch:upload"]
-ROLES = {
-    "Console Employee": ["read:timesheets", "create:timesheets", "delete:timesheets"],
-    "Console Manager": list(SCOPES)[:4],
-}
+ROLES = {f"Console {name}": scopes for name, scopes in bootstrap.ROLES.items()}
 
 
 async def sign_in(page: Page, system: System, email: str, start: str = "/admin") -> None:
@@ -85,7 +75,7 @@ async def test_auth0_configuration_section_through_the_console(
     await page.get_by_label("Identifier").fill("timesheets.console.example")
     await expect(page.get_by_label("Signing algorithm")).to_have_value("RS256")
     await page.get_by_label("Scopes").fill(
-        "\n".join(f"{value} {text}" for value, text in SCOPES.items())
+        "\n".join(f"{value} {text}" for value, text in bootstrap.SCOPES.items())
     )
     await page.get_by_role("button", name="Create").click()
     identifier = page.get_by_label("Identifier")
@@ -101,7 +91,7 @@ async def test_auth0_configuration_section_through_the_console(
     await page.get_by_role("button", name="Create").click()
     await flash(page, f"API {API_NAME} created.")
     await expect(page.get_by_role("heading", name=API_NAME)).to_be_visible()
-    for value in SCOPES:
+    for value in bootstrap.SCOPES:
         await expect(page.get_by_role("rowheader", name=value)).to_be_visible()
     await shot(page, "03-api")
 
@@ -125,15 +115,17 @@ async def test_auth0_configuration_section_through_the_console(
     # Authorize it for the API by ticking scopes, as in the original screenshots.
     await page.get_by_role("link", name=f"Authorize for {API_NAME}").click()
     await expect(page.get_by_text("Unauthorized")).to_be_visible()
-    for value in JOB_SCOPES:
+    for value in bootstrap.IMPORT_JOB_SCOPES:
         await page.get_by_label(value).check()
     await shot(page, "07-authorize-scopes")
     await page.get_by_role("button", name="Authorize").click()
     await flash(page, "Authorized with 2 scope(s).")
-    for value in SCOPES:
+    for value in bootstrap.SCOPES:
         box = page.get_by_label(value)
         await (
-            expect(box).to_be_checked() if value in JOB_SCOPES else expect(box).not_to_be_checked()
+            expect(box).to_be_checked()
+            if value in bootstrap.IMPORT_JOB_SCOPES
+            else expect(box).not_to_be_checked()
         )
     await shot(page, "08-authorized")
 
@@ -197,7 +189,7 @@ async def test_auth0_configuration_section_through_the_console(
             },
         )
     assert answer.status_code == 200, answer.text
-    assert sorted(answer.json()["scope"].split()) == sorted(JOB_SCOPES)
+    assert sorted(answer.json()["scope"].split()) == sorted(bootstrap.IMPORT_JOB_SCOPES)
 
 
 async def test_console_fits_a_phone_and_a_form_works_by_keyboard(
