@@ -36,7 +36,7 @@ ROLES = {
     "Employee": PEOPLE_SCOPES,
     "Manager": [*PEOPLE_SCOPES, "approve:timesheets"],
 }
-ADMIN_ROLE = "Admin"
+ADMIN_ROLE = people.ADMIN_ROLE
 MANAGEMENT_CLIENT = "Timesheets Management Client"
 DEMO_USERS = [
     ("employee@abc.example", "Erin Employee", "Employee", ["Employee"]),

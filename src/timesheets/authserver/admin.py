@@ -186,7 +186,9 @@ async def create_api(
         )
     )
     if taken is not None:
-        raise Conflict(f"an API named {name!r} or identified {identifier!r} already exists")
+        raise Conflict(
+            f"an API named {name!r} or identified {identifier!r} already exists", "identifier"
+        )
     api = ResourceServer(
         id="api_" + secrets.token_hex(8),
         name=name,
@@ -482,6 +484,8 @@ async def rotate_secret(
         raise TenantError(f"client {client.name!r} is public and has no secret")
     if secret is not None and len(secret) < 32:
         raise TenantError("a client secret must be at least 32 characters", "secret")
+    if not timedelta(0) <= overlap <= timedelta(seconds=MAX_LIFETIME):
+        raise TenantError(f"the overlap must be between 0 and {MAX_LIFETIME} s", "overlap")
     now = now_utc()
     for old in client.secrets:
         if old.expires_at is None or old.expires_at > now + overlap:

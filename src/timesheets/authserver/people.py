@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
@@ -17,6 +17,8 @@ from timesheets.authserver.models import ResourceServer, Role, RolePermission, U
 from timesheets.authserver.passwords import hash_password
 
 USER_TYPES = ("Employee", "Contractor")
+#: The role whose holders may use the admin console.
+ADMIN_ROLE = "Admin"
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 
@@ -82,9 +84,28 @@ async def set_password(session: AsyncSession, ref: str, password: str) -> None:
     await audit.change(session, "user.password_set", user.id)
 
 
+async def _keep_an_admin(session: AsyncSession, user: User, change: str) -> None:
+    """Refuse a change that would leave no enabled user holding the Admin role."""
+    others = await session.scalar(
+        select(func.count())
+        .select_from(UserRole)
+        .join(Role, Role.id == UserRole.role_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(Role.name == ADMIN_ROLE, User.enabled, User.id != user.id)
+    )
+    if not others:
+        raise Conflict(f"{user.email} is the last enabled administrator and cannot be {change}")
+
+
+async def _is_admin(session: AsyncSession, user: User) -> bool:
+    return ADMIN_ROLE in await user_roles(session, user.id)
+
+
 async def set_enabled(session: AsyncSession, ref: str, enabled: bool) -> None:
     """Disable (or enable again) a user; a disabled user cannot log in."""
     user = await find_user(session, ref)
+    if not enabled and user.enabled and await _is_admin(session, user):
+        await _keep_an_admin(session, user, "disabled")
     if user.enabled != enabled:
         user.enabled = enabled
         await audit.change(session, "user.enabled" if enabled else "user.disabled", user.id)
@@ -174,6 +195,8 @@ async def unassign_role(session: AsyncSession, user_ref: str, role_name: str) ->
     )
     if held is None:
         raise NotFound(f"user {user.email} does not hold role {role.name!r}")
+    if role.name == ADMIN_ROLE and user.enabled:
+        await _keep_an_admin(session, user, f"without the {ADMIN_ROLE} role")
     await session.delete(held)
     await audit.change(session, "user.role_removed", user.id, role=role.name)
 
@@ -202,6 +225,8 @@ async def update_user(
 async def delete_user(session: AsyncSession, ref: str) -> None:
     """Delete a user with their roles, sessions and grants."""
     user = await find_user(session, ref)
+    if user.enabled and await _is_admin(session, user):
+        await _keep_an_admin(session, user, "deleted")
     await session.delete(user)
     await audit.change(session, "user.deleted", user.id, email=user.email)
 
@@ -228,8 +253,10 @@ async def update_role(
 
 
 async def delete_role(session: AsyncSession, ref: str) -> None:
-    """Delete a role; its holders lose its permissions."""
+    """Delete a role; its holders lose its permissions (the Admin role cannot go)."""
     role = await find_role(session, ref)
+    if role.name == ADMIN_ROLE:
+        raise Conflict(f"the {ADMIN_ROLE} role lets people into the admin console; keep it")
     await session.delete(role)
     await audit.change(session, "role.deleted", role.name)
 

@@ -3,6 +3,7 @@ role -> 403 and nothing else; every form needs its CSRF token from our own origi
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -92,6 +93,13 @@ async def test_wrong_passwords_are_refused_next_to_the_field_then_throttled(
     assert "Too many sign-in attempts" in throttled.text
 
 
+async def _second_admin_disables_the_first(session: Any) -> None:
+    # The last enabled administrator cannot be disabled (people.py): a second one is made.
+    await people.create_user(session, email="bo@abc.example", name="Bo", password=PASSWORD)
+    await people.assign_role(session, "bo@abc.example", people.ADMIN_ROLE)
+    await people.set_enabled(session, ADMIN_EMAIL, False)
+
+
 async def test_users_without_the_admin_role_or_disabled_are_refused(console: Console) -> None:
     signed_in = await console.guest.sign_in(EMPLOYEE_EMAIL)
     assert signed_in.status_code == 303  # a valid sign-in; the role is checked on each page
@@ -105,7 +113,7 @@ async def test_users_without_the_admin_role_or_disabled_are_refused(console: Con
     for path, form in CHANGES:
         assert (await console.guest.post(path, form)).status_code == 403
     await console.unchanged(before)
-    await console.server.tenant.run(lambda s: people.set_enabled(s, ADMIN_EMAIL, False))
+    await console.server.tenant.run(_second_admin_disables_the_first)
     assert (await console.admin.http.get("/admin/apis")).status_code == 303
     answer = await console.admin.sign_in(ADMIN_EMAIL)
     assert answer.status_code == 401

@@ -23,7 +23,7 @@ from timesheets.authserver.pages import render
 from timesheets.authserver.routers.interaction import session_user
 from timesheets.authserver.runtime import Runtime
 
-ADMIN_ROLE = "Admin"
+ADMIN_ROLE = people.ADMIN_ROLE
 HOME = "/admin"
 SIGN_IN = "/admin/login"
 

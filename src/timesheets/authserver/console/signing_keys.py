@@ -13,7 +13,6 @@ from timesheets.authserver.console.guard import CurrentAdmin, runtime_of
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, page, refused
 from timesheets.authserver.keyring import rotate_keys
-from timesheets.authserver.keys import ASYMMETRIC_ALGS
 from timesheets.authserver.store import key_record, load_keys
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -41,10 +40,8 @@ async def key_list(request: Request, who: CurrentAdmin) -> Response:
 async def rotate(request: Request, who: CurrentAdmin, form: Posted) -> Response:
     """Sign with the published next key; the old one stays published until its tokens expire."""
     runtime = runtime_of(request)
-    alg = form.get("alg")
+    alg = form.get("alg") or ""
     try:
-        if alg not in ASYMMETRIC_ALGS:
-            raise admin.TenantError(f"algorithm must be one of {', '.join(ASYMMETRIC_ALGS)}", "alg")
         publish_for = await runtime.longest_token_lifetime()
         async with change(runtime, who) as session:
             promoted, _demoted, fresh = await rotate_keys(

@@ -1,0 +1,68 @@
+"""The rules for people (people.py) that keep the tenant administrable, on SQLite and
+PostgreSQL: the last enabled administrator stays, and so does the Admin role."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.authserver.conftest import Tenant
+from timesheets.authserver import admin, people
+
+PASSWORD = "correct horse battery"
+
+
+async def _admins(tenant: Tenant, *emails: str) -> None:
+    async def work(session: Any) -> None:
+        await people.create_role(session, people.ADMIN_ROLE)
+        for email in emails:
+            await people.create_user(session, email=email, name=email, password=PASSWORD)
+            await people.assign_role(session, email, people.ADMIN_ROLE)
+
+    await tenant.run(work)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda s: people.set_enabled(s, "ada@abc.example", False), "cannot be disabled"),
+        (lambda s: people.delete_user(s, "ada@abc.example"), "cannot be deleted"),
+        (
+            lambda s: people.unassign_role(s, "ada@abc.example", people.ADMIN_ROLE),
+            "cannot be without the Admin role",
+        ),
+    ],
+)
+async def test_the_last_enabled_administrator_stays(tenant: Tenant, change: Any, says: str) -> None:
+    await _admins(tenant, "ada@abc.example")
+    before = await tenant.row_counts()
+    with pytest.raises(admin.Conflict, match=says):
+        await tenant.run(change)
+    assert await tenant.row_counts() == before
+
+
+async def test_with_another_enabled_administrator_one_may_go(tenant: Tenant) -> None:
+    await _admins(tenant, "ada@abc.example", "bob@abc.example")
+    await tenant.run(lambda s: people.set_enabled(s, "bob@abc.example", False))
+    with pytest.raises(admin.Conflict, match="last enabled administrator"):
+        await tenant.run(lambda s: people.delete_user(s, "ada@abc.example"))
+    await tenant.run(lambda s: people.set_enabled(s, "bob@abc.example", True))
+    await tenant.run(lambda s: people.delete_user(s, "ada@abc.example"))
+    roles = await tenant.run(lambda s: people.list_users(s))
+    assert [user.email for user in roles] == ["bob@abc.example"]
+
+
+async def test_the_admin_role_cannot_be_deleted(tenant: Tenant) -> None:
+    await _admins(tenant)
+    with pytest.raises(admin.Conflict, match="keep it"):
+        await tenant.run(lambda s: people.delete_role(s, people.ADMIN_ROLE))
+
+
+async def test_a_secret_overlap_outside_0_to_30_days_is_refused(tenant: Tenant) -> None:
+    client = await tenant.machine_client()
+    for overlap in (timedelta(seconds=-1), timedelta(days=31)):
+        with pytest.raises(admin.TenantError, match="overlap") as refused:
+            await tenant.run(lambda s, o=overlap: admin.rotate_secret(s, client.client_id, o))
+        assert refused.value.field == "overlap"
