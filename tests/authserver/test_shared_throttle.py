@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -108,3 +109,27 @@ async def test_keys_a_database_cannot_hold_are_stored_as_digests(
     assert await two.retry_after(key, NOW + 1) == 59
     assert await stored(tenant, stored_key(key)) == (NOW, LIMIT)
     assert stored_key(key).startswith("sha256:")
+
+
+async def test_requests_in_flight_share_one_lookup_per_key(tenant: Tenant) -> None:
+    opened = 0
+    sessions = tenant.runtime.sessions
+
+    def counting() -> Any:
+        nonlocal opened
+        opened += 1
+        return sessions()
+
+    throttle = SharedThrottle(counting, "client", limit=LIMIT, window=WINDOW)  # type: ignore[arg-type]
+    for _ in range(LIMIT):
+        await throttle.record_failure("client:locked", NOW)
+    opened = 0
+    waits = await asyncio.gather(
+        *(throttle.retry_after("client:locked", NOW) for _ in range(20)),
+        *(throttle.retry_after("client:clear", NOW) for _ in range(20)),
+    )
+    assert waits[:20] == [60] * 20
+    assert waits[20:] == [0] * 20
+    assert opened == 2  # one lookup per key
+    assert await throttle.retry_after("client:clear", NOW + 0.5) == 0
+    assert opened == 2  # found clear: remembered for a second

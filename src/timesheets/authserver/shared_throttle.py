@@ -4,11 +4,14 @@ Failures are counted in `failure_windows` (one row per scope and key, fixed wind
 the wall clock), so a client or an account locked through one instance is locked at all
 of them. Successful requests must not pay a query each: a key found without a lock is
 remembered as clear for `clear_seconds` (1 s by default), so a lock reached through
-another instance applies here within that time, and a lock reached here at once.
+another instance applies here within that time, and a lock reached here at once. When
+that memory runs out under load, one request looks the key up and the others in flight
+wait for its answer (one query per key, not one per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -59,6 +62,7 @@ class SharedThrottle:
         self.clear_seconds = clear_seconds
         self.max_clear = max_clear
         self._clear: dict[str, float] = {}
+        self._looking: dict[str, asyncio.Future[int]] = {}
         self._records = 0
 
     async def retry_after(self, key: str, now: float) -> int:
@@ -67,6 +71,23 @@ class SharedThrottle:
         checked = self._clear.get(key)
         if checked is not None and now - checked < self.clear_seconds:
             return 0
+        pending = self._looking.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._looking[key] = answer
+        try:
+            wait = await self._look_up(key, now)
+        except BaseException as error:
+            answer.set_exception(error)
+            answer.exception()  # retrieved: a lookup nobody else waited for is not an orphan
+            raise
+        finally:
+            del self._looking[key]
+        answer.set_result(wait)
+        return wait
+
+    async def _look_up(self, key: str, now: float) -> int:
         async with self.sessions() as session:
             row = (
                 await session.execute(
