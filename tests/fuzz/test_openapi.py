@@ -10,10 +10,13 @@ live server after the fixtures started it.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -27,6 +30,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.fuzz.conftest import EXAMPLES
 from tests.issuer import TestIssuer
 from tests.live import LiveServer
+from timesheets.authserver import admin
+from timesheets.authserver.app import create_runtime
+from timesheets.settings import AuthServerSettings
 
 CHECKS = [
     not_a_server_error,
@@ -95,3 +101,45 @@ def test_the_authorization_server(live_authserver: LiveServer) -> None:
         url, lambda case: case.call_and_validate(base_url=url, checks=CHECKS)
     )
     assert "POST /oauth/token" in fuzzed
+
+
+def test_the_management_api_with_a_token_holding_every_scope(
+    live_authserver: LiveServer,
+    make_auth_settings: Callable[..., AuthServerSettings],
+    tmp_path: Path,
+) -> None:
+    url = live_authserver.url
+    port = int(url.rsplit(":", 1)[1])
+    settings = make_auth_settings(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", port=port)
+
+    async def automation_client() -> tuple[str, str]:
+        runtime = create_runtime(settings)
+        try:
+            async with runtime.sessions() as session, session.begin():
+                created = await admin.create_client(session, name="Fuzz", app_type="machine")
+                await admin.add_grant(
+                    session, "Fuzz", f"{url}/api/v2/", sorted(admin.MANAGEMENT_SCOPES)
+                )
+        finally:
+            await runtime.engine.dispose()
+        assert created.secret is not None
+        return created.client.client_id, created.secret
+
+    client_id, secret = asyncio.run(automation_client())
+    issued = httpx.post(
+        f"{url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "audience": f"{url}/api/v2/",
+        },
+        timeout=30,
+    )
+    headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    fuzzed = fuzz_every_operation(
+        url,
+        lambda case: case.call_and_validate(base_url=url, headers=headers, checks=CHECKS),
+    )
+    assert "PATCH /api/v2/clients/{client_id}" in fuzzed
+    assert "POST /api/v2/roles/{role_id}/permissions" in fuzzed

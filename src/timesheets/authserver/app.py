@@ -114,6 +114,13 @@ TOKEN_OPERATION: dict[str, Any] = {
 }
 
 
+_MANAGEMENT_ANSWERS = (
+    ("400", "invalid_request: a malformed Authorization header (RFC 6750 §3.1)"),
+    ("401", "No valid token (RFC 6750 §3.1)"),
+    ("403", "insufficient_scope (RFC 6750 §3.1)"),
+)
+
+
 def document_management_security(schema: dict[str, Any]) -> None:
     """Declare the bearer token every management operation needs, and its 401/403."""
     schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
@@ -125,11 +132,20 @@ def document_management_security(schema: dict[str, Any]) -> None:
     for path, operations in schema["paths"].items():
         if not path.startswith("/api/v2/"):
             continue
-        for operation in operations.values():
+        for method, operation in operations.items():
             operation["security"] = [{"bearer": []}]
             responses = operation.setdefault("responses", {})
-            responses.setdefault("401", {"description": "No valid token (RFC 6750 §3.1)"})
-            responses.setdefault("403", {"description": "insufficient_scope (RFC 6750 §3.1)"})
+            for status, description in _MANAGEMENT_ANSWERS:
+                responses.setdefault(status, {"description": description})
+            if "{" in path or method != "get":
+                responses.setdefault(
+                    "404", {"description": "The resource or one it names is not there"}
+                )
+            if method in ("post", "patch", "delete"):
+                responses.setdefault("409", {"description": "Conflicts with what exists"})
+                responses.setdefault("422", {"description": "Invalid input, fields named"})
+            if "{" in path and method in ("post", "patch", "delete"):
+                responses.setdefault("412", {"description": "If-Match is not the current ETag"})
 
 
 def create_runtime(settings: AuthServerSettings) -> Runtime:

@@ -13,7 +13,7 @@ from timesheets.authserver.management import views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
-from timesheets.authserver.management.schemas import ClientGrantCreate, ClientGrantUpdate
+from timesheets.authserver.management.schemas import ClientGrantCreate, ClientGrantUpdate, RowId
 from timesheets.authserver.management.transaction import change, count, read
 from timesheets.authserver.models import Client, ClientGrant, ResourceServer
 
@@ -95,7 +95,7 @@ async def create_client_grant(
 async def get_client_grant(
     request: Request,
     response: Response,
-    grant_id: int,
+    grant_id: RowId,
     _caller: Annotated[Caller, Depends(require("read:client_grants"))],
 ) -> dict[str, Any]:
     """One grant."""
@@ -112,7 +112,7 @@ async def get_client_grant(
 async def update_client_grant(
     request: Request,
     response: Response,
-    grant_id: int,
+    grant_id: RowId,
     body: ClientGrantUpdate,
     caller: Annotated[Caller, Depends(require("update:client_grants"))],
 ) -> dict[str, Any]:
@@ -132,7 +132,7 @@ async def update_client_grant(
 @router.delete("/{grant_id}", status_code=204)
 async def delete_client_grant(
     request: Request,
-    grant_id: int,
+    grant_id: RowId,
     caller: Annotated[Caller, Depends(require("delete:client_grants"))],
 ) -> Response:
     """Withdraw a grant."""

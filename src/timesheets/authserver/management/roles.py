@@ -18,6 +18,7 @@ from timesheets.authserver.management.schemas import (
     Permissions,
     RoleCreate,
     RoleUpdate,
+    RowId,
 )
 from timesheets.authserver.management.transaction import change, page, read
 from timesheets.authserver.models import Role
@@ -83,7 +84,7 @@ async def create_role(
 async def get_role(
     request: Request,
     response: Response,
-    role_id: int,
+    role_id: RowId,
     _caller: Annotated[Caller, Depends(require("read:roles"))],
 ) -> dict[str, Any]:
     """One role with its permissions."""
@@ -100,7 +101,7 @@ async def get_role(
 async def update_role(
     request: Request,
     response: Response,
-    role_id: int,
+    role_id: RowId,
     body: RoleUpdate,
     caller: Annotated[Caller, Depends(require("update:roles"))],
 ) -> dict[str, Any]:
@@ -122,7 +123,7 @@ async def update_role(
 @router.delete("/{role_id}", status_code=204)
 async def delete_role(
     request: Request,
-    role_id: int,
+    role_id: RowId,
     caller: Annotated[Caller, Depends(require("delete:roles"))],
 ) -> Response:
     """Delete a role; its members lose its permissions."""
@@ -153,7 +154,7 @@ async def _edit_permissions(
 @router.post("/{role_id}/permissions")
 async def add_role_permissions(
     request: Request,
-    role_id: int,
+    role_id: RowId,
     body: Permissions,
     caller: Annotated[Caller, Depends(require("update:roles"))],
 ) -> dict[str, Any]:
@@ -168,7 +169,7 @@ async def add_role_permissions(
 @router.delete("/{role_id}/permissions")
 async def remove_role_permissions(
     request: Request,
-    role_id: int,
+    role_id: RowId,
     body: Permissions,
     caller: Annotated[Caller, Depends(require("update:roles"))],
 ) -> dict[str, Any]:
@@ -183,7 +184,7 @@ async def remove_role_permissions(
 @router.get("/{role_id}/users")
 async def get_role_users(
     request: Request,
-    role_id: int,
+    role_id: RowId,
     _caller: Annotated[Caller, Depends(require("read:roles"))],
 ) -> list[dict[str, Any]]:
     """The people holding a role."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+#: A numeric id in a path: a positive 32-bit integer, as the tables hold.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class Body(BaseModel):
