@@ -28,17 +28,11 @@ from tests.e2e.test_import_e2e import (
 from tests.importer import FIXTURES
 from tests.pg import free_port
 from timesheets.authserver.admin import MANAGEMENT_SCOPES
+from timesheets.bootstrap import SCOPES
 
 pytestmark = pytest.mark.timeout(600)
 
 IDENTIFIER = "https://api.exampleco.com/timesheets"
-SCOPES = {
-    "read:timesheets": "Read timesheets",
-    "create:timesheets": "Create timesheets",
-    "delete:timesheets": "Delete timesheets",
-    "approve:timesheets": "Approve timesheets",
-    "batch:upload": "Upload timesheets in batch",
-}
 
 
 class Management:
