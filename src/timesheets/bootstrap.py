@@ -36,13 +36,12 @@ ROLES = {
     "Employee": PEOPLE_SCOPES,
     "Manager": [*PEOPLE_SCOPES, "approve:timesheets"],
 }
-ADMIN_ROLE = people.ADMIN_ROLE
 MANAGEMENT_CLIENT = "Timesheets Management Client"
 DEMO_USERS = [
     ("employee@abc.example", "Erin Employee", "Employee", ["Employee"]),
     ("contractor@abc.example", "Casey Contractor", "Contractor", ["Employee"]),
     ("manager@abc.example", "Morgan Manager", "Employee", ["Manager"]),
-    ("admin@abc.example", "Ada Admin", "Employee", [ADMIN_ROLE]),
+    ("admin@abc.example", "Ada Admin", "Employee", [people.ADMIN_ROLE]),
 ]
 
 
@@ -66,7 +65,7 @@ async def _people(session: AsyncSession, management: str) -> list[dict[str, Any]
     permissions_of: dict[str, dict[str, list[str]]] = {
         name: {AUDIENCE: scopes} for name, scopes in ROLES.items()
     }
-    permissions_of[ADMIN_ROLE] = {management: sorted(admin.MANAGEMENT_SCOPES)}
+    permissions_of[people.ADMIN_ROLE] = {management: sorted(admin.MANAGEMENT_SCOPES)}
     for role, permissions in permissions_of.items():
         try:
             await people.find_role(session, role)

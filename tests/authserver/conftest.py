@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.live import LiveServer, serve_in_thread
+from timesheets import db
 from timesheets.authserver import admin
 from timesheets.authserver.app import create_app, create_runtime, prepare
 from timesheets.authserver.models import Base, ResourceServer
@@ -87,8 +88,10 @@ class Tenant:
         return MachineClient(created.client.client_id, created.secret)
 
     async def run(self, work: Callable[[Any], Any]) -> Any:
-        """Run `work(session)` in one transaction."""
+        """Run `work(session)` in one transaction, SQLite's write lock taken first (as
+        the server's own changes do), so it waits for the server's writes, not fails."""
         async with self.runtime.sessions() as session, session.begin():
+            await session.connection(execution_options={db.IMMEDIATE: True})
             return await work(session)
 
     async def row_counts(self) -> dict[str, int]:

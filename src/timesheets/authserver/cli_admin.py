@@ -62,10 +62,9 @@ def _options(ctx: typer.Context, data_dir: DataDir = default_data_dir()) -> None
 
 def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction against the configured database."""
-    from timesheets.authserver import admin, audit
+    from timesheets.authserver import admin
     from timesheets.authserver.app import create_runtime, prepare
     from timesheets.cli import auth_settings
-    from timesheets.db import IMMEDIATE
 
     settings = auth_settings(ctx.find_root().obj if ctx.find_root().obj else ctx.obj)
 
@@ -73,11 +72,8 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
         runtime = create_runtime(settings)
         try:
             await prepare(runtime)
-            with audit.acting_as(f"cli:{getpass.getuser()}"):
-                async with runtime.sessions() as session, session.begin():
-                    # Take SQLite's write lock up front, so concurrent commands wait, not fail.
-                    await session.connection(execution_options={IMMEDIATE: True})
-                    return await work(runtime, session)
+            async with runtime.change(f"cli:{getpass.getuser()}") as session:
+                return await work(runtime, session)
         finally:
             await runtime.engine.dispose()
 

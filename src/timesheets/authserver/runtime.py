@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
+from timesheets import db
 from timesheets.authserver import audit
+from timesheets.authserver.admin import Conflict
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
 from timesheets.authserver.models import Client, ResourceServer
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
@@ -144,6 +150,22 @@ class Runtime:
                 self.invalidate()
                 self._revision = value
 
+    @asynccontextmanager
+    async def change(self, actor: str) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction for a change of the tenant by `actor`,
+        committed at the end of the block (a refusal raised in it rolls all back); this
+        process drops its caches at once, the others at their next revision check."""
+        try:
+            with audit.acting_as(actor):
+                async with self.sessions() as session, session.begin():
+                    # Take SQLite's write lock up front, so concurrent changes wait, not fail.
+                    await session.connection(execution_options={db.IMMEDIATE: True})
+                    yield session
+        except IntegrityError:
+            # Another change made the same thing at the same moment (PostgreSQL).
+            raise Conflict("this changed elsewhere at the same moment; read it again") from None
+        self.invalidate()
+
     def invalidate(self) -> None:
         """Forget every cached client, API and key."""
         self._clients.clear()
@@ -164,3 +186,9 @@ class Runtime:
         apis = await self.apis()
         seconds = max((api.token_lifetime for api in apis.values()), default=3600)
         return timedelta(seconds=seconds + self.settings.key_publish_margin_seconds)
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """The process state of the server answering a request."""
+    runtime: Runtime = connection.app.state.runtime
+    return runtime

@@ -12,11 +12,12 @@ from starlette.responses import RedirectResponse, Response
 from timesheets.authserver import admin
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Form, Posted
-from timesheets.authserver.console.guard import HOME, CurrentAdmin, runtime_of
+from timesheets.authserver.console.guard import HOME, CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, missing, page, shown_once
 from timesheets.authserver.keys import SIGNING_ALGS
 from timesheets.authserver.models import ResourceServer
+from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 CREATE_FIELDS = ("name", "identifier", "signing_alg", "token_lifetime", "scopes")

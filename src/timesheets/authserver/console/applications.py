@@ -14,10 +14,11 @@ from starlette.responses import Response
 from timesheets.authserver import admin
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
-from timesheets.authserver.console.guard import CurrentAdmin, runtime_of
+from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, missing, page, shown_once
 from timesheets.authserver.models import Client
+from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 APP_TYPES = {

@@ -12,9 +12,10 @@ from starlette.responses import Response
 from timesheets.authserver import audit
 from timesheets.authserver.admin import TenantError
 from timesheets.authserver.console.forms import Form
-from timesheets.authserver.console.guard import CurrentAdmin, runtime_of
+from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import page, refused
+from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE_SIZE = 50

@@ -12,18 +12,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from timesheets import db
-from timesheets.authserver import audit
-from timesheets.authserver.admin import Conflict, TenantError
+from timesheets.authserver.admin import TenantError
 from timesheets.authserver.console.forms import Form
-from timesheets.authserver.console.guard import Admin, runtime_of
+from timesheets.authserver.console.guard import Admin
 from timesheets.authserver.console.views import Problem, done, refused
-from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.runtime import Runtime, runtime_of
 
 T = TypeVar("T")
 
@@ -35,16 +32,8 @@ async def change(runtime: Runtime, who: Admin) -> AsyncIterator[AsyncSession]:
 
     Re-authentication before sensitive actions would be checked here (`who.auth_time`).
     """
-    try:
-        with audit.acting_as(who.actor):
-            async with runtime.sessions() as session, session.begin():
-                # Take SQLite's write lock up front, so concurrent changes wait, not fail.
-                await session.connection(execution_options={db.IMMEDIATE: True})
-                yield session
-    except IntegrityError:
-        # Another change made the same thing at the same moment (PostgreSQL).
-        raise Conflict("this changed elsewhere at the same moment; reload and try again") from None
-    runtime.invalidate()
+    async with runtime.change(who.actor) as session:
+        yield session
 
 
 async def attempt(

@@ -13,11 +13,11 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from timesheets.authserver.admin import TenantError
-from timesheets.authserver.console.guard import runtime_of
 from timesheets.authserver.console.route import Refusal
 from timesheets.authserver.oauth.errors import OAuthError
 from timesheets.authserver.pages import form_allowed, message
 from timesheets.authserver.routers.token import read_body
+from timesheets.authserver.runtime import runtime_of
 
 MAX_FIELDS = 1000
 

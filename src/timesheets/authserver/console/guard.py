@@ -21,9 +21,8 @@ from timesheets.authserver import people
 from timesheets.authserver.console.route import Refusal
 from timesheets.authserver.pages import render
 from timesheets.authserver.routers.interaction import session_user
-from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.runtime import runtime_of
 
-ADMIN_ROLE = people.ADMIN_ROLE
 HOME = "/admin"
 SIGN_IN = "/admin/login"
 
@@ -41,12 +40,6 @@ class Admin:
     def actor(self) -> str:
         """How the audit log names them."""
         return f"user:{self.user_id}"
-
-
-def runtime_of(request: Request) -> Runtime:
-    """The process state of the server answering `request`."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def console_path(value: str) -> str:
@@ -75,7 +68,7 @@ async def current_admin(request: Request) -> Admin:
     user, auth_time = signed_in
     async with runtime.sessions() as session:
         roles = await people.user_roles(session, user.id)
-    if ADMIN_ROLE not in roles:
+    if people.ADMIN_ROLE not in roles:
         page = render(runtime, request, "console/forbidden.html", 403, email=user.email)
         raise Refusal(page)
     # A second factor would be checked here, once sessions record one.

@@ -10,11 +10,12 @@ from starlette.responses import RedirectResponse, Response
 from timesheets import db
 from timesheets.authserver import grants
 from timesheets.authserver.console.forms import Posted
-from timesheets.authserver.console.guard import SIGN_IN, console_path, runtime_of
+from timesheets.authserver.console.guard import SIGN_IN, console_path
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import NO_STORE, done, page
 from timesheets.authserver.pages import SESSION_COOKIE, set_session_cookie
 from timesheets.authserver.routers.interaction import GENERIC_LOGIN_ERROR, sign_in
+from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -9,10 +9,11 @@ from starlette.responses import Response
 from timesheets.authserver import admin
 from timesheets.authserver.console.changes import change
 from timesheets.authserver.console.forms import Posted
-from timesheets.authserver.console.guard import CurrentAdmin, runtime_of
+from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, page, refused
 from timesheets.authserver.keyring import rotate_keys
+from timesheets.authserver.runtime import runtime_of
 from timesheets.authserver.store import key_record, load_keys
 
 router = APIRouter(route_class=ConsoleRoute)

@@ -13,10 +13,11 @@ from starlette.responses import Response
 from timesheets.authserver import admin, people
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
-from timesheets.authserver.console.guard import CurrentAdmin, runtime_of
+from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, missing, page
 from timesheets.authserver.models import User
+from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 CREATE_FIELDS = ("email", "name", "password", "user_type")

@@ -13,8 +13,9 @@ from starlette.responses import RedirectResponse, Response
 
 from timesheets.authserver.admin import Conflict, NotFound, TenantError
 from timesheets.authserver.console.forms import Form
-from timesheets.authserver.console.guard import Admin, runtime_of
+from timesheets.authserver.console.guard import Admin
 from timesheets.authserver.pages import render, secure_cookies
+from timesheets.authserver.runtime import runtime_of
 
 FLASH_COOKIE = "ts_console_flash"
 SECTIONS = (

@@ -11,7 +11,8 @@ from timesheets.authserver.keyring import rotate_keys
 from timesheets.authserver.management import views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.schemas import KeyRotation
-from timesheets.authserver.management.transaction import change, read, runtime_of
+from timesheets.authserver.management.transaction import change, read
+from timesheets.authserver.runtime import runtime_of
 from timesheets.authserver.store import load_keys
 
 router = APIRouter(prefix="/api/v2/keys/signing", tags=["management: signing keys"])

@@ -9,19 +9,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from timesheets import db
-from timesheets.authserver import audit
 from timesheets.authserver.management.access import Caller
-from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.runtime import runtime_of
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
-
-
-def runtime_of(request: Request) -> Runtime:
-    """The process state."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 async def read(request: Request, work: Work[T]) -> T:
@@ -34,13 +26,8 @@ async def change(request: Request, caller: Caller, work: Work[T]) -> T:
     """Run a change in one transaction (SQLite's write lock taken first), attributed to the
     caller in the audit log; this process drops its caches at once, others within
     `revision_check_seconds`."""
-    runtime = runtime_of(request)
-    with audit.acting_as(caller.actor):
-        async with runtime.sessions() as session, session.begin():
-            await session.connection(execution_options={db.IMMEDIATE: True})
-            result = await work(session)
-    runtime.invalidate()
-    return result
+    async with runtime_of(request).change(caller.actor) as session:
+        return await work(session)
 
 
 async def count(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:

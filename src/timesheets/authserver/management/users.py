@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -147,6 +148,22 @@ async def get_user_roles(
     return await read(request, work)
 
 
+async def _edit_roles(
+    request: Request,
+    caller: Caller,
+    user_id: str,
+    body: RoleNames,
+    rule: Callable[[AsyncSession, str, str], Awaitable[None]],
+) -> list[str]:
+    async def work(session: AsyncSession) -> list[str]:
+        user = await _find(session, user_id)
+        for role in body.roles:
+            await rule(session, user.id, role)
+        return await people.user_roles(session, user.id)
+
+    return await change(request, caller, work)
+
+
 @router.post("/{user_id}/roles")
 async def assign_user_roles(
     request: Request,
@@ -155,14 +172,7 @@ async def assign_user_roles(
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> list[str]:
     """Give a person roles (by name or id); held ones stay."""
-
-    async def work(session: AsyncSession) -> list[str]:
-        user = await _find(session, user_id)
-        for role in body.roles:
-            await people.assign_role(session, user.id, role)
-        return await people.user_roles(session, user.id)
-
-    return await change(request, caller, work)
+    return await _edit_roles(request, caller, user_id, body, people.assign_role)
 
 
 @router.delete("/{user_id}/roles")
@@ -173,11 +183,4 @@ async def remove_user_roles(
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> list[str]:
     """Take roles from a person (404 for one they do not hold: nothing is taken)."""
-
-    async def work(session: AsyncSession) -> list[str]:
-        user = await _find(session, user_id)
-        for role in body.roles:
-            await people.unassign_role(session, user.id, role)
-        return await people.user_roles(session, user.id)
-
-    return await change(request, caller, work)
+    return await _edit_roles(request, caller, user_id, body, people.unassign_role)

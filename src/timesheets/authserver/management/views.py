@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import people
@@ -71,14 +70,6 @@ def client_grant(grant: ClientGrant, audience: str) -> dict[str, Any]:
         "scope": list(grant.scopes),
         "created_at": _time(grant.created_at),
     }
-
-
-async def client_grant_of(session: AsyncSession, grant: ClientGrant) -> dict[str, Any]:
-    """A grant with its API's identifier looked up."""
-    identifier = await session.scalar(
-        select(ResourceServer.identifier).where(ResourceServer.id == grant.resource_server_id)
-    )
-    return client_grant(grant, identifier or "")
 
 
 async def user(session: AsyncSession, row: User) -> dict[str, Any]:

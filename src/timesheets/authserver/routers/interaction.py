@@ -37,17 +37,12 @@ from timesheets.authserver.pages import (
 )
 from timesheets.authserver.passwords import verify_password
 from timesheets.authserver.routers.token import read_body
-from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.runtime import Runtime, runtime_of
 from timesheets.authserver.user_tokens import Issue, issue_tokens
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("timesheets.authserver.login")
 GENERIC_LOGIN_ERROR = "Wrong email or password."
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _registration(client: ClientView | None) -> ClientRegistration | None:
@@ -180,7 +175,7 @@ async def _continue(
 @router.get("/authorize")
 async def authorize(request: Request) -> Response:
     """The authorization endpoint (RFC 6749 §3.1)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     query = request.url.query
     client = None
     try:
@@ -206,7 +201,7 @@ async def authorize(request: Request) -> Response:
 async def _form(request: Request) -> dict[str, str]:
     """The posted form; malformed, oversized or repeated fields make it empty (refused)."""
     try:
-        body = await read_body(request, _runtime(request).settings.max_body_bytes)
+        body = await read_body(request, runtime_of(request).settings.max_body_bytes)
         return dict(parse_form(body).params)
     except OAuthError:
         return {}
@@ -277,7 +272,7 @@ async def sign_in(runtime: Runtime, request: Request, email: str, password: str)
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Check the credentials, start a session, and continue the authorization."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     form = await _form(request)
     if not form_allowed(runtime, request, form):
         return message(
@@ -322,7 +317,7 @@ async def login(request: Request) -> Response:
 @router.post("/consent")
 async def consent(request: Request) -> Response:
     """The user's answer on the consent page."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     form = await _form(request)
     if not form_allowed(runtime, request, form):
         return message(
@@ -348,7 +343,7 @@ async def consent(request: Request) -> Response:
 @router.get("/v2/logout")
 async def logout(request: Request) -> Response:
     """End the session; return to a registered URL of the client if one is named."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         async with runtime.sessions() as session, session.begin():
