@@ -38,6 +38,7 @@ from tests.bearer.conftest import (
     segment,
 )
 from tests.issuer import TestIssuer as Issuer
+from timesheets.bearer import verifier as verifier_module
 from timesheets.bearer.claims import ClaimRules
 from timesheets.bearer.errors import InvalidToken
 from timesheets.bearer.jwks import KeysUnavailable
@@ -918,3 +919,99 @@ async def test_hs256_with_the_issuer_secret_cannot_use_an_rs_key_by_kid(
     )
     with pytest.raises(InvalidToken, match="signature is invalid"):
         await setup.verifier.verify(token)
+
+
+# --- remembered tokens -------------------------------------------------------------------
+
+
+def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each signature check the verifier makes (by algorithm)."""
+    checks: list[str] = []
+    real = verifier_module.verify_signature
+
+    def counted(alg: str, key: VerificationKey, signing_input: bytes, signature: bytes) -> bool:
+        checks.append(alg)
+        return real(alg, key, signing_input, signature)
+
+    monkeypatch.setattr(verifier_module, "verify_signature", counted)
+    return checks
+
+
+async def test_a_token_seen_before_skips_only_the_signature_check(
+    issuer: Issuer, make_setup: MakeSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same token again is not re-signed-checked, but its times are checked each call."""
+    now = [float(NOW)]
+    setup = make_setup(issuer, now=lambda: now[0])
+    checks = count_signature_checks(monkeypatch)
+    token = issuer.token(at(issuer))
+    for _ in range(3):
+        assert (await setup.verifier.verify(token)).subject == "importer@clients"
+    assert checks == ["RS256"]
+    now[0] = NOW + 600 + 31  # past exp and the 30 s leeway
+    with pytest.raises(InvalidToken, match="expired"):
+        await setup.verifier.verify(token)
+
+
+async def test_a_refused_token_is_checked_in_full_every_time(
+    setup: Setup, shared_issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither a bad signature nor a failed claim check is remembered."""
+    checks = count_signature_checks(monkeypatch)
+    good = shared_issuer.token()
+    head, body, _ = good.split(".")
+    forged = f"{head}.{body}.{shared_issuer.token(shared_issuer.claims(sub='other')).split('.')[2]}"
+    other_audience = shared_issuer.token(shared_issuer.claims(aud="https://elsewhere.test"))
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="signature is invalid"):
+            await setup.verifier.verify(forged)
+        with pytest.raises(InvalidToken, match="another audience"):
+            await setup.verifier.verify(other_audience)
+    assert checks == ["RS256"] * 4
+
+
+async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """RFC 8725 §3.1 still holds for a remembered token: no key, no acceptance."""
+    second = publish(issuer, key_pool, "rsa-2")
+    setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
+    await setup.load()
+    token = issuer.token(kid=second)
+    assert (await setup.verifier.verify(token)).subject
+    assert (await setup.verifier.verify(token)).subject
+    issuer.published.discard(second)
+    setup.clock.advance(300)
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await setup.verifier.verify(token)
+
+
+async def test_a_remembered_token_is_checked_again_against_a_replaced_key(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """A kid whose key material changed at the issuer verifies its tokens afresh."""
+    setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
+    await setup.load()
+    token = issuer.token()
+    assert (await setup.verifier.verify(token)).subject
+    issuer.keys[RSA_KID] = key_pool["rsa-2"]
+    setup.clock.advance(300)
+    with pytest.raises(InvalidToken, match="signature is invalid"):
+        await setup.verifier.verify(token)
+
+
+async def test_remembered_tokens_are_bounded_least_recently_used_first(
+    setup: Setup, shared_issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most VERIFIED_TOKENS are kept; the one used longest ago is checked afresh."""
+    monkeypatch.setattr(verifier_module, "VERIFIED_TOKENS", 2)
+    verifier = TokenVerifier(setup.verifier.rules, setup.verifier.algorithms, setup.cache)
+    checks = count_signature_checks(monkeypatch)
+    first, second, third = (shared_issuer.token() for _ in range(3))
+    for token in (first, second, first, third):  # third pushes out second, not first
+        await verifier.verify(token)
+    assert len(checks) == 3
+    await verifier.verify(first)
+    assert len(checks) == 3
+    await verifier.verify(second)
+    assert len(checks) == 4

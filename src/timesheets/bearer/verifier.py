@@ -1,15 +1,27 @@
-"""Verifying an access token: strict parsing, key selection, signature, then claims."""
+"""Verifying an access token: strict parsing, key selection, signature, then claims.
+
+A client sends the same token with every call until it expires (the import job, a
+signed-in person's web app), so the verifier remembers the tokens whose signature it
+has checked, up to `VERIFIED_TOKENS`, least recently used first out. A remembered token
+skips only the signature check, and only while its key source still hands out the very
+key object that verified it: a key that left the issuer's JWKS, or a refreshed key set,
+makes the token go through the whole check again. Its claims (issuer, audience, times)
+are checked on every call, and a token that failed any check is never remembered.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
 from timesheets.bearer.claims import ClaimRules, Principal, check_claims, check_typ
 from timesheets.bearer.errors import InvalidToken
-from timesheets.bearer.jws import parse_compact
+from timesheets.bearer.jws import CompactJws, parse_compact
 from timesheets.bearer.keys import VerificationKey, verify_signature
+
+VERIFIED_TOKENS = 4096
 
 
 class KeySource(Protocol):
@@ -56,9 +68,17 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.keys = keys
         self.clock = clock
+        self._verified: OrderedDict[str, tuple[CompactJws, VerificationKey]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """Verify the token; raises InvalidToken (or KeysUnavailable) when it cannot."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            jws, verified_by = remembered
+            if await self.keys.key(jws.kid, jws.alg) is verified_by:
+                self._verified.move_to_end(token)
+                return check_claims(jws.payload, self.rules, self.clock())
+            del self._verified[token]
         jws = parse_compact(token, self.algorithms)
         check_typ(jws.header, self.rules)
         key = await self.keys.key(jws.kid, jws.alg)
@@ -66,4 +86,11 @@ class TokenVerifier:
             raise InvalidToken("the token is signed with an unknown key")
         if not verify_signature(jws.alg, key, jws.signing_input, jws.signature):
             raise InvalidToken("the token signature is invalid")
-        return check_claims(jws.payload, self.rules, self.clock())
+        principal = check_claims(jws.payload, self.rules, self.clock())
+        self._remember(token, jws, key)
+        return principal
+
+    def _remember(self, token: str, jws: CompactJws, key: VerificationKey) -> None:
+        self._verified[token] = (jws, key)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
