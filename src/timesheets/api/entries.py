@@ -86,7 +86,7 @@ class _Create:
     subject: str
     entry: repo.NewEntry
     idempotency_key: str | None
-    fingerprint: str
+    fingerprint: str  # of the body, only when an Idempotency-Key came with it
 
 
 async def create(
@@ -102,7 +102,11 @@ async def create(
     except ValidationError as error:
         raise invalid(field_errors(error)) from None
     entry = new_entry(principal, fields, None)
-    fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    fingerprint = (
+        hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        if idempotency_key is not None
+        else ""
+    )
     item = _Create(context, principal.subject, entry, idempotency_key, fingerprint)
     reply: Reply = await _settled(context.writer.submit_shared(_create_many, item))
     return reply

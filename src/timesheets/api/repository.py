@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, Table, TextClause, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
+from timesheets.api import sqlite_rows
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 
@@ -138,7 +139,13 @@ def _sums(
             for j, (name, _) in enumerate(columns)
         }
         sql = _keyed_sums(connection.dialect.name, tuple(columns), len(chunk))
-        for row in connection.execute(sql, params):
+        raw = sqlite_rows.driver_of(connection)
+        found = (
+            sqlite_rows.query(raw, sql.text, params)
+            if raw is not None
+            else connection.execute(sql, params).all()
+        )
+        for row in found:
             values = tuple(row)
             key = tuple(values[:-1])
             if key and isinstance(key[-1], str) and columns[-1][1] == "date":
@@ -193,22 +200,26 @@ def insert_many(
         rows.append(row)
         results.append(row)
     if rows:
-        connection.execute(insert(entries), rows)
-        connection.execute(
-            insert(audit),
-            [
-                {
-                    "entry_id": row["id"],
-                    "action": "created",
-                    "subject": row["created_by_subject"],
-                    "client_id": row["created_by_client"],
-                    "at": now,
-                    "detail": {},
-                }
-                for row in rows
-            ],
-        )
+        events = [_created_event(row, now) for row in rows]
+        raw = sqlite_rows.driver_of(connection)
+        if raw is not None:
+            sqlite_rows.insert_rows(raw, entries, rows)
+            sqlite_rows.insert_rows(raw, audit, events)
+        else:
+            connection.execute(insert(entries), rows)
+            connection.execute(insert(audit), events)
     return results
+
+
+def _created_event(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "entry_id": row["id"],
+        "action": "created",
+        "subject": row["created_by_subject"],
+        "client_id": row["created_by_client"],
+        "at": now,
+        "detail": {},
+    }
 
 
 def record(
