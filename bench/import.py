@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Import job vs a raw sqlite3 executemany.")
     parser.add_argument("--rows", type=int, default=100_000, help="rows (default 100000)")
     parser.add_argument("--workers", type=int, default=2, help="our API's workers (default 2)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="the job's entries per upload (its default)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
     parser.add_argument(
         "--check", action="store_true", help="exit with status 3 when a target is missed"
@@ -112,7 +115,13 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def run_job(
-    tenant: Tenant, issuer: str, api_url: str, source: Path, state: Path, log: Path
+    tenant: Tenant,
+    issuer: str,
+    api_url: str,
+    source: Path,
+    state: Path,
+    log: Path,
+    batch_size: int | None = None,
 ) -> JobRun:
     """Run `timesheets import` and watch its peak resident set."""
     env = service_env(
@@ -125,6 +134,8 @@ def run_job(
         }
     )
     argv = [tenant.command, "import", str(source), "--state-dir", str(state)]
+    if batch_size is not None:
+        argv += ["--batch-size", str(batch_size)]
     peak_kb = 0
     started = time.monotonic()
     with log.open("wb") as output:
@@ -300,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
             api_url = f"http://{HOST}:{api_port}"
             state = data_dir / "state"
             say("first import")
-            first = run_job(tenant, issuer, api_url, source, state, raw_dir / "import-1.log")
+            first = run_job(
+                tenant, issuer, api_url, source, state, raw_dir / "import-1.log", args.batch_size
+            )
             say(f"first import: {first.seconds:.1f} s, exit {first.exit_code}")
             say("re-run")
-            again = run_job(tenant, issuer, api_url, source, state, raw_dir / "import-2.log")
+            again = run_job(
+                tenant, issuer, api_url, source, state, raw_dir / "import-2.log", args.batch_size
+            )
             say(f"re-run: {again.seconds:.1f} s, exit {again.exit_code}")
             processes.stop(api)
             (stored,) = query_api_db(

@@ -61,7 +61,7 @@ def test_everything_from_the_environment() -> None:
         client_id="env-client",
         client_secret="env-secret",
     )
-    assert (config.auth_method, config.batch_size) == ("client_secret_post", 500)
+    assert (config.auth_method, config.batch_size) == ("client_secret_post", 1000)
 
 
 def test_everything_from_bootstrap_json(tmp_path: Path) -> None:

@@ -206,7 +206,7 @@ async def upload(
             key = entry.external_id
             if key is not None and key in stored:
                 row = stored[key]
-                results[index] |= {"status": "exists", "id": row["id"], "entry": entry_json(row)}
+                results[index] |= {"status": "exists", "id": row["id"], "row": row}
             elif key is not None and key in first_of:
                 repeats.append((index, first_of[key]))  # the same id earlier in this batch
             else:
@@ -219,24 +219,20 @@ async def upload(
                 errors = [{"field": outcome.field, "message": str(outcome)}]
                 results[index] |= {"status": "rejected", "errors": errors}
             else:
-                results[index] |= {
-                    "status": "created",
-                    "id": outcome["id"],
-                    "entry": entry_json(outcome),
-                }
+                results[index] |= {"status": "created", "id": outcome["id"], "row": outcome}
         for index, first in repeats:
             earlier = results[first]
             if earlier.get("status") == "rejected":
                 results[index] |= {"status": "rejected", "errors": earlier["errors"]}
             else:
-                results[index] |= {
-                    "status": "exists",
-                    "id": earlier["id"],
-                    "entry": earlier["entry"],
-                }
+                results[index] |= {"status": "exists", "id": earlier["id"], "row": earlier["row"]}
 
     if valid:
         await _submit(context, job)
+    for result in results:  # only an upload of one entry answers with the entry
+        row = result.pop("row", None)
+        if row is not None and len(items) == 1:
+            result["entry"] = entry_json(row)
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -64,8 +65,11 @@ def _new_row(entry: NewEntry, now: datetime) -> dict[str, Any]:
 
 
 def new_id() -> str:
-    """A new entry id: 128 random bits, hex."""
-    return secrets.token_hex(16)
+    """A new entry id, 32 hex digits: the milliseconds since 1970 (48 bits), then 80
+    random bits. Ids made later sort later, so each new id goes to the end of the
+    primary-key index instead of a random page of it: a batch of entries dirties a few
+    index pages rather than one per entry, which is what a commit writes and syncs."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def _lock_people(connection: Connection, user_ids: list[str]) -> None:

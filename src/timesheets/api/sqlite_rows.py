@@ -16,12 +16,14 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Column, Date, Table
 from sqlalchemy.engine import Connection
+
+from timesheets.db import UtcDateTime
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -37,9 +39,7 @@ def driver_of(connection: Connection) -> sqlite3.Connection | None:
 def stored(value: Any) -> Any:
     """A value as SQLAlchemy's SQLite types store it."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC).strftime(TIMESTAMP)
+        return _timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -47,23 +47,53 @@ def stored(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=64)  # a batch's rows share their creation time
+def _timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime(TIMESTAMP)
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _converter(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How a column's values are stored, or None when the driver takes them as they are."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return _optional(_timestamp)
+    if isinstance(kind, Date):
+        return _optional(date.isoformat)
+    if isinstance(kind, JSON):
+        return _optional(json.dumps)
+    return None
+
+
 @functools.cache
-def insert_plan(table: Table) -> tuple[str, tuple[str, ...]]:
+def insert_plan(table: Table) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
     """An INSERT naming every column of `table` but an integer key SQLite assigns, and
-    those column names in the statement's order."""
-    names = tuple(c.name for c in table.columns if not (c.primary_key and c.autoincrement is True))
+    those columns in the statement's order with the conversion each value needs."""
+    columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+    names = [c.name for c in columns]
     # Only the table's own column names are formatted in; values are bound parameters.
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in names)})"
     )
-    return sql, names
+    return sql, tuple((c.name, _converter(c)) for c in columns)
 
 
 def insert_rows(raw: sqlite3.Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows` (dicts by column name) into `table` with one `executemany`."""
-    sql, names = insert_plan(table)
-    raw.executemany(sql, [tuple(stored(row[name]) for name in names) for row in rows])
+    sql, columns = insert_plan(table)
+    raw.executemany(
+        sql,
+        [
+            tuple(row[name] if convert is None else convert(row[name]) for name, convert in columns)
+            for row in rows
+        ],
+    )
 
 
 def query(raw: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

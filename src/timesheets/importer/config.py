@@ -34,7 +34,7 @@ class ImportConfig:
     client_id: str
     client_secret: str
     auth_method: str = "client_secret_post"
-    batch_size: int = 500
+    batch_size: int = 1000
 
     def __repr__(self) -> str:
         # Never print the secret.
@@ -84,7 +84,7 @@ def load_config(
     ):
         raise ConfigurationError("auth_method must be client_secret_post or client_secret_basic")
     try:
-        batch_size = int(values.get("batch_size", 500))
+        batch_size = int(values.get("batch_size", 1000))
     except (TypeError, ValueError):
         batch_size = 0
     if not 1 <= batch_size <= 1000:

@@ -149,7 +149,7 @@ def run(
     people: PeopleMap,
     uploader: Uploader | None,
     *,
-    batch_size: int = 500,
+    batch_size: int = 1000,
     since: str | None = None,
     date_order: DateOrder = "auto",
     progress: Callable[[int, int], None] | None = None,
