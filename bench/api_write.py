@@ -21,7 +21,7 @@ API, one machine client, one grant), which only serves discovery and the JWKS du
 load. Rounds interleave (ours, peer, ours, peer; with --postgres SQLite, PostgreSQL, peer,
 then PostgreSQL, SQLite, peer) with fresh API processes and a fresh database each round.
 
-Run:   .venv/bin/python bench/api_write.py [--rounds 2] [--duration 10] [--warmup 3]
+Run:   .venv/bin/python bench/api_write.py [--rounds 2] [--duration 10] [--warmup 3] [--reference]
            [--connections 16] [--database-url URL] [--postgres] [--json results.json]
            [--check]
 
@@ -79,6 +79,7 @@ from tenant import (
     loopback_port,
     query_api_db,
     service_env,
+    sqlite_path,
     start_authserver,
     start_server,
 )
@@ -87,6 +88,7 @@ SCRIPT = LUA_DIR / "timesheets.lua"
 SCOPES = ("create:timesheets", "read:timesheets")
 OURS = "timesheets-api"
 OURS_PG = "timesheets-api-pg"
+REFERENCE = "starlette-reference"
 PEER = "seed-api"
 TARGET_RATIOS = {OURS: 1.5, OURS_PG: 1.0}  # ours/peer req/s, per database
 
@@ -111,6 +113,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder holding seed-api/run.sh (default: shared/peers beside the repo)",
     )
     parser.add_argument("--no-peer", action="store_true", help="measure only our API")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure bench/reference_api.py (a bare Starlette route, SQLite) each round",
+    )
     args = parser.parse_args(argv)
     args.spec = check_run_options(parser, args)
     if not args.no_peer and not (args.peers_dir / "seed-api" / "run.sh").exists():
@@ -396,6 +403,64 @@ def measure_peer(bench: Bench, round_number: int) -> Measurement:
     return Measurement(round_number, PEER, result, result.requests - result.non2xx)
 
 
+def measure_reference(bench: Bench, round_number: int) -> Measurement:
+    """A fresh bench/reference_api.py (2 workers, its own SQLite file): preflight, load,
+    stop, count."""
+    port = loopback_port()
+    label = f"{REFERENCE}-r{round_number}"
+    tag = f"{bench.run_id}-ref-r{round_number}"
+    api_dir = bench.run.data_dir / label
+    api_dir.mkdir(parents=True)
+    env = service_env() | {
+        "REFERENCE_ISSUER": bench.issuer,
+        "REFERENCE_AUDIENCE": API,
+        "REFERENCE_DB": str(sqlite_path(api_dir)),
+    }
+    argv = [
+        str(Path(sys.executable).parent / "uvicorn"),
+        "reference_api:app",
+        "--app-dir",
+        str(REPO / "bench"),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(bench.args.workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    server = start_server(
+        bench.run.processes,
+        REFERENCE,
+        argv,
+        env,
+        port,
+        bench.raw_dir / f"{label}-server.log",
+        ready_path="/timesheets",
+        ready_status=None,
+    )
+    base = f"http://{HOST}:{port}"
+    try:
+        preflight(base, bench.token, f"{tag}p-preflight", REFERENCE)
+        result, acked = load(bench, base, tag, label, server.pgid, WRITES)
+        if not server.alive():
+            raise RuntimeError(f"{REFERENCE} died during the load:\n{server.log_tail()}")
+    finally:
+        bench.run.processes.stop(server)
+    durability = check_stored(api_dir, "", (f"{tag}w", f"{tag}m"), acked)
+    say(
+        f"round {round_number}: {REFERENCE} {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} "
+        f"ms, p99 {result.p99_ms:.2f} ms, errors {result.errors}; missing {durability.missing}"
+    )
+    return Measurement(round_number, REFERENCE, result, result.requests - result.non2xx, durability)
+
+
 # -- report ------------------------------------------------------------------------------
 
 
@@ -455,12 +520,29 @@ def report(measurements: list[Measurement], bench: Bench) -> tuple[str, bool]:
                 f"| {number} | {name} | {ratio_text} | {per_cpu_text} "
                 f"| {errors} {mark(errors == 0)} | {missing} {mark(missing == 0)} |"
             )
+    for number in sorted({m.round for m in measurements}):
+        peer, reference = by_key.get((number, PEER)), by_key.get((number, REFERENCE))
+        if reference is None:
+            continue
+        to_peer = f"{reference.result.rps / peer.result.rps:.2f}" if peer else "n/a"
+        ours = by_key.get((number, OURS))
+        to_ours = f"{ours.result.rps / reference.result.rps:.2f}" if ours else "n/a"
+        ratios.setdefault(REFERENCE, []).append(
+            reference.result.rps / peer.result.rps if peer else 0.0
+        )
+        lines.append(
+            f"| {number} | {REFERENCE} (yardstick, no target) | {to_peer} | n/a "
+            f"| {reference.result.errors} | "
+            f"{reference.durability.missing if reference.durability else 'n/a'} |"
+        )
+        lines.append(f"| {number} | {OURS}/{REFERENCE} | {to_ours} | | | |")
     if ratios:
         lines.append("")
     for name, values in ratios.items():
         lines.append(
             f"Mean {name}/{PEER} over {len(values)} rounds: {statistics.mean(values):.2f} "
-            f"(min {min(values):.2f}, max {max(values):.2f}; target {TARGET_RATIOS[name]})."
+            f"(min {min(values):.2f}, max {max(values):.2f}; "
+            f"target {TARGET_RATIOS.get(name, 'none')})."
         )
     rates = {
         name: [m.result.rps for m in measurements if m.server == name] for name in TARGET_RATIOS
@@ -525,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     with bench_session(args, "api-write", SCOPES) as bench:
         for number in range(1, args.rounds + 1):
             measurements += measure_round(bench, number)
+            if args.reference:
+                measurements.append(measure_reference(bench, number))
             if not args.no_peer:
                 measurements.append(measure_peer(bench, number))
     spec, stamp, raw_dir = bench.spec, bench.facts["stamp"], bench.raw_dir
