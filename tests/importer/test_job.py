@@ -184,9 +184,9 @@ async def test_a_job_killed_after_the_api_answered_but_before_recording_it(
             prepare=kill_before_recording,
             batch_size=2,
         )
-    # The first batch reached the API; with two batches in flight, the second may have too.
+    # The first batch reached the API; with batches in flight, the later ones may have too.
     reached = await platform.entry_count()
-    assert reached in (2, 4)
+    assert reached in (2, 4, 5)
     again = await asyncio.to_thread(run_job, platform, source, "toggl", tmp_path, people)
     assert (again.already_present, again.created) == (reached, 5 - reached)
     assert await platform.entry_count() == 5

@@ -30,6 +30,8 @@ READERS: dict[str, Callable[[Path, DateOrder], Iterator[SourceRow | RowError]]] 
 }
 DEFAULT_USER_TYPE = "Contractor"
 
+IN_FLIGHT = 4  # batches uploaded at once: enough to keep the API's writers busy
+
 
 @dataclass
 class Summary:
@@ -153,14 +155,14 @@ def run(
     since: str | None = None,
     date_order: DateOrder = "auto",
     progress: Callable[[int, int], None] | None = None,
-    in_flight: int = 2,
+    in_flight: int = IN_FLIGHT,
 ) -> Summary:
     """Import a file; with no uploader, a dry run that validates and sends nothing.
 
     Up to `in_flight` batches are uploaded at once (the API serves them on several
-    workers); their results are recorded in the order they were sent. A file whose exact
-    input was imported before with nothing refused is not read again: every entry it
-    holds is known to be uploaded.
+    workers, and parses one while it writes another); their results are recorded in the
+    order they were sent. A file whose exact input was imported before with nothing
+    refused is not read again: every entry it holds is known to be uploaded.
     """
     started = time.monotonic()
     summary = Summary(dry_run=uploader is None)
