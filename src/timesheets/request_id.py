@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-import uuid
+import secrets
 
 HEADER = b"x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -21,9 +21,9 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def new_request_id(prefix: str = "") -> str:
     """A fresh id, optionally after a prefix (the import job names its run)."""
-    return f"{prefix}{uuid.uuid4().hex}"
+    return f"{prefix}{secrets.token_hex(16)}"

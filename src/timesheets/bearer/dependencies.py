@@ -31,7 +31,8 @@ async def authenticate(
     connection: HTTPConnection, verifier: TokenVerifier, scope: str | None
 ) -> Principal:
     """The caller of a request, holding `scope` if one is required."""
-    token = token_from_request(connection.headers.get("authorization"), connection.url.query)
+    query = connection.scope.get("query_string", b"").decode("latin-1")  # as URL.query has it
+    token = token_from_request(connection.headers.get("authorization"), query)
     if await _token_in_form_body(connection):
         raise InvalidRequest("the token must be sent in the Authorization header only")
     try:
