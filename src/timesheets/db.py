@@ -57,6 +57,19 @@ def create_sync_sqlite_engine(engine: AsyncEngine) -> Engine:
     synchronous = engine.get_execution_options().get(SYNCHRONOUS, "FULL")
     sync = sa_create_engine(engine.url.set(drivername="sqlite+pysqlite"), pool_size=1)
     _configure_sqlite(sync, synchronous)
+
+    @event.listens_for(sync, "connect")
+    def _writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The writer inserts into many indexes at scattered places: a 64 MiB page cache
+        # (2 MiB by default) keeps their pages at hand, and a checkpoint every 10,000 WAL
+        # pages (1,000 by default) copies a page changed by several commits once. Each
+        # commit still syncs the WAL. Measured on the import benchmark: 0.23 -> 0.25 x the
+        # raw insert rate (three interleaved runs each).
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.close()
+
     return sync
 
 
