@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, Table, TextClause, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
-from timesheets.api import sqlite_rows
+from timesheets.api import pg_rows, sqlite_rows
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 
@@ -204,14 +204,15 @@ def insert_many(
         rows.append(row)
         results.append(row)
     if rows:
-        events = [_created_event(row, now) for row in rows]
         raw = sqlite_rows.driver_of(connection)
-        if raw is not None:
+        if connection.dialect.name == "postgresql":
+            pg_rows.insert_created(connection, entries, audit, rows)
+        elif raw is not None:
             sqlite_rows.insert_rows(raw, entries, rows)
-            sqlite_rows.insert_rows(raw, audit, events)
+            sqlite_rows.insert_rows(raw, audit, [_created_event(row, now) for row in rows])
         else:
             connection.execute(insert(entries), rows)
-            connection.execute(insert(audit), events)
+            connection.execute(insert(audit), [_created_event(row, now) for row in rows])
     return results
 
 
