@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.api.new_entries import new_entry
 from tests.pg import PostgresServer
 from timesheets import db
 from timesheets.api import repository as repo
@@ -30,24 +31,6 @@ async def engine(pg_server: PostgresServer) -> AsyncIterator[AsyncEngine]:
     await made.dispose()
 
 
-def entry(user_id: str, **overrides: Any) -> repo.NewEntry:
-    """An entry of `user_id` on Monday of ISO week 2026-W49."""
-    fields: dict[str, Any] = {
-        "user_id": user_id,
-        "user_type": "Employee",
-        "project": 'Payroll, "phase 2" 🚀',
-        "hundredths": 750,
-        "iso_year": 2026,
-        "iso_week": 49,
-        "entry_date": date(2026, 11, 30),
-        "description": "night shift",
-        "created_by_subject": "importer@clients",
-        "created_by_client": "importer",
-        "external_id": f"ext-{user_id}",
-    }
-    return repo.NewEntry(**(fields | overrides))
-
-
 def store(batch: list[repo.NewEntry]) -> Any:
     """The bulk insert as the writer runs it."""
     return lambda connection: repo.insert_many(connection, batch, lambda _type: 4000, NOW)
@@ -58,9 +41,9 @@ async def test_entries_and_their_created_events_read_back_as_written(
 ) -> None:
     """Every column, NULLs and a week-only entry included, and one event per entry."""
     batch = [
-        entry("ann"),
-        entry("bob", entry_date=None, description=None, external_id=None),
-        entry("cy", hundredths=25),
+        new_entry("ann"),
+        new_entry("bob", entry_date=None, description=None, external_id=None),
+        new_entry("cy", hundredths=25),
     ]
     async with engine.begin() as connection:
         written = await connection.run_sync(store(batch))
@@ -84,7 +67,7 @@ async def test_an_over_long_value_is_refused_not_cut_short(engine: AsyncEngine) 
     """A person id longer than its column fails the statement; nothing is stored."""
     with pytest.raises(DBAPIError, match="too long"):
         async with engine.begin() as connection:
-            await connection.run_sync(store([entry("ann"), entry("x" * 101)]))
+            await connection.run_sync(store([new_entry("ann"), new_entry("x" * 101)]))
     async with engine.connect() as connection:
         counts = [
             await connection.scalar(select(func.count()).select_from(table))

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import Connection
 
+from tests.api.new_entries import new_entry
 from timesheets.api import repository as repo
 from timesheets.api import sqlite_rows
 from timesheets.api.models import Base
@@ -31,24 +32,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     Base.metadata.create_all(sync)
     yield sync
     sync.dispose()
-
-
-def entry(user_id: str, hundredths: int = 800, **overrides: Any) -> repo.NewEntry:
-    """A valid entry of `user_id` on Monday of ISO week 2026-W49."""
-    fields: dict[str, Any] = {
-        "user_id": user_id,
-        "user_type": "Contractor",
-        "project": 'Payroll, "phase 2" 🚀',
-        "hundredths": hundredths,
-        "iso_year": 2026,
-        "iso_week": 49,
-        "entry_date": date(2026, 11, 30),
-        "description": "night shift",
-        "created_by_subject": "importer@clients",
-        "created_by_client": "importer",
-        "external_id": f"ext-{user_id}",
-    }
-    return repo.NewEntry(**(fields | overrides))
 
 
 def insert(
@@ -86,8 +69,8 @@ def test_driver_and_core_store_the_same_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every column of the entry and of its audit event is stored identically."""
-    by_driver = insert(engine, [entry("ann")], driver=True, monkeypatch=monkeypatch)
-    by_core = insert(engine, [entry("bob")], driver=False, monkeypatch=monkeypatch)
+    by_driver = insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)
+    by_core = insert(engine, [new_entry("bob")], driver=False, monkeypatch=monkeypatch)
     ids = [row["id"] for row in by_driver + by_core if isinstance(row, dict)]
     with engine.connect() as connection:
         entries = [stored_text(connection, "entries", "id", entry_id) for entry_id in ids]
@@ -103,7 +86,7 @@ def test_rows_written_by_the_driver_read_back_typed(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the models, a driver-written row is the row the insert returned."""
-    (written,) = insert(engine, [entry("ann")], driver=True, monkeypatch=monkeypatch)
+    (written,) = insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)
     assert isinstance(written, dict)
     with engine.connect() as connection:
         read = repo.get_entry(connection, written["id"])
@@ -123,9 +106,9 @@ def test_the_hour_caps_count_stored_hours_on_both_paths(
     insert(
         engine,
         [
-            entry("ann", 2000, entry_date=date(2026, 12, 1), external_id="a1"),
-            entry("ann", 1800, entry_date=date(2026, 12, 2), external_id="a2"),
-            entry("bob", 2300, external_id="b1"),
+            new_entry("ann", 2000, entry_date=date(2026, 12, 1), external_id="a1"),
+            new_entry("ann", 1800, entry_date=date(2026, 12, 2), external_id="a2"),
+            new_entry("bob", 2300, external_id="b1"),
         ],
         driver=driver,
         monkeypatch=monkeypatch,
@@ -133,10 +116,10 @@ def test_the_hour_caps_count_stored_hours_on_both_paths(
     outcomes = insert(
         engine,
         [
-            entry("ann", 300, external_id="a3"),  # 41 h in the week
-            entry("ann", 200, external_id="a4"),  # exactly 40 h
-            entry("bob", 200, external_id="b2"),  # 25 h on one day
-            entry("bob", 100, external_id="b3"),  # exactly 24 h that day
+            new_entry("ann", 300, external_id="a3"),  # 41 h in the week
+            new_entry("ann", 200, external_id="a4"),  # exactly 40 h
+            new_entry("bob", 200, external_id="b2"),  # 25 h on one day
+            new_entry("bob", 100, external_id="b3"),  # exactly 24 h that day
         ],
         driver=driver,
         monkeypatch=monkeypatch,
