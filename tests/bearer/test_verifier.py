@@ -8,6 +8,7 @@ RFC 8725 §3). The JWKS cache runs on a fake clock: "zero extra fetches" is exac
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -984,6 +985,23 @@ async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
     setup.clock.advance(300)
     with pytest.raises(InvalidToken, match="unknown key"):
         await setup.verifier.verify(token)
+
+
+async def test_concurrent_calls_with_a_remembered_token_whose_key_left_are_all_refused(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """Requests that wait on the same JWKS refresh each get InvalidToken, none a crash."""
+    second = publish(issuer, key_pool, "rsa-2")
+    setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
+    await setup.load()
+    token = issuer.token(kid=second)
+    assert (await setup.verifier.verify(token)).subject
+    issuer.published.discard(second)
+    setup.clock.advance(300)
+    outcomes = await asyncio.gather(
+        *(setup.verifier.verify(token) for _ in range(3)), return_exceptions=True
+    )
+    assert [type(outcome) for outcome in outcomes] == [InvalidToken] * 3
 
 
 async def test_a_remembered_token_is_checked_again_against_a_replaced_key(

@@ -75,10 +75,13 @@ class TokenVerifier:
         remembered = self._verified.get(token)
         if remembered is not None:
             jws, verified_by = remembered
+            # The key lookup may wait (a JWKS refresh); other requests may change the
+            # cache meanwhile, so it is looked at again, never assumed.
             if await self.keys.key(jws.kid, jws.alg) is verified_by:
-                self._verified.move_to_end(token)
-                return check_claims(jws.payload, self.rules, self.clock())
-            del self._verified[token]
+                if token in self._verified:
+                    self._verified.move_to_end(token)
+                return check_claims(dict(jws.payload), self.rules, self.clock())
+            self._verified.pop(token, None)
         jws = parse_compact(token, self.algorithms)
         check_typ(jws.header, self.rules)
         key = await self.keys.key(jws.kid, jws.alg)
@@ -86,7 +89,7 @@ class TokenVerifier:
             raise InvalidToken("the token is signed with an unknown key")
         if not verify_signature(jws.alg, key, jws.signing_input, jws.signature):
             raise InvalidToken("the token signature is invalid")
-        principal = check_claims(jws.payload, self.rules, self.clock())
+        principal = check_claims(dict(jws.payload), self.rules, self.clock())
         self._remember(token, jws, key)
         return principal
 
