@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.api.new_entries import new_entry
 from timesheets.api import repository as repo
@@ -138,3 +139,25 @@ def test_stored_refuses_a_naive_time_and_converts_to_utc() -> None:
         sqlite_rows.stored(datetime(2026, 11, 30, 5, 0))
     later = datetime(2026, 11, 30, 7, 0, tzinfo=timezone(timedelta(hours=2)))
     assert sqlite_rows.stored(later) == "2026-11-30 05:00:00.000000"
+
+
+def test_a_full_disk_on_the_driver_path_is_sqlalchemy_s_operational_error(
+    engine: Engine,
+) -> None:
+    """So the writer answers 503 (the store is unavailable), as for any other statement."""
+    with engine.begin() as connection:
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    batch = [new_entry(f"person-{n}", description="x" * 2000) for n in range(50)]
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(OperationalError, match="full"):
+            repo.insert_many(connection, batch, lambda _type: WEEKLY_CAP, NOW)
+
+
+def test_a_unique_key_lost_on_the_driver_path_is_sqlalchemy_s_integrity_error(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So the writer runs the batch again, as when another instance stored it first."""
+    insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)
+    with pytest.raises(IntegrityError, match="UNIQUE"):
+        insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)

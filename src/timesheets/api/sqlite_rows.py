@@ -13,15 +13,17 @@ models the same whichever path wrote them. Everything else stays on SQLAlchemy C
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Date, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from timesheets.db import UtcDateTime
 
@@ -87,15 +89,27 @@ def insert_plan(table: Table) -> tuple[str, tuple[tuple[str, Callable[[Any], Any
 def insert_rows(raw: sqlite3.Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows` (dicts by column name) into `table` with one `executemany`."""
     sql, columns = insert_plan(table)
-    raw.executemany(
-        sql,
-        [
-            tuple(row[name] if convert is None else convert(row[name]) for name, convert in columns)
-            for row in rows
-        ],
-    )
+    values = [
+        tuple(row[name] if convert is None else convert(row[name]) for name, convert in columns)
+        for row in rows
+    ]
+    with _as_sqlalchemy_errors(sql, values):
+        raw.executemany(sql, values)
 
 
 def query(raw: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of a SELECT with named parameters."""
-    return raw.execute(sql, {name: stored(value) for name, value in params.items()}).fetchall()
+    values = {name: stored(value) for name, value in params.items()}
+    with _as_sqlalchemy_errors(sql, values):
+        return raw.execute(sql, values).fetchall()
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(sql: str, params: Any) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy raises them (OperationalError for a full disk,
+    IntegrityError for a unique key), so the writer tells a store that is unavailable or a
+    race lost from a write a rule refused, as on every other statement."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
