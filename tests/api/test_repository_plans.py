@@ -301,7 +301,7 @@ LISTS: dict[str, tuple[repo.EntryFilter, int, int]] = {
 }
 
 PERSON_INDEXES = frozenset(
-    {"ix_entries_user_created", "ix_entries_user_week", "ix_entries_user_date"}
+    {"ix_entries_user_created", "ix_entries_user_week_hours", "ix_entries_user_date_hours"}
 )
 STATUS_INDEXES = frozenset({"ix_entries_status_created", "ix_entries_date_status"})
 # (index names, columns of which one is looked up) for each list's page and count.
@@ -321,8 +321,8 @@ EXPECTED: dict[str, tuple[tuple[frozenset[str], tuple[str, ...]], ...]] = {
     # The person is looked up; the week bounds are tested on the person's entries.
     "person-week": ((PERSON_INDEXES, ("user_id",)), (PERSON_INDEXES, ("user_id",))),
     "person-dates": (
-        (frozenset({"ix_entries_user_date"}), ("entry_date",)),
-        (frozenset({"ix_entries_user_date"}), ("entry_date",)),
+        (frozenset({"ix_entries_user_date_hours"}), ("entry_date",)),
+        (frozenset({"ix_entries_user_date_hours"}), ("entry_date",)),
     ),
     "person-status": (
         (PERSON_INDEXES | STATUS_INDEXES, ("user_id",)),
@@ -482,8 +482,8 @@ CREATE_READS = ("person locks", "week sums", "day sums")
 OperationRead = tuple[Callable[[Connection], object], tuple[str, ...], str, str, str]
 # (operation, the statements it sends, the one checked, its index, a column looked up)
 SUMS = {
-    "week sums": ("ix_entries_user_week", "iso_week"),
-    "day sums": ("ix_entries_user_date", "entry_date"),
+    "week sums": ("ix_entries_user_week_hours", "iso_week"),
+    "day sums": ("ix_entries_user_date_hours", "entry_date"),
 }
 LOOKUPS: dict[str, OperationRead] = {
     f"{statement.replace(' ', '-')}-of-{of}": (create(size), CREATE_READS, statement, index, column)

@@ -35,8 +35,10 @@ class Entry(Base):
         ),
         # Hours per person and week, and per person and day (the caps, a person's weeks):
         # with status and hours in the index, the cap sums never read the table.
-        Index("ix_entries_user_week", "user_id", "iso_year", "iso_week", "status", "hundredths"),
-        Index("ix_entries_user_date", "user_id", "entry_date", "status", "hundredths"),
+        Index(
+            "ix_entries_user_week_hours", "user_id", "iso_year", "iso_week", "status", "hundredths"
+        ),
+        Index("ix_entries_user_date_hours", "user_id", "entry_date", "status", "hundredths"),
         # Lists come in creation order: each filter by equality has an index in that order.
         Index("ix_entries_created", "created_at", "id"),
         Index("ix_entries_user_created", "user_id", "created_at", "id"),
