@@ -204,6 +204,23 @@ async def test_429_honours_retry_after(
     assert 1.95 <= api.arrivals[1] - api.arrivals[0] < 6
 
 
+async def test_a_batch_over_the_body_limit_goes_again_in_halves(
+    platform: Platform, tmp_path: Path, scripted: list[ScriptedApi]
+) -> None:
+    # A proxy in front of the API refuses the first body as too large (413): the job
+    # sends the batch again as two halves, which pass, and every entry is stored once.
+    api = start(scripted, ScriptedApi(platform.api_url, [(413, {}, {"message": "too large"})]))
+    batch = [item(f"t:{n}", day=f"2026-03-0{n}") for n in range(1, 5)]
+    with httpx.Client(timeout=30) as http:
+        uploader, _tokens = uploader_for(platform.config(), http, tmp_path / "t.json", api.url)
+        results = await asyncio.to_thread(uploader.upload, batch)
+    assert [(r["external_id"], r["status"]) for r in results] == [
+        (f"t:{n}", "created") for n in range(1, 5)
+    ]
+    assert len(api.arrivals) == 3  # the whole batch, then each half
+    assert await platform.entry_count() == 4
+
+
 async def test_a_lost_answer_is_retried_and_the_item_comes_back_as_exists(
     platform: Platform, tmp_path: Path, scripted: list[ScriptedApi]
 ) -> None:
@@ -308,13 +325,25 @@ def test_an_unreachable_api_is_a_temporary_failure(tmp_path: Path) -> None:
 def test_other_4xx_end_the_run_as_a_configuration_error(
     tmp_path: Path, scripted: list[ScriptedApi]
 ) -> None:
-    api = start(scripted, ScriptedApi(None, [(413, {}, {"detail": "at most 1000 entries"})]))
+    api = start(scripted, ScriptedApi(None, [(400, {}, {"message": "Invalid JSON body"})]))
     with httpx.Client(timeout=10) as http:
         uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"), api.url)
-        with pytest.raises(ConfigurationError, match="HTTP 413") as caught:
-            uploader.upload([item("t:1")])
+        with pytest.raises(ConfigurationError, match="HTTP 400") as caught:
+            uploader.upload([item("t:1"), item("t:2")])
     assert caught.value.exit_code == 78
     assert len(api.arrivals) == 1  # not retried
+
+
+def test_a_single_entry_over_the_body_limit_ends_the_run_as_a_configuration_error(
+    tmp_path: Path, scripted: list[ScriptedApi]
+) -> None:
+    api = start(scripted, ScriptedApi(None, [(413, {}, {"message": "too large"})]))
+    with httpx.Client(timeout=10) as http:
+        uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"), api.url)
+        with pytest.raises(ConfigurationError, match="refused an entry: HTTP 413") as caught:
+            uploader.upload([item("t:1")])
+    assert caught.value.exit_code == 78
+    assert len(api.arrivals) == 1  # nothing smaller to send
 
 
 def test_an_answer_that_does_not_match_the_batch_is_a_temporary_failure(

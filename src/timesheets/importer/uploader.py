@@ -2,7 +2,8 @@
 
 Retries are safe because every item carries its external id: the API stores an item
 once and answers "exists" to a repeat. Connection errors, 429 (honouring Retry-After)
-and 5xx are retried with exponential backoff and jitter; a 401 gets one fresh token; any
+and 5xx are retried with exponential backoff and jitter; a 401 gets one fresh token; a
+413 (a body over the API's or a proxy's limit) sends the batch again in halves; any
 other 4xx ends the run.
 
 Each batch carries an `X-Request-Id` (`import-<run>-<batch>`, the same on its retries),
@@ -40,6 +41,10 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _TooLarge(Exception):
+    """The API refused the body as too large (413): the batch is sent in smaller parts."""
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
     return min(float(value), 120.0) if value.isdigit() else None
@@ -73,7 +78,21 @@ class Uploader:
         return float(self._backoff(state))
 
     def upload(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Upload one batch; raises TemporaryFailure after the last attempt."""
+        """Upload one batch, in halves if the API finds its body too large (413), down to
+        single entries; raises TemporaryFailure after the last attempt."""
+        try:
+            return self._upload_once(items)
+        except _TooLarge as error:
+            if len(items) == 1:
+                raise ConfigurationError(f"the API refused an entry: {error}") from None
+            half = len(items) // 2
+            log.info(
+                "the API found the batch too large; sending it in halves",
+                extra={"entries": len(items)},
+            )
+            return self.upload(items[:half]) + self.upload(items[half:])
+
+    def _upload_once(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
             wait=self._wait,
@@ -103,6 +122,8 @@ class Uploader:
                 raise NotAuthorized("the API refuses the job's token")
         if response.status_code == 403:
             raise NotAuthorized("the job's token lacks the batch:upload scope")
+        if response.status_code == 413:
+            raise _TooLarge(f"HTTP 413 {response.text[:300]}")
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code != 200:
