@@ -971,10 +971,11 @@ async def test_a_refused_token_is_checked_in_full_every_time(
     assert checks == ["RS256"] * 4
 
 
-async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
+async def remembered_then_withdrawn(
     issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
-) -> None:
-    """RFC 8725 §3.1 still holds for a remembered token: no key, no acceptance."""
+) -> tuple[Setup, str]:
+    """A verifier that has verified (and so remembers) a token signed by a second key,
+    after the issuer withdrew that key and the cached JWKS aged out."""
     second = publish(issuer, key_pool, "rsa-2")
     setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
     await setup.load()
@@ -983,6 +984,14 @@ async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
     assert (await setup.verifier.verify(token)).subject
     issuer.published.discard(second)
     setup.clock.advance(300)
+    return setup, token
+
+
+async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """RFC 8725 §3.1 still holds for a remembered token: no key, no acceptance."""
+    setup, token = await remembered_then_withdrawn(issuer, make_setup, key_pool)
     with pytest.raises(InvalidToken, match="unknown key"):
         await setup.verifier.verify(token)
 
@@ -991,13 +1000,7 @@ async def test_concurrent_calls_with_a_remembered_token_whose_key_left_are_all_r
     issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
 ) -> None:
     """Requests that wait on the same JWKS refresh each get InvalidToken, none a crash."""
-    second = publish(issuer, key_pool, "rsa-2")
-    setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
-    await setup.load()
-    token = issuer.token(kid=second)
-    assert (await setup.verifier.verify(token)).subject
-    issuer.published.discard(second)
-    setup.clock.advance(300)
+    setup, token = await remembered_then_withdrawn(issuer, make_setup, key_pool)
     outcomes = await asyncio.gather(
         *(setup.verifier.verify(token) for _ in range(3)), return_exceptions=True
     )
