@@ -85,18 +85,11 @@ def collect(
             continue
         if since is not None and item.updated is not None and item.updated <= since:
             continue
-        if state.seen_row(
+        # Only rows without the source's own id can repeat one another exactly; one id
+        # given twice is reported below, when its second entry is added.
+        if item.source_id is None and state.seen_row(
             row_fingerprint(
-                [
-                    item.source_id,
-                    item.person,
-                    item.day,
-                    item.project,
-                    item.hundredths,
-                    item.description,
-                    item.row if item.source_id else None,
-                    item.span,
-                ]
+                [item.person, item.day, item.project, item.hundredths, item.description, item.span]
             )
         ):
             summary.duplicates += 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 
 class RowError(ValueError):
@@ -15,9 +15,12 @@ class RowError(ValueError):
         self.reason = message
 
 
-@dataclass(frozen=True)
-class SourceRow:
-    """One time record of an export, before people are mapped and days aggregated."""
+class SourceRow(NamedTuple):
+    """One time record of an export, before people are mapped and days aggregated.
+
+    A named tuple rather than a frozen dataclass: a file of a million rows makes a
+    million of them, and a tuple is built several times faster.
+    """
 
     row: int
     source_id: str | None

@@ -13,9 +13,8 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploaded (
@@ -36,9 +35,9 @@ CREATE TABLE IF NOT EXISTS completed_inputs (
 """
 
 
-@dataclass(frozen=True)
-class PendingEntry:
-    """An aggregated entry to upload."""
+class PendingEntry(NamedTuple):
+    """An aggregated entry to upload, in the column order of `run_entries` (a named
+    tuple, built fast from a row and stored as one)."""
 
     external_id: str
     user_id: str
@@ -116,11 +115,11 @@ class State:
                 "INSERT INTO run_entries VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(external_id) "
                 "DO UPDATE SET hundredths = hundredths + excluded.hundredths, "
                 "description = COALESCE(description, excluded.description)",
-                _values(entry),
+                entry,
             )
             return True
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO run_entries VALUES (?,?,?,?,?,?,?,?)", _values(entry)
+            "INSERT OR IGNORE INTO run_entries VALUES (?,?,?,?,?,?,?,?)", entry
         )
         return cursor.rowcount == 1
 
@@ -150,7 +149,7 @@ class State:
             "LEFT JOIN uploaded u ON u.external_id = r.external_id ORDER BY r.external_id"
         )
         for row in cursor:
-            yield PendingEntry(*row[:8]), row[8]
+            yield PendingEntry._make(row[:8]), row[8]
 
     def record_uploaded(self, results: list[tuple[PendingEntry, str, str | None]]) -> None:
         """Record acknowledged entries durably, in one transaction."""
@@ -196,19 +195,6 @@ class State:
             "ON CONFLICT(source) DO UPDATE SET value = excluded.value",
             (source, value),
         )
-
-
-def _values(entry: PendingEntry) -> tuple[Any, ...]:
-    return (
-        entry.external_id,
-        entry.user_id,
-        entry.user_type,
-        entry.day,
-        entry.project,
-        entry.hundredths,
-        entry.description,
-        entry.rows,
-    )
 
 
 def row_fingerprint(parts: list[Any]) -> str:
