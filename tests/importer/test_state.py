@@ -172,3 +172,20 @@ def test_payloads_say_whole_hours_as_integers_and_leave_out_empty_descriptions()
     payload = entry(hundredths=225, description="x" * 2500).payload()
     assert payload["hours"] == 2.25
     assert len(payload["description"]) == 2000
+
+
+def test_pending_entries_come_person_by_person_and_day_by_day(tmp_path: Path) -> None:
+    state = State(tmp_path / "state.db")
+    state.begin_run()
+    for key, person, day in [
+        ("toggl:1", "c-020", "2026-03-02"),
+        ("toggl:2", "c-017", "2026-03-03"),
+        ("toggl:3", "c-020", "2026-03-01"),
+        ("toggl:4", "c-017", "2026-03-02"),
+        ("toggl:0", "c-017", "2026-03-03"),
+    ]:
+        state.add(entry(key, user_id=person, day=day), aggregate=False)
+    state.end_collecting()
+    order = [pending.external_id for pending, _ in state.pending()]
+    assert order == ["toggl:4", "toggl:0", "toggl:2", "toggl:3", "toggl:1"]
+    state.close()

@@ -143,10 +143,17 @@ class State:
         return int(self.db.execute("SELECT count(*) FROM run_entries").fetchone()[0])
 
     def pending(self) -> Iterator[tuple[PendingEntry, str | None]]:
-        """This run's entries in key order, with the fingerprint recorded at upload (if any)."""
+        """This run's entries, with the fingerprint recorded at upload (if any).
+
+        Person by person, then day by day: a batch of them holds few of a person's weeks,
+        so the API reads each week's stored hours once and writes its indexes, which lead
+        with the person, in few places (an import of 100,000 rows takes about two thirds of
+        the time it took in external-id order; docs/benchmarks.md).
+        """
         cursor = self.db.execute(
             "SELECT r.*, u.fingerprint FROM run_entries r "
-            "LEFT JOIN uploaded u ON u.external_id = r.external_id ORDER BY r.external_id"
+            "LEFT JOIN uploaded u ON u.external_id = r.external_id "
+            "ORDER BY r.user_id, r.day, r.external_id"
         )
         for row in cursor:
             yield PendingEntry._make(row[:8]), row[8]
