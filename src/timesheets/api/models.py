@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from timesheets.db import UtcDateTime
@@ -15,6 +25,8 @@ NAMING = {
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "pk": "pk_%(table_name)s",
 }
+# The rows of ix_entries_undated_week (migration 0004 writes the same predicate).
+UNDATED = "entry_date IS NULL"
 
 
 class Base(DeclarativeBase):
@@ -44,8 +56,22 @@ class Entry(Base):
         Index("ix_entries_user_created", "user_id", "created_at", "id"),
         Index("ix_entries_project_created", "project", "created_at", "id"),
         Index("ix_entries_status_created", "status", "created_at", "id"),
-        # Date ranges, alone or with a status, and the counts by status.
+        # Date ranges, alone or with a status, and the counts by status; week ranges for
+        # dated entries, which are always in their date's week.
         Index("ix_entries_date_status", "entry_date", "status"),
+        # Week ranges for week-level entries, the only ones without a date. Partial, so
+        # dated entries (the import job's, most of the table) never write to it. The
+        # leading entry_date, always NULL here, matches the query's `entry_date IS NULL`,
+        # so SQLite looks the weeks up here rather than every undated entry in
+        # ix_entries_date_status.
+        Index(
+            "ix_entries_undated_week",
+            "entry_date",
+            "iso_year",
+            "iso_week",
+            sqlite_where=text(UNDATED),
+            postgresql_where=text(UNDATED),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
