@@ -1,18 +1,26 @@
-"""The repository's list on SQLite and PostgreSQL and the indexes it reads."""
+"""The repository's list on SQLite and PostgreSQL: which entries week and date bounds
+select, pages in creation order whichever way the query is written, and the indexes that
+serve week ranges."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets import db
+from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
 
 
@@ -23,6 +31,210 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await db.upgrade(made, MIGRATIONS)
     yield made
     await made.dispose()
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the list filters and orders by, for an entry the test stores."""
+
+    id: str
+    user_id: str
+    project: str
+    status: str
+    week: tuple[int, int]
+    day: date | None
+    created_at: datetime
+
+
+START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+# ISO 2026 has 53 weeks: 2026-W53 is 28 December 2026 to 3 January 2027, and
+# 2027-W01 starts on 4 January.
+DAYS = [date(2026, 12, 14) + timedelta(days=n) for n in range(35)]  # 2026-W51 to 2027-W02
+WEEKS = [(2026, 51), (2026, 52), (2026, 53), (2027, 1), (2027, 2)]
+
+
+def made_entries() -> list[Stored]:
+    """Dated entries on every day from 2026-W51 to 2027-W02 and week-level ones in each of
+    those weeks, of two people, projects and statuses, created in an order unlike their
+    dates, several at the same instant (then the id decides)."""
+    draw = random.Random(7)
+    made = []
+    kinds: list[date | tuple[int, int]] = [*DAYS, *DAYS, *WEEKS, *WEEKS, *WEEKS]
+    for n, kind in enumerate(kinds):
+        day = kind if isinstance(kind, date) else None
+        week = kind if isinstance(kind, tuple) else kind.isocalendar()[:2]
+        made.append(
+            Stored(
+                id=f"{draw.randrange(16**32):032x}",
+                user_id=("alice", "bob")[n % 2],
+                project=("Alpha", "Beta", "Gamma")[n % 3],
+                status=("approved", "submitted", "rejected")[n % 5 % 3],
+                week=(week[0], week[1]),
+                day=day,
+                created_at=START + timedelta(minutes=draw.randrange(40)),
+            )
+        )
+    return made
+
+
+def row(entry: Stored) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "user_id": entry.user_id,
+        "user_type": "Employee",
+        "project": entry.project,
+        "hundredths": 100,
+        "iso_year": entry.week[0],
+        "iso_week": entry.week[1],
+        "entry_date": entry.day,
+        "description": None,
+        "status": entry.status,
+        "rejection_reason": None,
+        "decided_by": None,
+        "decided_at": None,
+        "created_by_subject": entry.user_id,
+        "created_by_client": "web-app",
+        "external_id": None,
+        "created_at": entry.created_at,
+        "updated_at": entry.created_at,
+    }
+
+
+def selects(where: repo.EntryFilter, entry: Stored) -> bool:
+    """Whether the filter selects the entry, by the meaning of each filter."""
+    return (
+        where.user_id in (None, entry.user_id)
+        and where.project in (None, entry.project)
+        and where.status in (None, entry.status)
+        and (where.date_from is None or (entry.day is not None and entry.day >= where.date_from))
+        and (where.date_to is None or (entry.day is not None and entry.day <= where.date_to))
+        and (where.week_from is None or entry.week >= where.week_from)
+        and (where.week_to is None or entry.week <= where.week_to)
+    )
+
+
+FILTERS = {
+    "across the new year": repo.EntryFilter(week_from=(2026, 53), week_to=(2027, 1)),
+    "week 53 alone": repo.EntryFilter(week_from=(2026, 53), week_to=(2026, 53)),
+    "from a week": repo.EntryFilter(week_from=(2026, 53)),
+    "to a week": repo.EntryFilter(week_to=(2026, 52)),
+    "weeks and a status": repo.EntryFilter(
+        status="approved", week_from=(2026, 52), week_to=(2027, 1)
+    ),
+    "weeks and a project": repo.EntryFilter(
+        project="Beta", week_from=(2026, 53), week_to=(2027, 2)
+    ),
+    "weeks and dates": repo.EntryFilter(
+        week_from=(2026, 53), week_to=(2027, 1), date_from=date(2026, 12, 31)
+    ),
+    "weeks and dates that overlap only in part": repo.EntryFilter(
+        week_from=(2026, 52),
+        week_to=(2026, 53),
+        date_from=date(2026, 12, 1),
+        date_to=date(2027, 1, 5),
+    ),
+    "weeks after the dates": repo.EntryFilter(week_from=(2027, 2), date_to=date(2027, 1, 3)),
+    "dates": repo.EntryFilter(date_from=date(2026, 12, 30), date_to=date(2027, 1, 6)),
+    "dates and a status": repo.EntryFilter(status="submitted", date_from=date(2027, 1, 1)),
+    "a person's weeks": repo.EntryFilter(user_id="alice", week_from=(2026, 53), week_to=(2027, 1)),
+    "a person's weeks and dates": repo.EntryFilter(
+        user_id="bob", week_to=(2027, 1), date_from=date(2026, 12, 29)
+    ),
+    "no bounds": repo.EntryFilter(project="Gamma"),
+}
+
+
+def unfenced(where: repo.EntryFilter, limit: int, offset: int) -> Any:
+    """The page written as one query, ordered and cut where the filter is applied."""
+    order = (repo.entries.c.created_at, repo.entries.c.id)
+    query = repo._filtered(select(repo.entries.c.id), where)
+    return query.order_by(*order).limit(limit).offset(offset)
+
+
+async def test_bounds_select_dated_and_week_level_entries_in_creation_order(
+    engine: AsyncEngine,
+) -> None:
+    made = made_entries()
+    assert len({entry.created_at for entry in made}) < len(made)
+    async with engine.begin() as connection:
+        await connection.execute(insert(repo.entries), [row(entry) for entry in made])
+    in_order = sorted(made, key=lambda entry: (entry.created_at, entry.id))
+
+    def pages(connection: Connection) -> dict[str, Any]:
+        found = {}
+        for name, where in FILTERS.items():
+            for offset in range(0, 60, 7):
+                rows, total = repo.list_entries(connection, where, 7, offset)
+                plain = connection.execute(unfenced(where, 7, offset)).scalars().all()
+                found[f"{name}, offset {offset}"] = ([r["id"] for r in rows], plain, total)
+        return found
+
+    async with engine.connect() as connection:
+        found = await connection.run_sync(pages)
+    for name, where in FILTERS.items():
+        expected = [entry.id for entry in in_order if selects(where, entry)]
+        for offset in range(0, 60, 7):
+            ids, plain, total = found[f"{name}, offset {offset}"]
+            assert (ids, total) == (expected[offset : offset + 7], len(expected)), name
+            assert ids == plain, name
+
+
+def test_the_new_year_case_holds_both_kinds_of_entry_on_both_sides() -> None:
+    """What the bounds must select across the new year, as the test data has it."""
+    chosen = [entry for entry in made_entries() if selects(FILTERS["across the new year"], entry)]
+    # Days of 2026-W53 in either year, and the week-level entries of both weeks.
+    assert {entry.day for entry in chosen} >= {date(2026, 12, 28), date(2027, 1, 3)}
+    assert {entry.day for entry in chosen} <= {None, *DAYS[14:28]}
+    assert {entry.week for entry in chosen if entry.day is None} == {(2026, 53), (2027, 1)}
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"week_from": (2025, 53)}, "week_from: ISO year 2025 has weeks 1 to 52"),
+        ({"week_to": (2026, 54)}, "week_to: ISO year 2026 has weeks 1 to 53"),
+        ({"week_to": (2026, 0)}, "week_to: ISO year 2026 has weeks 1 to 53"),
+    ],
+)
+def test_a_week_that_does_not_exist_is_refused(bounds: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        repo.EntryFilter(**bounds)
+
+
+WEEK_LEVEL_BY_WEEK = re.compile(
+    r"SEARCH entries USING (COVERING )?INDEX ix_entries_undated_week "
+    r"\(entry_date=\? AND \(iso_year,iso_week\)>\(\?,\?\) AND \(iso_year,iso_week\)<\(\?,\?\)\)"
+)
+DATED_BY_DATE = "SEARCH entries USING INDEX ix_entries_date_status (entry_date>? AND entry_date<?)"
+
+
+async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> None:
+    """SQLite keeps no statistics unless asked (the API never asks), so its plans do not
+    depend on the data: an empty file shows how it reads any number of entries."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        if args[2].startswith(("WITH", "SELECT")):
+            sent.append((args[2], args[3]))
+
+    def plans(connection: Connection) -> list[str]:
+        event.listen(connection, "before_cursor_execute", capture)
+        repo.list_entries(connection, FILTERS["across the new year"], 50, 0)
+        event.remove(connection, "before_cursor_execute", capture)
+        explain = [connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", p) for sql, p in sent]
+        return [" / ".join(step[3] for step in steps) for steps in explain]
+
+    try:
+        await db.upgrade(engine, MIGRATIONS)
+        async with engine.connect() as connection:
+            page, count = await connection.run_sync(plans)
+    finally:
+        await engine.dispose()
+    for plan in (page, count):
+        assert WEEK_LEVEL_BY_WEEK.search(plan), plan
+        assert DATED_BY_DATE in plan, plan
+        assert "SCAN entries" not in plan, plan
 
 
 async def test_migration_0004_adds_and_removes_the_week_level_index(engine: AsyncEngine) -> None:

@@ -10,11 +10,26 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, TextClause, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    TextClause,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from timesheets.api import pg_rows, sqlite_rows
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
+from timesheets.api.domain.weeks import check_week
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 
 entries: Table = Entry.__table__  # type: ignore[assignment]
@@ -258,7 +273,7 @@ def get_entry(connection: Connection, entry_id: str) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class EntryFilter:
-    """List filters; None means no filter."""
+    """List filters; None means no filter. Week bounds are ISO (year, week), inclusive."""
 
     user_id: str | None = None
     project: str | None = None
@@ -268,6 +283,63 @@ class EntryFilter:
     week_from: tuple[int, int] | None = None
     week_to: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        for name, week in (("week_from", self.week_from), ("week_to", self.week_to)):
+            if week is not None:
+                try:
+                    check_week(*week)
+                except ValueError as error:
+                    raise ValueError(f"{name}: {error}") from None
+
+    @property
+    def has_range(self) -> bool:
+        """Whether dates or weeks bound the list."""
+        bounds = (self.date_from, self.date_to, self.week_from, self.week_to)
+        return any(bound is not None for bound in bounds)
+
+
+def _date_bounds(where: EntryFilter) -> tuple[date | None, date | None]:
+    """The first and last day the date and week bounds allow a dated entry."""
+    lows = [where.date_from] if where.date_from is not None else []
+    highs = [where.date_to] if where.date_to is not None else []
+    if where.week_from is not None:
+        lows.append(date.fromisocalendar(*where.week_from, 1))
+    if where.week_to is not None:
+        highs.append(date.fromisocalendar(*where.week_to, 7))
+    return max(lows, default=None), min(highs, default=None)
+
+
+def _range(where: EntryFilter) -> ColumnElement[bool] | None:
+    """The date and week bounds as conditions that indexes can look up.
+
+    A dated entry's ISO week is always its date's, so its week is in a week range
+    exactly when its date is from the first week's Monday to the last week's Sunday.
+    With a date bound, only dated entries match: the bounds become one date range. A
+    person's weeks are looked up as rows of (user_id, iso_year, iso_week) in
+    ix_entries_user_week_hours, dated entries or not. Without a person, dated entries
+    are found by date (ix_entries_date_status) and week-level ones, the only ones
+    without a date, by week (ix_entries_undated_week, which holds only them).
+    """
+    if not where.has_range:
+        return None
+    day = entries.c.entry_date
+    first, last = _date_bounds(where)
+    dated = and_(
+        *([day >= first] if first is not None else []),
+        *([day <= last] if last is not None else []),
+    )
+    if where.date_from is not None or where.date_to is not None:
+        return dated
+    week = tuple_(entries.c.iso_year, entries.c.iso_week)
+    weeks: list[ColumnElement[bool]] = []
+    if where.week_from is not None:
+        weeks.append(week >= tuple_(*where.week_from))
+    if where.week_to is not None:
+        weeks.append(week <= tuple_(*where.week_to))
+    if where.user_id is not None:
+        return and_(*weeks)
+    return or_(dated, and_(day.is_(None), *weeks))
+
 
 def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
     if where.user_id is not None:
@@ -276,31 +348,48 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
         query = query.where(entries.c.project == where.project)
     if where.status is not None:
         query = query.where(entries.c.status == where.status)
-    if where.date_from is not None:
-        query = query.where(entries.c.entry_date >= where.date_from)
-    if where.date_to is not None:
-        query = query.where(entries.c.entry_date <= where.date_to)
-    if where.week_from is not None:
-        year, week = where.week_from
-        query = query.where(
-            (entries.c.iso_year > year)
-            | ((entries.c.iso_year == year) & (entries.c.iso_week >= week))
-        )
-    if where.week_to is not None:
-        year, week = where.week_to
-        query = query.where(
-            (entries.c.iso_year < year)
-            | ((entries.c.iso_year == year) & (entries.c.iso_week <= week))
-        )
+    bounds = _range(where)
+    if bounds is not None:
+        query = query.where(bounds)
     return query
+
+
+def _page(where: EntryFilter, limit: int, offset: int) -> Select[Any]:
+    order = (entries.c.created_at, entries.c.id)
+    if not where.has_range:
+        # The filter's own index (person, status, project) or ix_entries_created is
+        # walked in list order and stops at the page.
+        return _filtered(select(entries), where).order_by(*order).limit(limit).offset(offset)
+    # Dates or weeks: planned as one query, PostgreSQL may walk the list order
+    # (ix_entries_created, or a person's ix_entries_user_created) and test the bounds on
+    # each entry, counting on matches spread evenly over creation time. Entries are
+    # created near their dates, so a recent range walks nearly the whole table, or all of
+    # a person's entries. So the matches are found first, behind a fence the planner
+    # cannot see through (MATERIALIZED), sorted, and only the page's entries are read
+    # back by id: the page costs at most one read of the matches, the same order of work
+    # as the count the list runs anyway. SQLite gets the CTE unmaterialized and plans as
+    # before: materialized there, it copies every match, which for a wide range costs
+    # more than the walk it saves.
+    matching = (
+        _filtered(select(entries.c.id, entries.c.created_at), where)
+        .cte("matching")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    chosen = (
+        select(matching.c.id)
+        .order_by(matching.c.created_at, matching.c.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery("chosen")
+    )
+    return select(entries).join(chosen, chosen.c.id == entries.c.id).order_by(*order)
 
 
 def list_entries(
     connection: Connection, where: EntryFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of entries in a stable order (creation time, then id) and the total."""
-    page = _filtered(select(entries), where).order_by(entries.c.created_at, entries.c.id)
-    rows = (connection.execute(page.limit(limit).offset(offset))).mappings().all()
+    rows = (connection.execute(_page(where, limit, offset))).mappings().all()
     total = connection.scalar(_filtered(select(func.count()).select_from(entries), where))
     return [dict(row) for row in rows], int(total or 0)
 
