@@ -354,22 +354,21 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
     return query
 
 
-def _page(where: EntryFilter, limit: int, offset: int) -> Select[Any]:
+def _page(where: EntryFilter, limit: int, offset: int, *, fenced: bool) -> Select[Any]:
     order = (entries.c.created_at, entries.c.id)
-    if not where.has_range:
-        # The filter's own index (person, status, project) or ix_entries_created is
-        # walked in list order and stops at the page.
+    if not (fenced and where.has_range):
+        # The filter's own index (person, status, project, dates, weeks) is read, or
+        # ix_entries_created walked in list order and stopped at the page.
         return _filtered(select(entries), where).order_by(*order).limit(limit).offset(offset)
-    # Dates or weeks: planned as one query, PostgreSQL may walk the list order
+    # Dates or weeks on PostgreSQL: planned as one query, it may walk the list order
     # (ix_entries_created, or a person's ix_entries_user_created) and test the bounds on
     # each entry, counting on matches spread evenly over creation time. Entries are
     # created near their dates, so a recent range walks nearly the whole table, or all of
     # a person's entries. So the matches are found first, behind a fence the planner
     # cannot see through (MATERIALIZED), sorted, and only the page's entries are read
     # back by id: the page costs at most one read of the matches, the same order of work
-    # as the count the list runs anyway. SQLite gets the CTE unmaterialized and plans as
-    # before: materialized there, it copies every match, which for a wide range costs
-    # more than the walk it saves.
+    # as the count the list runs anyway. SQLite already looks the bounds up in their
+    # index and sorts the matches; the fence would only add a second sort and a join.
     matching = (
         _filtered(select(entries.c.id, entries.c.created_at), where)
         .cte("matching")
@@ -389,7 +388,8 @@ def list_entries(
     connection: Connection, where: EntryFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of entries in a stable order (creation time, then id) and the total."""
-    rows = (connection.execute(_page(where, limit, offset))).mappings().all()
+    fenced = connection.dialect.name == "postgresql"
+    rows = (connection.execute(_page(where, limit, offset, fenced=fenced))).mappings().all()
     total = connection.scalar(_filtered(select(func.count()).select_from(entries), where))
     return [dict(row) for row in rows], int(total or 0)
 
