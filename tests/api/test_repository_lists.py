@@ -179,13 +179,23 @@ async def test_bounds_select_dated_and_week_level_entries_in_creation_order(
             assert ids == plain, name
 
 
-def test_the_new_year_case_holds_both_kinds_of_entry_on_both_sides() -> None:
-    """What the bounds must select across the new year, as the test data has it."""
-    chosen = [entry for entry in made_entries() if selects(FILTERS["across the new year"], entry)]
-    # Days of 2026-W53 in either year, and the week-level entries of both weeks.
-    assert {entry.day for entry in chosen} >= {date(2026, 12, 28), date(2027, 1, 3)}
-    assert {entry.day for entry in chosen} <= {None, *DAYS[14:28]}
-    assert {entry.week for entry in chosen if entry.day is None} == {(2026, 53), (2027, 1)}
+async def test_across_the_new_year_both_kinds_of_entry_come_from_both_weeks(
+    engine: AsyncEngine,
+) -> None:
+    """2026-W53 to 2027-W01: the days of week 53 in either year and the week-level
+    entries of both weeks, nothing else."""
+    async with engine.begin() as connection:
+        await connection.execute(insert(repo.entries), [row(entry) for entry in made_entries()])
+    async with engine.connect() as connection:
+        rows, total = await connection.run_sync(
+            repo.list_entries, FILTERS["across the new year"], 200, 0
+        )
+    days = {entry["entry_date"] for entry in rows}
+    assert total == len(rows)
+    assert days >= {date(2026, 12, 28), date(2027, 1, 3), date(2027, 1, 4), date(2027, 1, 10)}
+    assert days <= {None, *DAYS[14:28]}
+    undated = {(e["iso_year"], e["iso_week"]) for e in rows if e["entry_date"] is None}
+    assert undated == {(2026, 53), (2027, 1)}
 
 
 @pytest.mark.parametrize(
@@ -210,7 +220,8 @@ DATED_BY_DATE = "SEARCH entries USING INDEX ix_entries_date_status (entry_date>?
 
 async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> None:
     """SQLite keeps no statistics unless asked (the API never asks), so its plans do not
-    depend on the data: an empty file shows how it reads any number of entries."""
+    depend on the data: a file of one matching entry (the list reads no page past its
+    count) shows how it reads any number of entries."""
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}")
     sent: list[tuple[str, Any]] = []
 
@@ -219,6 +230,8 @@ async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> Non
             sent.append((args[2], args[3]))
 
     def plans(connection: Connection) -> list[str]:
+        week_53 = next(e for e in made_entries() if e.day is None and e.week == (2026, 53))
+        connection.execute(insert(repo.entries), [row(week_53)])
         event.listen(connection, "before_cursor_execute", capture)
         repo.list_entries(connection, FILTERS["across the new year"], 50, 0)
         event.remove(connection, "before_cursor_execute", capture)
@@ -228,10 +241,10 @@ async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> Non
     try:
         await db.upgrade(engine, MIGRATIONS)
         async with engine.connect() as connection:
-            page, count = await connection.run_sync(plans)
+            count, page = await connection.run_sync(plans)
     finally:
         await engine.dispose()
-    for plan in (page, count):
+    for plan in (count, page):
         assert WEEK_LEVEL_BY_WEEK.search(plan), plan
         assert DATED_BY_DATE in plan, plan
         assert "SCAN entries" not in plan, plan

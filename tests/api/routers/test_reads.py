@@ -94,6 +94,9 @@ async def test_filters_select_exactly_the_matching_entries(api: Api) -> None:
         "week_from=2025-W02&week_to=2026-W52": [e2],
         "user_id=u1&project=Alpha&week_from=2025-W01": [e0, e4],
         "project=Alpha&status=submitted&from=2024-01-01": [e0],
+        # The last week there is: its Sunday would be in the year 10000.
+        "week_from=2026-W01&week_to=9999-W52": [e4],
+        "user_id=u1&week_to=9999-W52": [e0, e1, e4],
     }
     for query, expected in expectations.items():
         assert await listed(api, query) == (expected, len(expected)), query
