@@ -57,6 +57,7 @@ from common import (
     LUA_DIR,
     REPO,
     LoadSpec,
+    Managed,
     WrkResult,
     add_run_options,
     check_run_options,
@@ -286,6 +287,30 @@ def load(
     return result, acked
 
 
+def load_then_stop(
+    bench: Bench,
+    server: Managed,
+    name: str,
+    port: int,
+    tag: str,
+    label: str,
+    workload: Workload,
+) -> tuple[WrkResult, list[str]]:
+    """Preflight, prepare, warm-up and measured run on a started server, then stop it
+    (SIGTERM: the workers finish what is in flight)."""
+    base = f"http://{HOST}:{port}"
+    try:
+        preflight(base, bench.token, f"{tag}p-preflight", name)
+        if workload.prepare is not None:
+            workload.prepare(base)
+        result, acked = load(bench, base, tag, label, server.pgid, workload)
+        if not server.alive():
+            raise RuntimeError(f"{name} died during the load:\n{server.log_tail()}")
+    finally:
+        bench.run.processes.stop(server)
+    return result, acked
+
+
 def check_stored(
     api_dir: Path, database_url: str, prefixes: Iterable[str], acked: list[str]
 ) -> Durability:
@@ -329,16 +354,7 @@ def measure_ours(
         bench.raw_dir / f"{label}-server.log",
         ready_path="/healthz",
     )
-    base = f"http://{HOST}:{port}"
-    try:
-        preflight(base, bench.token, f"{tag}p-preflight", name)
-        if workload.prepare is not None:
-            workload.prepare(base)
-        result, acked = load(bench, base, tag, label, server.pgid, workload)
-        if not server.alive():
-            raise RuntimeError(f"{name} died during the load:\n{server.log_tail()}")
-    finally:
-        bench.run.processes.stop(server)  # SIGTERM: the workers finish what is in flight
+    result, acked = load_then_stop(bench, server, name, port, tag, label, workload)
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
         round_number, name, result, result.requests - result.non2xx, durability
@@ -387,15 +403,8 @@ def measure_peer(bench: Bench, round_number: int) -> Measurement:
         ready_status=None,
         timeout=300,  # the first start installs its packages
     )
-    base = f"http://{HOST}:{port}"
     tag = f"{bench.run_id}-peer-r{round_number}"
-    try:
-        preflight(base, bench.token, f"{tag}p-preflight", PEER)
-        result, _acked = load(bench, base, tag, label, server.pgid, WRITES)
-        if not server.alive():
-            raise RuntimeError(f"{PEER} died during the load:\n{server.log_tail()}")
-    finally:
-        bench.run.processes.stop(server)
+    result, _acked = load_then_stop(bench, server, PEER, port, tag, label, WRITES)
     say(
         f"round {round_number}: {PEER} {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
@@ -445,14 +454,7 @@ def measure_reference(bench: Bench, round_number: int) -> Measurement:
         ready_path="/timesheets",
         ready_status=None,
     )
-    base = f"http://{HOST}:{port}"
-    try:
-        preflight(base, bench.token, f"{tag}p-preflight", REFERENCE)
-        result, acked = load(bench, base, tag, label, server.pgid, WRITES)
-        if not server.alive():
-            raise RuntimeError(f"{REFERENCE} died during the load:\n{server.log_tail()}")
-    finally:
-        bench.run.processes.stop(server)
+    result, acked = load_then_stop(bench, server, REFERENCE, port, tag, label, WRITES)
     durability = check_stored(api_dir, "", (f"{tag}w", f"{tag}m"), acked)
     say(
         f"round {round_number}: {REFERENCE} {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} "

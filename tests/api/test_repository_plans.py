@@ -325,6 +325,8 @@ PERSON_INDEXES = frozenset(
     {"ix_entries_user_created", "ix_entries_user_week_hours", "ix_entries_user_date_hours"}
 )
 STATUS_INDEXES = frozenset({"ix_entries_status_created", "ix_entries_date_status"})
+BY_DATE: Read = (frozenset({"ix_entries_date_status"}), ("entry_date",))
+BY_PROJECT: Read = (frozenset({"ix_entries_project_created"}), ("project",))
 # (index names, columns of which one is looked up) for each list's page and count.
 EXPECTED: dict[str, tuple[Read, Read]] = {
     # Walked in list order and stopped at the page; counted from the smallest index.
@@ -381,44 +383,26 @@ EXPECTED: dict[str, tuple[Read, Read]] = {
         (frozenset({"ix_entries_created", "ix_entries_status_created"}), ()),
         (STATUS_INDEXES, ("status",)),
     ),
-    "project": (
-        (frozenset({"ix_entries_project_created"}), ("project",)),
-        (frozenset({"ix_entries_project_created"}), ("project",)),
-    ),
+    "project": (BY_PROJECT, BY_PROJECT),
     # One entry in six: walking the list order reaches a page as soon as the index does.
     "largest-project": (
         (frozenset({"ix_entries_project_created", "ix_entries_created"}), ()),
-        (frozenset({"ix_entries_project_created"}), ("project",)),
+        BY_PROJECT,
     ),
-    "smallest-project": (
-        (frozenset({"ix_entries_project_created"}), ("project",)),
-        (frozenset({"ix_entries_project_created"}), ("project",)),
-    ),
+    "smallest-project": (BY_PROJECT, BY_PROJECT),
     # The matches of a date or week range are found first, then sorted: walking the list
     # order would test nearly every entry for a recent range.
-    "dates": (
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-    ),
-    "dates-from": (
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-    ),
+    "dates": (BY_DATE, BY_DATE),
+    "dates-from": (BY_DATE, BY_DATE),
     # Four entries in five match, too many to sort for a page: walked in list order,
     # which reaches the page at once.
     "dates-from-the-start": (
         (frozenset({"ix_entries_created"}), ()),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
+        BY_DATE,
     ),
     # Dated entries by date here, week-level ones by week in ALSO_READ.
-    "week": (
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-    ),
-    "weeks": (
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-    ),
+    "week": (BY_DATE, BY_DATE),
+    "weeks": (BY_DATE, BY_DATE),
     "status-project": (
         (STATUS_INDEXES | {"ix_entries_project_created"}, ("status", "project")),
         (STATUS_INDEXES | {"ix_entries_project_created"}, ("status", "project")),
@@ -427,10 +411,7 @@ EXPECTED: dict[str, tuple[Read, Read]] = {
         (STATUS_INDEXES, ("status", "entry_date")),
         (STATUS_INDEXES, ("status", "entry_date")),
     ),
-    "approved-dates": (
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-        (frozenset({"ix_entries_date_status"}), ("entry_date",)),
-    ),
+    "approved-dates": (BY_DATE, BY_DATE),
     "project-dates": (
         (frozenset({"ix_entries_project_created", "ix_entries_date_status"}), ("project",)),
         (frozenset({"ix_entries_project_created", "ix_entries_date_status"}), ("project",)),
