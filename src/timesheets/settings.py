@@ -159,7 +159,13 @@ class ApiSettings(BaseSettings):
     ] = ""
     migrate: Annotated[bool, Field(description="Apply pending migrations on start.")] = True
     sqlite_synchronous: Annotated[
-        str, Field(description="SQLite `synchronous` pragma; FULL survives a power cut.")
+        str,
+        Field(
+            description=(
+                "SQLite `synchronous` pragma; FULL survives a power cut (the entry writer"
+                " then commits at NORMAL and syncs the WAL itself before it answers)."
+            )
+        ),
     ] = "FULL"
     algorithms: Annotated[
         list[str], Field(description="Accepted signing algorithms (never taken from tokens).")

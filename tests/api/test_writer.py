@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets import db
+from timesheets.api import writer as writer_module
 from timesheets.api.writer import GroupCommitWriter, StoreUnavailable
 
 metadata = MetaData()
@@ -260,3 +263,107 @@ async def test_a_batch_that_keeps_conflicting_is_unavailable_and_stores_nothing(
         await writer.submit(always_loses)
     assert attempts == 3
     assert await committed_names(engine) == []
+
+
+def hold_turn(engine: AsyncEngine) -> int:
+    """Take the writers' turn lock of `engine`'s file from outside the writer."""
+    descriptor = os.open(f"{engine.url.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
+def give_turn(descriptor: int) -> None:
+    """Release a turn taken with `hold_turn`."""
+    fcntl.flock(descriptor, fcntl.LOCK_UN)
+    os.close(descriptor)
+
+
+async def test_writes_that_arrive_while_waiting_for_the_turn_join_its_transaction(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    held = hold_turn(engine)
+    first = asyncio.create_task(writer.submit(insert_row("first")))
+    await asyncio.sleep(0.2)  # the writer's thread now waits for the turn with one write
+    later = [asyncio.create_task(writer.submit(insert_row(f"later{i}"))) for i in range(5)]
+    await asyncio.sleep(0.05)
+    assert not first.done()
+    give_turn(held)
+    assert sorted(await asyncio.gather(first, *later)) == [1, 2, 3, 4, 5, 6]
+    assert writer.commits == 1
+
+
+async def test_a_failure_answers_the_writes_taken_in_while_waiting(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    def broken(connection: Connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    held = hold_turn(engine)
+    first = asyncio.create_task(writer.submit(insert_row("first")))
+    await asyncio.sleep(0.2)
+    later = [asyncio.create_task(writer.submit(job)) for job in (broken, insert_row("b"))]
+    await asyncio.sleep(0.05)
+    give_turn(held)
+    results = await asyncio.gather(first, *later, return_exceptions=True)
+    assert all(isinstance(result, StoreUnavailable) for result in results)
+    assert await committed_names(engine) == []
+
+
+async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_the_answer(
+    engine: AsyncEngine, writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[Path, bool, int]] = []
+    sync = writer_module.sync_file
+
+    def spy(path: Path) -> None:
+        probe = os.open(f"{engine.url.database}-writer.lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while the turn is held
+            fcntl.flock(probe, fcntl.LOCK_UN)
+        finally:
+            os.close(probe)
+        sync(path)
+        seen.append((path, answered.done(), path.stat().st_size))
+
+    monkeypatch.setattr(writer_module, "sync_file", spy)
+    answered = asyncio.create_task(writer.submit(insert_row("durable")))
+    assert await answered == 1
+    assert len(seen) == 1
+    path, answered_before_sync, wal_size = seen[0]
+    assert path == Path(f"{engine.url.database}-wal")
+    assert not answered_before_sync
+    assert wal_size > 0
+    assert writer_level(writer) == 1  # NORMAL: the WAL sync is the writer's own
+
+
+async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'normal.db'}", synchronous="NORMAL")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    synced: list[Path] = []
+    monkeypatch.setattr(writer_module, "sync_file", synced.append)
+    normal = GroupCommitWriter(engine)
+    try:
+        assert await normal.submit(insert_row("fast")) == 1
+        assert writer_level(normal) == 1
+    finally:
+        await normal.close()
+        await engine.dispose()
+    assert synced == []
+
+
+def writer_level(writer: GroupCommitWriter) -> int:
+    """The `synchronous` level of the writer's own SQLite connection."""
+    assert writer._sqlite is not None
+    with writer._sqlite.connect() as connection:
+        return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+def test_sync_file_ignores_a_file_that_is_gone(tmp_path: Path) -> None:
+    writer_module.sync_file(tmp_path / "gone.db-wal")
+    kept = tmp_path / "kept.db-wal"
+    kept.write_bytes(b"frames")
+    writer_module.sync_file(kept)
+    assert kept.read_bytes() == b"frames"
