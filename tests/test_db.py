@@ -49,20 +49,6 @@ async def test_the_writer_connection_keeps_more_pages_and_checkpoints_less(
     }
 
 
-async def test_the_writer_connection_can_be_given_its_own_synchronous_level(
-    engine: AsyncEngine,
-) -> None:
-    """The group-commit writer commits at NORMAL on a FULL file and syncs the WAL itself."""
-    writer = db.create_sync_sqlite_engine(engine, "NORMAL")
-    try:
-        with writer.connect() as connection:
-            found = pragmas(connection, ("synchronous",))
-    finally:
-        writer.dispose()
-    assert found == {"synchronous": 1}
-    assert db.sqlite_synchronous(engine) == "FULL"
-
-
 async def test_other_connections_keep_sqlite_defaults_for_cache_and_checkpoints(
     engine: AsyncEngine,
 ) -> None:

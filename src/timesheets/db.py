@@ -52,21 +52,11 @@ def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def sqlite_synchronous(engine: AsyncEngine) -> str:
-    """The `synchronous` level an async SQLite engine was made with."""
-    return str(engine.get_execution_options().get(SYNCHRONOUS, "FULL")).upper()
-
-
-def create_sync_sqlite_engine(engine: AsyncEngine, synchronous: str | None = None) -> Engine:
-    """A synchronous engine (the standard sqlite3 driver) on an async engine's SQLite
-    file, at `synchronous` (by default the async engine's level)."""
-    level = synchronous or sqlite_synchronous(engine)
-    sync = sa_create_engine(
-        engine.url.set(drivername="sqlite+pysqlite"),
-        pool_size=1,
-        execution_options={SYNCHRONOUS: level},
-    )
-    _configure_sqlite(sync, level)
+def create_sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A synchronous engine (the standard sqlite3 driver) on an async engine's SQLite file."""
+    synchronous = engine.get_execution_options().get(SYNCHRONOUS, "FULL")
+    sync = sa_create_engine(engine.url.set(drivername="sqlite+pysqlite"), pool_size=1)
+    _configure_sqlite(sync, synchronous)
 
     @event.listens_for(sync, "connect")
     def _writer_pragmas(dbapi_connection: Any, _record: Any) -> None:

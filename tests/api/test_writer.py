@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timesheets import db
 from timesheets.api import writer as writer_module
-from timesheets.api.writer import GroupCommitWriter, StoreUnavailable
+from timesheets.api.writer import DurabilityUnknown, GroupCommitWriter, StoreUnavailable
 
 metadata = MetaData()
 rows = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
@@ -273,21 +276,24 @@ def hold_turn(engine: AsyncEngine) -> int:
 
 
 def give_turn(descriptor: int) -> None:
-    """Release a turn taken with `hold_turn`."""
-    fcntl.flock(descriptor, fcntl.LOCK_UN)
-    os.close(descriptor)
+    """Release a turn taken with `hold_turn` (again harmlessly)."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
 
 
 async def test_writes_that_arrive_while_waiting_for_the_turn_join_its_transaction(
     engine: AsyncEngine, writer: GroupCommitWriter
 ) -> None:
     held = hold_turn(engine)
-    first = asyncio.create_task(writer.submit(insert_row("first")))
-    await asyncio.sleep(0.2)  # the writer's thread now waits for the turn with one write
-    later = [asyncio.create_task(writer.submit(insert_row(f"later{i}"))) for i in range(5)]
-    await asyncio.sleep(0.05)
-    assert not first.done()
-    give_turn(held)
+    try:
+        first = asyncio.create_task(writer.submit(insert_row("first")))
+        await asyncio.sleep(0.2)  # the writer's thread now waits for the turn with one write
+        later = [asyncio.create_task(writer.submit(insert_row(f"later{i}"))) for i in range(5)]
+        await asyncio.sleep(0.05)
+        assert not first.done()
+    finally:
+        give_turn(held)
     assert sorted(await asyncio.gather(first, *later)) == [1, 2, 3, 4, 5, 6]
     assert writer.commits == 1
 
@@ -299,20 +305,36 @@ async def test_a_failure_answers_the_writes_taken_in_while_waiting(
         connection.execute(text("SELECT * FROM no_such_table"))
 
     held = hold_turn(engine)
-    first = asyncio.create_task(writer.submit(insert_row("first")))
-    await asyncio.sleep(0.2)
-    later = [asyncio.create_task(writer.submit(job)) for job in (broken, insert_row("b"))]
-    await asyncio.sleep(0.05)
-    give_turn(held)
-    results = await asyncio.gather(first, *later, return_exceptions=True)
+    try:
+        first = asyncio.create_task(writer.submit(insert_row("first")))
+        await asyncio.sleep(0.2)
+        later = [asyncio.create_task(writer.submit(job)) for job in (broken, insert_row("b"))]
+        await asyncio.sleep(0.05)
+    finally:
+        give_turn(held)
+    results = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 10)
     assert all(isinstance(result, StoreUnavailable) for result in results)
     assert await committed_names(engine) == []
 
 
-async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_the_answer(
+def spy_batches(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Record each batch the writer runs (its pending writes, futures included)."""
+    batches: list[list[Any]] = []
+    transaction = writer_module._transaction
+
+    def spy(connection: Connection, batch: list[Any]) -> Any:
+        batches.append(batch)
+        return transaction(connection, batch)
+
+    monkeypatch.setattr(writer_module, "_transaction", spy)
+    return batches
+
+
+async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_any_answer(
     engine: AsyncEngine, writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[Path, bool, int]] = []
+    batches = spy_batches(monkeypatch)
+    seen: list[tuple[Path, list[bool], int]] = []
     sync = writer_module.sync_file
 
     def spy(path: Path) -> None:
@@ -323,17 +345,45 @@ async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_the_an
         finally:
             os.close(probe)
         sync(path)
-        seen.append((path, answered.done(), path.stat().st_size))
+        answered = [pending.future.done() for batch in batches for pending in batch]
+        seen.append((path, answered, path.stat().st_size))
 
     monkeypatch.setattr(writer_module, "sync_file", spy)
-    answered = asyncio.create_task(writer.submit(insert_row("durable")))
-    assert await answered == 1
-    assert len(seen) == 1
-    path, answered_before_sync, wal_size = seen[0]
-    assert path == Path(f"{engine.url.database}-wal")
-    assert not answered_before_sync
-    assert wal_size > 0
+    results = await asyncio.gather(*[writer.submit(insert_row(f"d{i}")) for i in range(3)])
+    assert sorted(results) == [1, 2, 3]
+    assert seen
+    for path, answered, wal_size in seen:
+        assert path == Path(f"{engine.url.database}-wal")
+        assert answered
+        assert not any(answered)
+        assert wal_size > 0
     assert writer_level(writer) == 1  # NORMAL: the WAL sync is the writer's own
+
+
+async def test_the_wal_synced_is_sqlites_own_behind_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "linked.db").symlink_to(tmp_path / "real" / "linked.db")
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'link' / 'linked.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    synced: list[Path] = []
+    sync = writer_module.sync_file
+
+    def spy(path: Path) -> None:
+        sync(path)
+        synced.append(path)
+
+    monkeypatch.setattr(writer_module, "sync_file", spy)
+    linked = GroupCommitWriter(engine)
+    try:
+        assert await linked.submit(insert_row("behind a link")) == 1
+    finally:
+        await linked.close()
+        await engine.dispose()
+    assert synced == [tmp_path / "real" / "linked.db-wal"]
 
 
 async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
@@ -354,6 +404,69 @@ async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
     assert synced == []
 
 
+def test_a_connection_not_in_wal_mode_keeps_full(tmp_path: Path, engine: AsyncEngine) -> None:
+    writer = GroupCommitWriter(engine)
+    raw = sqlite3.connect(tmp_path / "rollback.db")
+    try:
+        raw.execute("PRAGMA journal_mode=DELETE")
+        raw.execute("PRAGMA synchronous=FULL")
+        writer._sync_wal_ourselves(raw, None)
+        assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert writer._wal is None
+    finally:
+        raw.close()
+
+
+async def test_a_failed_sync_says_durability_is_unknown_and_stops_taking_writes(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(path: Path) -> None:
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr(writer_module, "sync_file", failing)
+    stops: list[bool] = []
+    writer = GroupCommitWriter(engine, on_fatal=lambda: stops.append(True))
+    try:
+        with pytest.raises(DurabilityUnknown, match="Input/output error"):
+            await writer.submit(insert_row("committed, not synced"))
+        assert stops == [True]
+        # Committed and visible: a caller told "retry" would store it twice.
+        assert await committed_names(engine) == ["committed, not synced"]
+        with pytest.raises(StoreUnavailable):
+            await writer.submit(insert_row("after"))
+    finally:
+        await writer.close()
+    assert await committed_names(engine) == ["committed, not synced"]
+
+
+async def test_a_job_with_a_bug_fails_its_batch_and_the_writer_goes_on(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    def wrong_count(connection: Connection, names: list[str]) -> list[object]:
+        connection.execute(insert(rows), [{"name": name} for name in names])
+        return []
+
+    with pytest.raises(ValueError, match="zip"):
+        await asyncio.wait_for(writer.submit_shared(wrong_count, "lost"), 10)
+    assert await committed_names(engine) == []
+    assert await asyncio.wait_for(writer.submit(insert_row("after")), 10) == 1
+    await asyncio.wait_for(writer.close(), 10)
+
+
+async def test_close_returns_when_the_writer_task_died(engine: AsyncEngine) -> None:
+    dying = GroupCommitWriter(engine)
+
+    async def crash(batch: list[Any]) -> None:
+        raise RuntimeError("writer bug")
+
+    dying._commit = crash  # type: ignore[method-assign]
+    pending = asyncio.create_task(dying.submit(insert_row("never")))
+    await asyncio.sleep(0.05)
+    with pytest.raises(RuntimeError, match="writer bug"):
+        await asyncio.wait_for(dying.close(), 10)
+    pending.cancel()
+
+
 def writer_level(writer: GroupCommitWriter) -> int:
     """The `synchronous` level of the writer's own SQLite connection."""
     assert writer._sqlite is not None
@@ -361,9 +474,9 @@ def writer_level(writer: GroupCommitWriter) -> int:
         return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
 
 
-def test_sync_file_ignores_a_file_that_is_gone(tmp_path: Path) -> None:
-    writer_module.sync_file(tmp_path / "gone.db-wal")
+def test_sync_file_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        writer_module.sync_file(tmp_path / "gone.db-wal")
     kept = tmp_path / "kept.db-wal"
     kept.write_bytes(b"frames")
     writer_module.sync_file(kept)
-    assert kept.read_bytes() == b"frames"

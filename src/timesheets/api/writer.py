@@ -19,16 +19,20 @@ other commits, where SQLite's busy handler polls with sleeps of up to 100 ms. A 
 that had to wait for its turn takes, once it has it, the writes that arrived meanwhile
 into the same transaction.
 
-On a SQLite file kept with `synchronous=FULL` (the default), the writer's connection
-commits with `synchronous=NORMAL` and syncs the WAL file itself once it has given up its
-turn, before it answers anyone. The WAL is then synced before every acknowledgement, as
-FULL would, but the other process's transaction no longer waits for this one's fsync,
-and one fsync can cover both processes' commits. In WAL mode NORMAL keeps the database
-consistent and syncs the WAL before each checkpoint and its header when the WAL is
-reused (SQLite's documentation of `PRAGMA synchronous`); a committed transaction it
-leaves unsynced can only be lost to a power cut or a crash of the operating system, and
-no caller has been answered for it then. Readers may see such a transaction during that
-fsync, some hundreds of microseconds.
+On a SQLite file in WAL mode kept with `synchronous=FULL` (the default), the writer's
+connection commits with `synchronous=NORMAL` and syncs the WAL file itself once it has
+given up its turn, before it answers anyone. The WAL is then synced before every
+acknowledgement, as FULL would, but the other process's transaction no longer waits for
+this one's sync, and one sync can cover both processes' commits. In WAL mode NORMAL
+keeps the database consistent and syncs the WAL before each checkpoint and its header
+when the WAL is reused (SQLite's documentation of `PRAGMA synchronous`); a committed
+transaction it leaves unsynced can only be lost to a power cut or a crash of the
+operating system, and no caller has been answered for it then. Readers may see such a
+transaction while its sync runs. The WAL's name is SQLite's own (`PRAGMA
+database_list`, which resolves links); a connection that is not in WAL mode keeps FULL.
+A sync that fails leaves committed writes of unknown durability: their callers are told
+so (`DurabilityUnknown`, never "retry"), later writes are refused, and the process is
+asked to stop (`on_fatal`), as PostgreSQL stops on a failed WAL flush.
 
 On PostgreSQL every statement is a round trip to another process, so the writer spends
 as few as it can: it keeps its connection from one transaction to the next while writes
@@ -49,6 +53,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,17 +61,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from timesheets.db import IMMEDIATE, create_sync_sqlite_engine, sqlite_synchronous
+from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
 
 log = logging.getLogger("timesheets.api.writer")
 RETRIES_AFTER_CONFLICT = 2
 IDLE_RECHECK_SECONDS = 1.0
-FULL = {"FULL", "2"}
+FULL = 2  # the `synchronous` level that syncs on every commit
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 SharedJob = Callable[[Connection, list[Any]], list[Any]]
@@ -75,6 +80,16 @@ SharedJob = Callable[[Connection, list[Any]], list[Any]]
 
 class StoreUnavailable(Exception):
     """The database could not commit: the caller answers 503 and may retry."""
+
+
+class DurabilityUnknown(Exception):
+    """The write committed but the WAL could not be synced: it is visible, and may not
+    survive a power cut. The caller must not simply retry (it would store it twice)."""
+
+
+def stop_this_process() -> None:
+    """Ask this process to shut down (its supervisor starts a fresh one)."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class WriterTurns:
@@ -120,9 +135,17 @@ Outcome = tuple[_Pending, bool, Any]
 class GroupCommitWriter:
     """Runs write jobs in shared transactions."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        on_fatal: Callable[[], None] = stop_this_process,
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self.on_fatal = on_fatal
+        self._fatal: DurabilityUnknown | None = None
         self.commits = 0
         # A deque rather than an asyncio.Queue: the SQLite writer's thread takes from it
         # too, once it has its turn (append and popleft are atomic).
@@ -134,16 +157,13 @@ class GroupCommitWriter:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._turns = WriterTurns(None)
-        self._wal: Path | None = None
+        self._wal: Path | None = None  # set by `_sync_wal_ourselves`, in the writer's thread
         self._connection: AsyncConnection | None = None  # kept between transactions
         self._last_used = 0.0
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            if sqlite_synchronous(engine) in FULL:
-                self._sqlite = create_sync_sqlite_engine(engine, "NORMAL")
-                self._wal = Path(f"{database}-wal")
-            else:
-                self._sqlite = create_sync_sqlite_engine(engine)
+            self._sqlite = create_sync_sqlite_engine(engine)
+            event.listen(self._sqlite, "connect", self._sync_wal_ourselves)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
             self._turns = WriterTurns(Path(f"{database}-writer.lock"))
 
@@ -157,6 +177,8 @@ class GroupCommitWriter:
         return await self._enqueue(_Pending(None, (run, item)))
 
     async def _enqueue(self, pending: _Pending) -> Any:
+        if self._fatal is not None:
+            raise StoreUnavailable("the store stopped taking writes after a failed sync")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group-commit-writer")
         self._inbox.append(pending)
@@ -167,7 +189,10 @@ class GroupCommitWriter:
     async def close(self) -> None:
         """Finish queued work and stop."""
         if self._task is not None:
-            await self._drained.wait()
+            drained = asyncio.create_task(self._drained.wait())
+            # A writer task that died (a bug) never drains: its error is not hidden here.
+            await asyncio.wait({drained, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -199,11 +224,19 @@ class GroupCommitWriter:
         try:
             results = await self._transact_with_retry(batch)
             self.commits += 1
+        except DurabilityUnknown as error:
+            log.critical("the WAL could not be synced", extra={"writes": len(batch)})
+            self._fatal = error
+            _fail(batch, error)
+            self.on_fatal()
+            return
         except (OperationalError, DBAPIError, OSError) as error:
             log.error("commit failed", extra={"writes": len(batch), "reason": str(error)})
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(StoreUnavailable(str(error)))
+            _fail(batch, StoreUnavailable(str(error)))
+            return
+        except Exception as error:  # a bug in a job: its batch fails, the writer goes on
+            log.exception("write batch failed", extra={"writes": len(batch)})
+            _fail(batch, error)
             return
         for pending, ok, value in results:
             if pending.future.done():
@@ -281,21 +314,44 @@ class GroupCommitWriter:
             with self._sqlite.connect() as connection:
                 outcomes = _transaction(connection.execution_options(**{IMMEDIATE: True}), batch)
         if self._wal is not None:
-            sync_file(self._wal)
+            try:
+                sync_file(self._wal)
+            except OSError as error:
+                raise DurabilityUnknown(f"syncing {self._wal} failed: {error}") from error
         return outcomes
+
+    def _sync_wal_ourselves(self, dbapi_connection: Any, _record: Any) -> None:
+        """On each new writer connection: in WAL mode at FULL, commit at NORMAL and
+        sync SQLite's own WAL file after each commit; otherwise keep the level as it is."""
+        cursor = dbapi_connection.cursor()
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            level = int(cursor.execute("PRAGMA synchronous").fetchone()[0])
+            files = {row[1]: row[2] for row in cursor.execute("PRAGMA database_list")}
+            if mode == "wal" and level == FULL and files.get("main"):
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                self._wal = Path(f"{files['main']}-wal")
+            else:
+                self._wal = None
+        finally:
+            cursor.close()
 
 
 def sync_file(path: Path) -> None:
-    """fsync(2) a file by its path: it flushes the file itself, whichever descriptor
-    wrote. A WAL that is gone was checkpointed into the database, which SQLite synced."""
+    """fdatasync(2) a file by its path, as SQLite syncs its WAL: it flushes the file
+    itself, whichever descriptor wrote. The writer's open connection keeps its WAL in
+    place, so a WAL that is missing is an error."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(descriptor)
+        os.fdatasync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _fail(batch: list[_Pending], error: Exception) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(error)
 
 
 async def _plan_each_time(connection: AsyncConnection, on: bool) -> None:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.issuer import TestIssuer
+from tests.live import serve_in_thread
+from timesheets.api import writer as writer_module
+from timesheets.api.app import create_app
+from timesheets.api.entries import DURABILITY_UNKNOWN
+from timesheets.settings import ApiSettings
 
 SEED = {
     "user_type": "Employee",
@@ -137,3 +146,34 @@ async def test_concurrent_creates_for_different_people_are_all_stored(api: Api) 
     assert {r.status_code for r in responses} == {201}
     assert sorted(r.json()["user_id"] for r in responses) == sorted(f"p{i}" for i in range(40))
     assert (await api.row_counts())["entries"] == 40
+
+
+async def test_a_failed_wal_sync_is_a_500_that_says_to_look_before_resending(
+    issuer: TestIssuer,
+    tmp_path: Path,
+    make_api_settings: Callable[..., ApiSettings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing(path: Path) -> None:
+        raise OSError(5, "Input/output error", str(path))
+
+    settings = make_api_settings(issuer, f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}")
+    live = serve_in_thread(create_app(settings), settings.port)
+    stops: list[bool] = []
+    live.app.app.state.context.writer.on_fatal = lambda: stops.append(True)
+    monkeypatch.setattr(writer_module, "sync_file", failing)
+    try:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            api = Api(live, settings, issuer, http)
+            failed = await http.post("/timesheets", json=SEED, headers=api.auth())
+            assert failed.status_code == 500
+            assert failed.json() == {"message": DURABILITY_UNKNOWN}
+            assert stops == [True]
+            # The entry was committed: a blind resend would store it twice.
+            listed = await http.get("/timesheets", headers=api.auth())
+            assert [entry["project"] for entry in listed.json()] == ["StoreZero"]
+            refused = await http.post("/timesheets", json=SEED, headers=api.auth())
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "2"
+    finally:
+        live.stop()
