@@ -334,26 +334,26 @@ async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_any_an
     engine: AsyncEngine, writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches = spy_batches(monkeypatch)
-    seen: list[tuple[Path, list[bool], int]] = []
+    seen: list[tuple[int, list[bool], int]] = []
     sync = writer_module.sync_file
 
-    def spy(path: Path) -> None:
+    def spy(descriptor: int) -> None:
         probe = os.open(f"{engine.url.database}-writer.lock", os.O_RDWR)
         try:
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while the turn is held
             fcntl.flock(probe, fcntl.LOCK_UN)
         finally:
             os.close(probe)
-        sync(path)
+        sync(descriptor)
         answered = [pending.future.done() for batch in batches for pending in batch]
-        seen.append((path, answered, path.stat().st_size))
+        seen.append((os.fstat(descriptor).st_ino, answered, os.fstat(descriptor).st_size))
 
     monkeypatch.setattr(writer_module, "sync_file", spy)
     results = await asyncio.gather(*[writer.submit(insert_row(f"d{i}")) for i in range(3)])
     assert sorted(results) == [1, 2, 3]
     assert seen
-    for path, answered, wal_size in seen:
-        assert path == Path(f"{engine.url.database}-wal")
+    for inode, answered, wal_size in seen:
+        assert inode == os.stat(f"{engine.url.database}-wal").st_ino
         assert answered
         assert not any(answered)
         assert wal_size > 0
@@ -369,21 +369,22 @@ async def test_the_wal_synced_is_sqlites_own_behind_a_link(
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'link' / 'linked.db'}")
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
-    synced: list[Path] = []
+    synced: list[int] = []
     sync = writer_module.sync_file
 
-    def spy(path: Path) -> None:
-        sync(path)
-        synced.append(path)
+    def spy(descriptor: int) -> None:
+        sync(descriptor)
+        synced.append(os.fstat(descriptor).st_ino)
 
     monkeypatch.setattr(writer_module, "sync_file", spy)
     linked = GroupCommitWriter(engine)
     try:
         assert await linked.submit(insert_row("behind a link")) == 1
+        real_wal = os.stat(tmp_path / "real" / "linked.db-wal").st_ino
     finally:
         await linked.close()
         await engine.dispose()
-    assert synced == [tmp_path / "real" / "linked.db-wal"]
+    assert synced == [real_wal]
 
 
 async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
@@ -392,7 +393,7 @@ async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'normal.db'}", synchronous="NORMAL")
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
-    synced: list[Path] = []
+    synced: list[int] = []
     monkeypatch.setattr(writer_module, "sync_file", synced.append)
     normal = GroupCommitWriter(engine)
     try:
@@ -420,8 +421,8 @@ def test_a_connection_not_in_wal_mode_keeps_full(tmp_path: Path, engine: AsyncEn
 async def test_a_failed_sync_says_durability_is_unknown_and_stops_taking_writes(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing(path: Path) -> None:
-        raise OSError(5, "Input/output error", str(path))
+    def failing(descriptor: int) -> None:
+        raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(writer_module, "sync_file", failing)
     stops: list[bool] = []
@@ -474,9 +475,23 @@ def writer_level(writer: GroupCommitWriter) -> int:
         return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
 
 
-def test_sync_file_refuses_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        writer_module.sync_file(tmp_path / "gone.db-wal")
+def test_sync_file_reports_a_descriptor_it_cannot_sync(tmp_path: Path) -> None:
     kept = tmp_path / "kept.db-wal"
     kept.write_bytes(b"frames")
-    writer_module.sync_file(kept)
+    descriptor = os.open(kept, os.O_RDONLY)
+    writer_module.sync_file(descriptor)
+    os.close(descriptor)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        writer_module.sync_file(descriptor)
+
+
+async def test_the_wal_descriptor_is_closed_with_the_writer(engine: AsyncEngine) -> None:
+    closing = GroupCommitWriter(engine)
+    assert await closing.submit(insert_row("one")) == 1
+    assert closing._wal is not None
+    descriptor = closing._wal[1]
+    os.fstat(descriptor)
+    await closing.close()
+    assert closing._wal is None
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(descriptor)

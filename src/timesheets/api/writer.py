@@ -157,7 +157,10 @@ class GroupCommitWriter:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._turns = WriterTurns(None)
-        self._wal: Path | None = None  # set by `_sync_wal_ourselves`, in the writer's thread
+        # SQLite's WAL file, held open from the writer connection's start so that its
+        # sync reports every write-back error since (a descriptor opened later would not
+        # see one another process has already been told of); set in the writer's thread.
+        self._wal: tuple[Path, int] | None = None
         self._connection: AsyncConnection | None = None  # kept between transactions
         self._last_used = 0.0
         database = engine.url.database
@@ -200,6 +203,7 @@ class GroupCommitWriter:
             self._thread.shutdown(wait=True)
         if self._sqlite is not None:
             self._sqlite.dispose()
+        self._forget_wal()
         self._turns.close()
         await self._release()
 
@@ -314,10 +318,11 @@ class GroupCommitWriter:
             with self._sqlite.connect() as connection:
                 outcomes = _transaction(connection.execution_options(**{IMMEDIATE: True}), batch)
         if self._wal is not None:
+            path, descriptor = self._wal
             try:
-                sync_file(self._wal)
+                sync_file(descriptor)
             except OSError as error:
-                raise DurabilityUnknown(f"syncing {self._wal} failed: {error}") from error
+                raise DurabilityUnknown(f"syncing {path} failed: {error}") from error
         return outcomes
 
     def _sync_wal_ourselves(self, dbapi_connection: Any, _record: Any) -> None:
@@ -328,24 +333,24 @@ class GroupCommitWriter:
             mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
             level = int(cursor.execute("PRAGMA synchronous").fetchone()[0])
             files = {row[1]: row[2] for row in cursor.execute("PRAGMA database_list")}
+            self._forget_wal()
             if mode == "wal" and level == FULL and files.get("main"):
+                path = Path(f"{files['main']}-wal")
+                self._wal = (path, os.open(path, os.O_RDONLY))
                 cursor.execute("PRAGMA synchronous=NORMAL")
-                self._wal = Path(f"{files['main']}-wal")
-            else:
-                self._wal = None
         finally:
             cursor.close()
 
+    def _forget_wal(self) -> None:
+        wal, self._wal = self._wal, None
+        if wal is not None:
+            os.close(wal[1])
 
-def sync_file(path: Path) -> None:
-    """fdatasync(2) a file by its path, as SQLite syncs its WAL: it flushes the file
-    itself, whichever descriptor wrote. The writer's open connection keeps its WAL in
-    place, so a WAL that is missing is an error."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(descriptor)
-    finally:
-        os.close(descriptor)
+
+def sync_file(descriptor: int) -> None:
+    """fdatasync(2), as SQLite syncs its WAL: it flushes the file itself, whichever
+    descriptor wrote (the writer's open connection keeps its WAL in place)."""
+    os.fdatasync(descriptor)
 
 
 def _fail(batch: list[_Pending], error: Exception) -> None:

@@ -154,8 +154,8 @@ async def test_a_failed_wal_sync_is_a_500_that_says_to_look_before_resending(
     make_api_settings: Callable[..., ApiSettings],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def failing(path: Path) -> None:
-        raise OSError(5, "Input/output error", str(path))
+    def failing(descriptor: int) -> None:
+        raise OSError(5, "Input/output error")
 
     settings = make_api_settings(issuer, f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}")
     live = serve_in_thread(create_app(settings), settings.port)
