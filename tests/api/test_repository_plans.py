@@ -482,13 +482,10 @@ def externals(connection: Connection) -> object:
     return repo.find_externals(connection, "import-job", "svc-import", ids)
 
 
-CREATE_READS = ("person locks", "week sums", "day sums")
+CREATE_READS = ("person locks", "sums")
 OperationRead = tuple[Callable[[Connection], object], tuple[str, ...], str, str, str]
 # (operation, the statements it sends, the one checked, its index, a column looked up)
-SUMS = {
-    "week sums": ("ix_entries_user_week_hours", "iso_week"),
-    "day sums": ("ix_entries_user_date_hours", "entry_date"),
-}
+SUMS = {"sums": ("ix_entries_user_week_hours", "iso_week")}
 LOOKUPS: dict[str, OperationRead] = {
     f"{statement.replace(' ', '-')}-of-{of}": (create(size), CREATE_READS, statement, index, column)
     for size, of in ((1, "one-create"), (300, "an-import-chunk"))
@@ -570,6 +567,33 @@ async def test_list_reads_through_an_index(big: AsyncEngine, case: Case) -> None
 @pytest.mark.parametrize("case", LOOKUP_CASES)
 async def test_lookup_reads_through_an_index(big: AsyncEngine, case: Case) -> None:
     await check_case(big, case)
+
+
+@pytest.mark.parametrize("size", [1, 300])
+async def test_the_hour_cap_sums_read_the_person_week_index_in_a_generic_plan_too(
+    big: AsyncEngine, size: int
+) -> None:
+    """The writer's sessions keep PostgreSQL's default plan cache, which switches a
+    statement to a plan made without its values once that looks as cheap."""
+    sent = await sent_by(big, create(size))
+    statement = sent[CREATE_READS.index("sums")]
+    # The test's own values (people's names and numbers), written as SQL literals:
+    # EXECUTE takes no parameters of the statement around it.
+    arguments = ", ".join(
+        str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+        for value in statement.parameters
+    )
+    async with big.connect() as connection:
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        await connection.exec_driver_sql(f"PREPARE sums AS {statement.sql}")
+        plan = await explain_on(connection, Sent(f"EXECUTE sums({arguments})", ()))
+        generic = await connection.scalar(
+            text("SELECT generic_plans FROM pg_prepared_statements WHERE name = 'sums'")
+        )
+        await connection.exec_driver_sql("DEALLOCATE sums")
+        await connection.rollback()
+    assert generic == 1  # planned without the values
+    check_plan(plan, frozenset({"ix_entries_user_week_hours"}), ("iso_week",))
 
 
 async def test_the_data_is_spread_as_described(big: AsyncEngine) -> None:

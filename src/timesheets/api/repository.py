@@ -119,8 +119,11 @@ def find_externals(
 
 
 @functools.lru_cache(maxsize=256)
-def _keyed_sums(dialect: str, columns: tuple[tuple[str, str], ...], count: int) -> TextClause:
-    """SQL summing live hours per key for `count` keys given as bound parameters.
+def _keyed_sums(
+    dialect: str, columns: tuple[tuple[str, str], ...], count: int, by: tuple[str, ...] = ()
+) -> TextClause:
+    """SQL summing live hours per key for `count` keys given as bound parameters, and
+    within each key per value of the `by` columns.
 
     Cached: parsing a statement with hundreds of parameters costs more than running it.
 
@@ -137,55 +140,65 @@ def _keyed_sums(dialect: str, columns: tuple[tuple[str, str], ...], count: int) 
     )
     names = ", ".join(name for name, _ in columns)
     joins = " AND ".join(f"e.{name} = k.{name}" for name, _ in columns)
+    grouped = ", ".join(f"e.{name}" for name in (*(n for n, _ in columns), *by))
     # Only fixed column names are formatted in; every value is a bound parameter.
     return text(
         f"WITH k({names}) AS (VALUES {rows}) "  # noqa: S608
-        f"SELECT {', '.join('e.' + n for n, _ in columns)}, sum(e.hundredths) "
+        f"SELECT {grouped}, sum(e.hundredths) "
         f"FROM k CROSS JOIN entries e WHERE {joins} AND e.status <> 'rejected' "
-        f"GROUP BY {', '.join('e.' + n for n, _ in columns)}"
+        f"GROUP BY {grouped}"
     )
 
 
-def _sums(
-    connection: Connection, columns: list[tuple[str, str]], keys: list[tuple[Any, ...]]
-) -> dict[tuple[Any, ...], int]:
-    sums: dict[tuple[Any, ...], int] = {}
+WEEK_KEY = (("user_id", "text"), ("iso_year", "integer"), ("iso_week", "integer"))
+
+
+def _day_totals(
+    connection: Connection, keys: list[tuple[str, int, int]]
+) -> list[tuple[str, int, int, date | None, int]]:
+    """Live hours per (person, ISO year, ISO week, day) in the weeks `keys` name, the day
+    None for week-level entries: one statement per 300 weeks, through the person-week
+    index, whatever the days."""
+    totals: list[tuple[str, int, int, date | None, int]] = []
     for start in range(0, len(keys), 300):
         chunk = keys[start : start + 300]
         params = {
             f"{name}{i}": key[j]
             for i, key in enumerate(chunk)
-            for j, (name, _) in enumerate(columns)
+            for j, (name, _) in enumerate(WEEK_KEY)
         }
-        sql = _keyed_sums(connection.dialect.name, tuple(columns), len(chunk))
+        sql = _keyed_sums(connection.dialect.name, WEEK_KEY, len(chunk), ("entry_date",))
         raw = sqlite_rows.driver_of(connection)
         found = (
             sqlite_rows.query(raw, sql.text, params)
             if raw is not None
             else connection.execute(sql, params).all()
         )
-        for row in found:
-            values = tuple(row)
-            key = tuple(values[:-1])
-            if key and isinstance(key[-1], str) and columns[-1][1] == "date":
-                key = (*key[:-1], date.fromisoformat(key[-1]))
-            sums[key] = int(values[-1])
-    return sums
+        for user_id, iso_year, iso_week, day, hundredths in found:
+            if isinstance(day, str):
+                day = date.fromisoformat(day)
+            totals.append((user_id, int(iso_year), int(iso_week), day, int(hundredths)))
+    return totals
 
 
 def _totals(
     connection: Connection, batch: list[NewEntry]
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
-    """Hours already stored per (person, ISO week) and per (person, day) for a batch."""
+    """Hours already stored per (person, ISO week) and per (person, day) for a batch.
+
+    A day lies in its ISO week, so both come from one statement over the batch's weeks:
+    one round trip fewer than a statement for each on PostgreSQL, and no lookup by date,
+    whose plan depended on how many entries share the day.
+    """
     _lock_people(connection, sorted({entry.user_id for entry in batch}))
     week_keys = sorted({(e.user_id, e.iso_year, e.iso_week) for e in batch})
-    day_keys = sorted({(e.user_id, e.entry_date) for e in batch if e.entry_date is not None})
-    weeks = _sums(
-        connection,
-        [("user_id", "text"), ("iso_year", "integer"), ("iso_week", "integer")],
-        week_keys,
-    )
-    days = _sums(connection, [("user_id", "text"), ("entry_date", "date")], day_keys)
+    weeks: dict[tuple[Any, ...], int] = {}
+    days: dict[tuple[Any, ...], int] = {}
+    for user_id, iso_year, iso_week, day, hundredths in _day_totals(connection, week_keys):
+        week = (user_id, iso_year, iso_week)
+        weeks[week] = weeks.get(week, 0) + hundredths
+        if day is not None:
+            days[(user_id, day)] = days.get((user_id, day), 0) + hundredths
     return weeks, days
 
 

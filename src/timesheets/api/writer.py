@@ -39,10 +39,9 @@ as few as it can: it keeps its connection from one transaction to the next while
 keep coming (the pool's liveness ping is paid again only after `IDLE_RECHECK_SECONDS`
 without a write, or after an error), and a transaction holding a single job or a single
 group of shared items runs it without a savepoint (a refusal then rolls the whole
-transaction back, which holds nothing else). Its session plans each statement for its
-values (`plan_cache_mode = force_custom_plan`, reset before the connection goes back to
-the pool): a generic plan of the hour-cap sums, fixed while the table was small, can
-pick an index that reads a whole day's entries for each person.
+transaction back, which holds nothing else). Its statements keep PostgreSQL's default
+plan cache: the hour-cap sums look up the person-week index whatever the values, so the
+generic plan it settles on is the right one (`tests/api/test_repository_plans.py`).
 """
 
 from __future__ import annotations
@@ -290,11 +289,6 @@ class GroupCommitWriter:
             await self._release()
         if self._connection is None:
             self._connection = await self.engine.connect()
-            try:
-                await _plan_each_time(self._connection, True)
-            except BaseException:
-                await self._release(broken=True)
-                raise
         return self._connection
 
     async def _release(self, *, broken: bool = False) -> None:
@@ -304,8 +298,6 @@ class GroupCommitWriter:
         with contextlib.suppress(Exception):
             if broken:
                 await connection.invalidate()  # never back into the pool
-            else:
-                await _plan_each_time(connection, False)
             await connection.close()
 
     def _on_sqlite(self, batch: list[_Pending]) -> list[Outcome]:
@@ -357,20 +349,6 @@ def _fail(batch: list[_Pending], error: Exception) -> None:
     for pending in batch:
         if not pending.future.done():
             pending.future.set_exception(error)
-
-
-async def _plan_each_time(connection: AsyncConnection, on: bool) -> None:
-    """On PostgreSQL, have the writer's session plan each statement for its values.
-
-    The hour-cap sums join the new entries' keys to the entries table; which index
-    serves them best depends on the values (many people on one day), and a generic plan
-    made while the table was small scans a whole day's entries for every key.
-    """
-    if connection.dialect.name != "postgresql":
-        return
-    mode = "force_custom_plan" if on else "DEFAULT"
-    await connection.exec_driver_sql(f"SET plan_cache_mode = {mode}")
-    await connection.commit()
 
 
 class _Refused(Exception):
