@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.new_entries import new_entry
 from tests.pg import PostgresServer
 from timesheets import db
+from timesheets.api import pg_rows
 from timesheets.api import repository as repo
 from timesheets.api.models import Base
 
@@ -74,3 +76,56 @@ async def test_an_over_long_value_is_refused_not_cut_short(engine: AsyncEngine) 
             for table in (repo.entries, repo.audit)
         ]
     assert counts == [0, 0]
+
+
+def locked_then(statement: str, params: dict[str, Any]) -> Any:
+    """The writer's order: the people's locks through SQLAlchemy open the transaction,
+    then a statement goes to the driver."""
+
+    def run(connection: Connection) -> Any:
+        repo._lock_people(connection, ["ann"])
+        return pg_rows.fetch(connection, text(statement), params)
+
+    return run
+
+
+async def test_a_duplicate_key_sent_to_the_driver_is_sqlalchemys_integrity_error(
+    engine: AsyncEngine,
+) -> None:
+    """The writer runs a batch again on IntegrityError: the driver's error must be one."""
+    async with engine.begin() as connection:
+        [row] = await connection.run_sync(store([new_entry("ann")]))
+    duplicate = locked_then("INSERT INTO entries SELECT * FROM entries WHERE id = :id", row)
+    async with engine.connect() as connection:
+        with pytest.raises(IntegrityError, match="duplicate key"):
+            await connection.run_sync(duplicate)
+
+
+async def test_a_statement_the_server_refuses_is_a_dbapi_error(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        with pytest.raises(DBAPIError, match="no_such_table"):
+            await connection.run_sync(locked_then("SELECT * FROM no_such_table", {}))
+
+
+async def test_a_statement_for_the_driver_needs_an_open_transaction(engine: AsyncEngine) -> None:
+    """Outside the writer's transaction a statement would commit on its own: refused."""
+    async with engine.connect() as connection:
+        with pytest.raises(RuntimeError, match="transaction"):
+            await connection.run_sync(lambda sync: pg_rows.fetch(sync, text("SELECT 1"), {}))
+
+
+async def test_a_lost_connection_is_an_operational_error(engine: AsyncEngine) -> None:
+    """The writer answers 503 and takes a fresh connection after an OperationalError."""
+    connection = await engine.connect()
+    try:
+        await connection.run_sync(lambda sync: repo._lock_people(sync, ["ann"]))
+        pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(OperationalError):
+            await connection.run_sync(lambda sync: pg_rows.fetch(sync, text("SELECT 1"), {}))
+    finally:
+        # As the writer drops a connection it lost: its rollback can only fail.
+        with contextlib.suppress(DBAPIError):
+            await connection.invalidate()
+            await connection.close()

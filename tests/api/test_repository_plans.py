@@ -25,15 +25,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, select, text
+from sqlalchemy import TextClause, event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.pg import PostgresServer
 from timesheets import db
+from timesheets.api import pg_rows
 from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
 
@@ -146,17 +148,27 @@ class Sent:
 
 
 async def sent_by(engine: AsyncEngine, operation: Callable[[Connection], object]) -> list[Sent]:
-    """What the operation sends, its inserts left out; its writes are rolled back."""
+    """What the operation sends, its inserts left out; its writes are rolled back. The
+    statements the writer sends to the driver past SQLAlchemy (`pg_rows.fetch`) are
+    taken in where they are sent."""
     sent: list[Sent] = []
 
     def capture(*args: Any) -> None:
         _connection, _cursor, statement, parameters = args[:4]
         sent.append(Sent(statement, parameters))
 
+    to_driver = pg_rows.fetch
+
+    def fetch(connection: Connection, statement: TextClause, params: Any) -> Any:
+        sql, names = pg_rows._positional(statement)
+        sent.append(Sent(sql, tuple(params[name] for name in names)))
+        return to_driver(connection, statement, params)
+
     async with engine.connect() as connection:
         event.listen(engine.sync_engine, "before_cursor_execute", capture)
         try:
-            await connection.run_sync(operation)
+            with mock.patch.object(pg_rows, "fetch", fetch):
+                await connection.run_sync(operation)
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", capture)
             await connection.rollback()

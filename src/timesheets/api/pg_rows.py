@@ -1,22 +1,34 @@
-"""New entries and their "created" audit events on PostgreSQL, in one statement.
+"""The writer's hot statements on PostgreSQL: new entries with their "created" audit
+events in one statement, and statements sent straight to asyncpg.
 
 On PostgreSQL every statement is a round trip to another process, and the writer's
-transaction already spends one each on BEGIN, the people's locks, the two hour-cap sums
-and COMMIT. Here a batch's entries go as one array per column through `unnest`, and a
+transaction already spends one each on BEGIN, the people's locks, the hour-cap sums and
+COMMIT. Here a batch's entries go as one array per column through `unnest`, and a
 data-modifying WITH adds each entry's audit event from the rows it inserted: one
 statement of fixed text, prepared once per connection, where SQLAlchemy's two
 `executemany` calls took two round trips and a bind per row. The values are bound as
 they are (aware timestamps, dates, NULLs); only column names are written into the SQL.
+
+The hour-cap sums and that insert go to the asyncpg connection under SQLAlchemy's, in
+the transaction the people's locks (sent through SQLAlchemy) opened: SQLAlchemy's
+execution layer cost about 0.12 ms of the API's CPU per statement on top of asyncpg's
+0.06 ms (a standalone transaction of 8 creates, 1,000 commits), and a commit holds a few
+statements for a few entries. Errors come out as SQLAlchemy's, as the writer expects.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import String, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.util import await_only
 
 
 @functools.cache
@@ -48,4 +60,35 @@ def insert_created(
     """Insert `rows` (every column of `entries`) and a "created" event for each, at its
     `created_at`, by its creator."""
     statement, names = _statement(entries, audit)
-    connection.execute(statement, {name: [row[name] for row in rows] for name in names})
+    fetch(connection, statement, {name: [row[name] for row in rows] for name in names})
+
+
+@functools.cache
+def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg takes it (`$1`, `$2`...) and its parameters' names in
+    that order."""
+    compiled = statement.compile(dialect=asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+def fetch(
+    connection: Connection, statement: TextClause, params: Mapping[str, Any]
+) -> Sequence[Any]:
+    """The rows of `statement`, sent by asyncpg itself inside the transaction that
+    `connection` already has open (the writer's first statement opens it)."""
+    raw = connection.connection.driver_connection
+    if not isinstance(raw, asyncpg.Connection):
+        raise TypeError("not an asyncpg connection")
+    if not raw.is_in_transaction():
+        raise RuntimeError("a statement sent to the driver needs the writer's transaction")
+    sql, names = _positional(statement)
+    values = [params[name] for name in names]
+    try:
+        rows: Sequence[Any] = await_only(raw.fetch(sql, *values))
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(sql, values, error) from error
+    except asyncpg.PostgresError as error:
+        raise DBAPIError(sql, values, error) from error
+    except Exception as error:  # the driver or the connection failed, not the statement
+        raise OperationalError(sql, values, error) from error
+    return rows

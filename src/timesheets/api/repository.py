@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -169,11 +169,12 @@ def _day_totals(
         }
         sql = _keyed_sums(connection.dialect.name, WEEK_KEY, len(chunk), ("entry_date",))
         raw = sqlite_rows.driver_of(connection)
-        found = (
-            sqlite_rows.query(raw, sql.text, params)
-            if raw is not None
-            else connection.execute(sql, params).all()
-        )
+        if raw is not None:
+            found: Sequence[Any] = sqlite_rows.query(raw, sql.text, params)
+        elif connection.dialect.name == "postgresql":
+            found = pg_rows.fetch(connection, sql, params)
+        else:
+            found = connection.execute(sql, params).all()
         for user_id, iso_year, iso_week, day, hundredths in found:
             if isinstance(day, str):
                 day = date.fromisoformat(day)
