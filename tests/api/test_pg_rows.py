@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -101,10 +101,95 @@ async def test_a_duplicate_key_sent_to_the_driver_is_sqlalchemys_integrity_error
             await connection.run_sync(duplicate)
 
 
-async def test_a_statement_the_server_refuses_is_a_dbapi_error(engine: AsyncEngine) -> None:
+async def test_a_statement_the_server_refuses_is_a_plain_dbapi_error(engine: AsyncEngine) -> None:
+    """Neither a lost connection nor a unique-key race: the writer answers 503 for it."""
     async with engine.connect() as connection:
-        with pytest.raises(DBAPIError, match="no_such_table"):
+        with pytest.raises(DBAPIError, match="no_such_table") as raised:
             await connection.run_sync(locked_then("SELECT * FROM no_such_table", {}))
+    assert type(raised.value) is DBAPIError
+
+
+async def test_a_connection_lost_during_a_statement_is_an_operational_error(
+    engine: AsyncEngine,
+) -> None:
+    connection = await engine.connect()
+    try:
+        with pytest.raises(OperationalError):
+            await connection.run_sync(
+                locked_then("SELECT pg_terminate_backend(pg_backend_pid())", {})
+            )
+    finally:
+        with contextlib.suppress(DBAPIError):
+            await connection.invalidate()
+            await connection.close()
+
+
+def outcome(result: object) -> str:
+    """A bulk insert's result for one entry: "stored" or the rule that refused it."""
+    return str(result) if isinstance(result, repo.RuleViolation) else "stored"
+
+
+async def test_the_day_cap_counts_what_earlier_batches_stored_on_that_day(
+    engine: AsyncEngine,
+) -> None:
+    """The day totals come from the week statement: hours stored earlier that day count,
+    the week's hours without a day and rejected hours do not, and a day at an ISO
+    year's edge (2024-12-30 is in 2025-W01) is found through its week."""
+    edge = {"iso_year": 2025, "iso_week": 1, "entry_date": date(2024, 12, 30)}
+    async with engine.begin() as connection:
+        first = await connection.run_sync(
+            store(
+                [
+                    new_entry("ann", 2000, external_id="a1"),  # 20 h on 2026-11-30
+                    new_entry("ann", 300, entry_date=None, external_id="a2"),  # that week
+                    new_entry("bob", 2000, external_id="b1", **edge),
+                    new_entry("cy", 2400, external_id="c1"),
+                ]
+            )
+        )
+        await connection.execute(
+            text("UPDATE entries SET status = 'rejected' WHERE id = :id"), {"id": first[3]["id"]}
+        )
+    async with engine.begin() as connection:
+        second = await connection.run_sync(
+            store(
+                [
+                    new_entry("ann", 401, external_id="a3"),
+                    new_entry("ann", 400, external_id="a4"),
+                    new_entry("bob", 401, external_id="b2", **edge),
+                    new_entry("bob", 400, external_id="b3", **edge),
+                    new_entry("cy", 2400, external_id="c2"),
+                ]
+            )
+        )
+    assert [outcome(result) for result in second] == [
+        "more than 24 hours on 2026-11-30",
+        "stored",
+        "more than 24 hours on 2024-12-30",
+        "stored",
+        "stored",
+    ]
+
+
+async def test_the_day_cap_holds_past_the_first_300_weeks_of_a_batch(engine: AsyncEngine) -> None:
+    """More than 300 (person, week) keys are summed in chunks: a day in the second
+    chunk still counts what is stored."""
+    async with engine.begin() as connection:
+        await connection.run_sync(store([new_entry("ann", 2000, external_id="a1")]))
+    weeks = []
+    for n in range(300):  # "aaa" sorts before "ann": these fill the first chunk
+        day = date(2018, 12, 31) + timedelta(weeks=n)
+        year, week, _ = day.isocalendar()
+        weeks.append(
+            new_entry("aaa", 100, iso_year=year, iso_week=week, entry_date=day, external_id=f"w{n}")
+        )
+    async with engine.begin() as connection:
+        results = await connection.run_sync(
+            store([*weeks, new_entry("ann", 401, external_id="a2")])
+        )
+    assert [outcome(result) for result in results] == ["stored"] * 300 + [
+        "more than 24 hours on 2026-11-30"
+    ]
 
 
 async def test_a_statement_for_the_driver_needs_an_open_transaction(engine: AsyncEngine) -> None:

@@ -45,8 +45,9 @@ class Entry(Base):
         UniqueConstraint(
             "created_by_client", "created_by_subject", "external_id", name="uq_entries_external"
         ),
-        # Hours per person and week, and per person and day (the caps, a person's weeks):
-        # with status and hours in the index, the cap sums never read the table.
+        # Hours per person and week (the caps, a person's weeks), with status and hours in
+        # the index; the caps' day sums also read each of those entries' dates from the
+        # table. Per person and day: a person's date ranges.
         Index(
             "ix_entries_user_week_hours", "user_id", "iso_year", "iso_week", "status", "hundredths"
         ),

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from timesheets.api import pg_rows, sqlite_rows
 from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
-from timesheets.api.domain.weeks import check_week
+from timesheets.api.domain.weeks import check_week, week_of
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 
 entries: Table = Entry.__table__  # type: ignore[assignment]
@@ -51,7 +51,8 @@ class Conflict(ValueError):
 
 @dataclass(frozen=True)
 class NewEntry:
-    """A validated entry about to be stored."""
+    """A validated entry about to be stored. A dated entry's ISO week is its date's: the
+    hour caps read a day's hours from its week (`_totals`)."""
 
     user_id: str
     user_type: str
@@ -64,6 +65,15 @@ class NewEntry:
     created_by_subject: str
     created_by_client: str
     external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.entry_date is not None and week_of(self.entry_date) != (
+            self.iso_year,
+            self.iso_week,
+        ):
+            raise ValueError(
+                f"{self.entry_date} is not in ISO week {self.iso_year}-W{self.iso_week}"
+            )
 
 
 def _new_row(entry: NewEntry, now: datetime) -> dict[str, Any]:
@@ -118,9 +128,9 @@ def find_externals(
     return found
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=512)
 def _keyed_sums(
-    dialect: str, columns: tuple[tuple[str, str], ...], count: int, by: tuple[str, ...] = ()
+    columns: tuple[tuple[str, str], ...], count: int, by: tuple[str, ...] = ()
 ) -> TextClause:
     """SQL summing live hours per key for `count` keys given as bound parameters, and
     within each key per value of the `by` columns.
@@ -131,9 +141,7 @@ def _keyed_sums(
     the (user_id, ...) indexes, where a row-value IN list makes SQLite scan the index.
     CROSS JOIN makes SQLite loop over the keys outside (PostgreSQL plans it freely).
     """
-    casts = {"integer": "CAST({} AS INTEGER)", "text": "CAST({} AS TEXT)", "date": "{}"}
-    if dialect == "postgresql":
-        casts["date"] = "CAST({} AS DATE)"
+    casts = {"integer": "CAST({} AS INTEGER)", "text": "CAST({} AS TEXT)"}
     rows = ", ".join(
         "(" + ", ".join(casts[kind].format(f":{name}{i}") for name, kind in columns) + ")"
         for i in range(count)
@@ -167,7 +175,7 @@ def _day_totals(
             for i, key in enumerate(chunk)
             for j, (name, _) in enumerate(WEEK_KEY)
         }
-        sql = _keyed_sums(connection.dialect.name, WEEK_KEY, len(chunk), ("entry_date",))
+        sql = _keyed_sums(WEEK_KEY, len(chunk), ("entry_date",))
         raw = sqlite_rows.driver_of(connection)
         if raw is not None:
             found: Sequence[Any] = sqlite_rows.query(raw, sql.text, params)
@@ -187,7 +195,8 @@ def _totals(
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
     """Hours already stored per (person, ISO week) and per (person, day) for a batch.
 
-    A day lies in its ISO week, so both come from one statement over the batch's weeks:
+    A day lies in its ISO week (`NewEntry` holds to it), so both come from one
+    statement over the batch's weeks:
     one round trip fewer than a statement for each on PostgreSQL, and no lookup by date,
     whose plan depended on how many entries share the day.
     """
