@@ -748,3 +748,10 @@ async def test_list_grants_orders_by_client_then_api_and_filters_by_client(
     assert await refused(tenant, lambda s: admin.list_grants(s, "Ghost Job")) == (
         "no client named 'Ghost Job'"
     )
+
+
+def test_a_generated_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command line would read such an id as an option."""
+    drawn = iter(["-79HNdpjIgN1f378b8mDFEQp7uwuPzXx", "_9HNdpjIgN1f378b8mDFEQp7uwuPzXx7"])
+    monkeypatch.setattr(admin.secrets, "token_urlsafe", lambda _size: next(drawn))
+    assert admin.new_client_id() == "_9HNdpjIgN1f378b8mDFEQp7uwuPzXx7"

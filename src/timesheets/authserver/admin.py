@@ -378,6 +378,15 @@ def _check_client_settings(app_type: str, auth_method: str, grant_types: tuple[s
         )
 
 
+def new_client_id() -> str:
+    """A random client id (192 bits) that does not start with "-": a command line would
+    take such an id for an option (`timesheets admin grant add -x...`)."""
+    while True:
+        candidate = secrets.token_urlsafe(24)
+        if not candidate.startswith("-"):
+            return candidate
+
+
 async def create_client(
     session: AsyncSession,
     *,
@@ -396,7 +405,7 @@ async def create_client(
     auth_method = auth_method or ("none" if public else "client_secret_post")
     grant_types = grant_types or DEFAULT_GRANT_TYPES.get(app_type, ())
     _check_client_settings(app_type, auth_method, grant_types)
-    client_id = client_id or secrets.token_urlsafe(24)
+    client_id = client_id or new_client_id()
     if not re.fullmatch(r"[A-Za-z0-9._~\-]{8,64}", client_id):
         raise TenantError("client_id must be 8-64 unreserved URL characters", "client_id")
     if await session.scalar(select(Client.client_id).where(Client.name == name)) is not None:
