@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -47,3 +48,20 @@ def test_log_lines_written_during_a_request_carry_its_id() -> None:
     after = json.loads(JsonFormatter().format(record))
     assert during["request_id"] == "batch-9"
     assert "request_id" not in after
+
+
+def test_a_forked_child_never_repeats_its_parents_ids() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.close(read)
+        os.write(write, request_id_from([]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read().decode()
+    os.waitpid(pid, 0)
+    parent = [request_id_from([]) for _ in range(3)]
+    assert len(child) == 32
+    assert child[:20] != parent[0][:20]
+    assert child not in parent

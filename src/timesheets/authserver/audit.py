@@ -16,7 +16,6 @@ No event holds a secret: details carry names, ids, scopes and reasons only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -102,14 +102,14 @@ class AuditBuffer:
         self._pending: list[dict[str, Any]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._tallies: dict[tuple[str, str, str, str], list[Any]] = {}
+        self._tallies: dict[tuple[str, str, str, bytes], list[Any]] = {}
         self._tallying: asyncio.Task[None] | None = None
         self.dropped = 0
 
     def tally(self, kind: str, subject: str, actor: str, details: dict[str, Any]) -> None:
         """Count an event of a hot path; the count is written every `TALLY_SECONDS`."""
         now = datetime.now(UTC)
-        key = (kind, subject, actor, json.dumps(details, sort_keys=True))
+        key = (kind, subject, actor, orjson.dumps(details, option=orjson.OPT_SORT_KEYS))
         counted = self._tallies.get(key)
         if counted is None:
             self._tallies[key] = [1, now, now, details]

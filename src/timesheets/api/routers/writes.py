@@ -8,9 +8,9 @@ validate with precompiled pydantic models. Their OpenAPI entries are written in
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,7 +23,7 @@ from timesheets.metrics import IMPORT_ROWS
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status, headers, media_type="application/json")
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 async def create_timesheet(request: Request) -> Response:

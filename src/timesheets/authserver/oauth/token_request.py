@@ -113,8 +113,8 @@ def parse_json(body: bytes) -> TokenRequest:
 
 def parse_token_request(content_type: str | None, body: bytes, query: str) -> TokenRequest:
     """Parse and check a token request; raises InvalidRequest on any breach of §3.2."""
-    query_names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
-    if query_names & SECRET_PARAMETERS:
+    query_names = {name for name, _ in parse_qsl(query, keep_blank_values=True)} if query else ()
+    if SECRET_PARAMETERS.intersection(query_names):
         # RFC 6749 §2.3.1: credentials MUST NOT be included in the request URI.
         raise InvalidRequest("credentials must not be sent in the request URI")
     kind, params = media_type(content_type)
