@@ -27,6 +27,7 @@ import uvicorn
 import uvloop
 
 from timesheets.logging import configure
+from timesheets.one_write import OneWriteProtocol
 
 log = logging.getLogger("timesheets.serve")
 
@@ -53,7 +54,7 @@ def _config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
