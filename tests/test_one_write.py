@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from uvicorn.server import ServerState
 from timesheets.one_write import OneWriteProtocol
 
 JSON_BODY = b'{"ok":true}'
+SEND_ERRORS: list[BaseException] = []
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -39,6 +42,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         for part in (b"one,", b"two,", b"three"):
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/slow":  # the client may go away between the head and the body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.05)
+        try:
+            await send({"type": "http.response.body", "body": b"late"})
+        except BaseException as error:
+            SEND_ERRORS.append(error)
+            raise
         return
     if path == "/fail-after":
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -64,6 +76,8 @@ class RecordingTransport(asyncio.Transport):
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.closed:  # as uvloop's transport does
+            raise RuntimeError("unable to perform operation on a closed transport")
         self.writes.append(bytes(data))
 
     def close(self) -> None:
@@ -79,7 +93,9 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
-async def exchange(request: bytes, *, paused: bool = False) -> RecordingTransport:
+async def exchange(
+    request: bytes, *, paused: bool = False, lost_after: float | None = None
+) -> RecordingTransport:
     """One request through the protocol; the writes it made once the app has finished."""
     config = uvicorn.Config(app, lifespan="off", log_config=None)
     config.load()
@@ -90,6 +106,10 @@ async def exchange(request: bytes, *, paused: bool = False) -> RecordingTranspor
         protocol.pause_writing()
         asyncio.get_running_loop().call_later(0.05, protocol.resume_writing)
     protocol.data_received(request)
+    if lost_after is not None:
+        await asyncio.sleep(lost_after)
+        transport.close()
+        protocol.connection_lost(None)
     for _ in range(100):
         await asyncio.sleep(0.005)
         if not protocol.tasks:
@@ -139,6 +159,48 @@ async def test_an_app_failing_after_its_head_closes_the_connection_without_a_hal
     transport = await exchange(get("/fail-after"))
     assert transport.writes == []
     assert transport.closed
+
+
+async def test_a_client_gone_before_the_body_gets_nothing_and_the_app_no_error() -> None:
+    SEND_ERRORS.clear()
+    transport = await exchange(get("/slow"), lost_after=0.01)
+    assert transport.writes == []
+    assert SEND_ERRORS == []
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n"],
+    ids=["connection close", "HTTP/1.0"],
+)
+async def test_a_last_response_leaves_whole_before_the_connection_closes(
+    request_bytes: bytes,
+) -> None:
+    transport = await exchange(request_bytes)
+    assert len(transport.writes) == 1
+    assert b"connection: close\r\n" in transport.writes[0]
+    assert transport.writes[0].endswith(b"\r\n\r\n" + JSON_BODY)
+    assert transport.closed
+
+
+async def test_a_finished_request_is_freed_without_the_garbage_collector() -> None:
+    config = uvicorn.Config(app, lifespan="off", log_config=None)
+    config.load()
+    protocol = OneWriteProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(RecordingTransport())
+    gc.disable()
+    try:
+        protocol.data_received(get("/"))
+        cycle = weakref.ref(protocol.cycle)
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if not protocol.tasks:
+                break
+        protocol.data_received(get("/"))  # the protocol now holds the next request's cycle
+        await asyncio.sleep(0.01)
+        assert cycle() is None
+    finally:
+        gc.enable()
 
 
 async def test_a_head_while_the_client_is_not_reading_is_written_at_once_after_the_wait() -> None:

@@ -3,14 +3,24 @@
 uvicorn writes the status line and headers as soon as the app starts its response, then
 the body in a second write: two system calls and two TCP segments for every small JSON
 answer, each of which the kernel carries through loopback and the client reads apart.
-Here the head is held until the body's first write and leaves with it. Nothing else
-changes: when no body is written (a HEAD request, an error before the body), the head is
-written alone as soon as the body message has been handled, or before the connection is
-closed. uvicorn has no setting for this, hence this subclass of its protocol.
+Here the head is held until the body's first write and leaves with it. When a body
+message writes nothing (a HEAD request), the head is written alone once uvicorn has
+handled it, or first when uvicorn closes the connection in it. Two things differ from
+uvicorn's own protocol:
+
+- an app that fails (or returns) after starting its response but before any body leaves
+  its client with a closed connection and no answer at all, where uvicorn would have
+  sent a head and then closed: no half answer that looks like a success;
+- a client that went away before the body gets nothing written to its closed transport.
+
+uvicorn has no setting for this, hence this subclass of its protocol. It relies on how
+uvicorn 0.54's `RequestResponseCycle.send` writes (pinned in pyproject.toml; the tests
+in tests/test_one_write.py check the write boundaries).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -55,16 +65,23 @@ class _Prefixed:
 
 
 class _HeadWithBody:
-    """A cycle's ASGI `send`, holding the head that uvicorn writes for the start message."""
+    """A cycle's ASGI `send`, holding the head that uvicorn writes for the start message.
+
+    It refers to its cycle weakly: the cycle refers to it (its `send`), and a reference
+    cycle would keep every finished request's scope and body until the garbage collector
+    runs, where reference counting frees them at once.
+    """
 
     __slots__ = ("cycle", "head")
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
-        self.cycle = cycle
+        self.cycle = weakref.ref(cycle)
         self.head = b""
 
     async def __call__(self, message: Any) -> None:
-        cycle = self.cycle
+        cycle = self.cycle()
+        if cycle is None:
+            raise RuntimeError("send was called after its request had ended")
         transport = cycle.transport
         if message["type"] == "http.response.start" and not cycle.response_started:
             if cycle.flow.write_paused:
@@ -90,7 +107,8 @@ class _HeadWithBody:
             await RequestResponseCycle.send(cycle, message)
         finally:
             cycle.transport = transport
-            prefixed.flush()
+            if not (cycle.disconnected or transport.is_closing()):
+                prefixed.flush()
 
 
 class OneWriteProtocol(HttpToolsProtocol):

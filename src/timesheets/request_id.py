@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-import itertools
 import os
+import random
 import re
 import secrets
 
@@ -32,22 +32,22 @@ def new_request_id(prefix: str = "") -> str:
 
 
 class _Ids:
-    """Ids unique without a system call each: 80 random bits per process, then a counter.
+    """128-bit ids from a generator seeded once per process from the system's random
+    source, and seeded again in a forked child, so parent and child never issue the same.
 
-    A request id only has to be unique, not secret; reading the system's random source
-    on every request showed in the token endpoint's profile. A forked child starts a new
-    prefix, so parent and child never issue the same id.
+    A request id has to be unique and to tell a client nothing (a counter would show how
+    busy a worker is), but it is no secret; reading the system's random source for each
+    one showed in the token endpoint's profile.
     """
 
     def __init__(self) -> None:
         self.restart()
 
     def restart(self) -> None:
-        self.prefix = secrets.token_hex(10)
-        self.counter = itertools.count()
+        self.random = random.Random(secrets.randbits(128))
 
     def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):012x}"
+        return f"{self.random.getrandbits(128):032x}"
 
 
 _IDS = _Ids()

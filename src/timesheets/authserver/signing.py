@@ -25,9 +25,9 @@ async def sign_access_token(runtime: Runtime, api: ApiView, claims: dict[str, An
         signer = (await runtime.keyring()).signer(api.signing_alg)
     if signer is None:
         raise RuntimeError(f"no signing key for {api.signing_alg}")
-    # The claims are built here with their registered types (rfc9068), so they go to the
-    # JWS layer as bytes: PyJWT's JWT layer would check and re-encode them, at a cost that
-    # shows on the token endpoint.
+    # The claims come from rfc9068.access_token_claims with their registered types (times
+    # as integers, never datetimes), so they go to the JWS layer as bytes: PyJWT's JWT
+    # layer would check and re-encode them, at a cost that shows on the token endpoint.
     return jwt.api_jws.encode(
         orjson.dumps(claims), signer.key, signer.alg, headers=access_token_header(signer.kid)
     )

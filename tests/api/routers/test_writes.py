@@ -120,6 +120,28 @@ async def test_upload_is_exactly_once_per_external_id(api: Api) -> None:
     assert (await api.row_counts())["entries"] == 5
 
 
+@pytest.mark.parametrize("odd", [2**70, "\ud800"], ids=["integer past 64 bits", "lone surrogate"])
+async def test_an_upload_echoing_an_odd_external_id_still_answers_each_item(
+    api: Api, odd: object
+) -> None:
+    items = [
+        {"external_id": odd, "user_id": "u1", "date": "2026-12-01", "project": "P", "hours": 2},
+        {"external_id": "ok", "user_id": "u1", "date": "2026-12-02", "project": "P", "hours": 2},
+    ]
+    answer = await api.http.post(
+        "/timesheets/upload",
+        content=json.dumps(items).encode(),  # ASCII, the surrogate escaped as JSON allows
+        headers={**api.auth(), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["created"], body["rejected"]) == (1, 1)
+    assert body["items"][0]["status"] == "rejected"
+    assert body["items"][0]["external_id"] == odd
+    assert body["items"][1]["status"] == "created"
+    assert (await api.row_counts())["entries"] == 1
+
+
 async def test_concurrent_creates_for_one_week_stop_at_the_cap(api: Api) -> None:
     # 12 creates of 20 hours for one person and week arrive together and share commits:
     # the hour cap (168) is checked across the batch, so exactly 8 are stored.

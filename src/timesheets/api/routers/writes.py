@@ -8,6 +8,7 @@ validate with precompiled pydantic models. Their OpenAPI entries are written in
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -23,7 +24,13 @@ from timesheets.metrics import IMPORT_ROWS
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # What an upload's answer echoes from a rejected item and orjson refuses (an
+        # integer past 64 bits, a lone surrogate) is still written, as `json` writes it.
+        content = json.dumps(body).encode()
+    return Response(content, status, headers, media_type="application/json")
 
 
 async def create_timesheet(request: Request) -> Response:
