@@ -353,6 +353,7 @@ def measure_ours(
         port,
         bench.raw_dir / f"{label}-server.log",
         ready_path="/healthz",
+        listeners=bench.args.workers,
     )
     result, acked = load_then_stop(bench, server, name, port, tag, label, workload)
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)

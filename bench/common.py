@@ -283,6 +283,41 @@ def wait_http(url: str, managed: Managed, *, timeout: float, expect: int | None 
     )
 
 
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` (from /proc/net/tcp and tcp6)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def wait_listeners(port: int, count: int, managed: Managed, *, timeout: float) -> None:
+    """Wait until `count` sockets listen on `port`.
+
+    Our servers give each worker its own SO_REUSEPORT socket, and the kernel spreads new
+    connections only over the sockets that exist: a load started while a worker is still
+    starting (its start-up slowed by the load itself) would measure the others alone.
+    """
+    started = time.monotonic()
+    while listening_sockets(port) < count:
+        if not managed.alive():
+            raise RuntimeError(f"{managed.name} exited before its workers listened")
+        if time.monotonic() - started > timeout:
+            found = listening_sockets(port)
+            raise RuntimeError(f"{managed.name}: {found} of {count} workers listen on {port}")
+        time.sleep(0.05)
+    waited = time.monotonic() - started
+    if waited >= 0.05:
+        say(f"{managed.name}: all {count} workers listen after a further {waited:.2f} s")
+
+
 # -- wrk ---------------------------------------------------------------------------------
 
 

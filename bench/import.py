@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                 api_port,
                 raw_dir / "api.log",
                 ready_path="/healthz",
+                listeners=args.workers,
             )
             api_url = f"http://{HOST}:{api_port}"
             state = data_dir / "state"

@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 as_port,
                 raw_dir / "authserver.log",
                 ready_path="/readyz",
+                listeners=2,
             )
             api = start_server(
                 processes,
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 api_port,
                 raw_dir / "api.log",
                 ready_path="/readyz",
+                listeners=2,
             )
             api_url = f"http://{HOST}:{api_port}"
             token = machine_token(issuer, tenant.client_id, tenant.client_secret)

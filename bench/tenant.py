@@ -23,7 +23,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import HOST, REPO, Managed, Processes, free_port, port_in_use, say, wait_http
+from common import (
+    HOST,
+    REPO,
+    Managed,
+    Processes,
+    free_port,
+    port_in_use,
+    say,
+    wait_http,
+    wait_listeners,
+)
 
 API = "https://api.timesheets.test"
 
@@ -216,13 +226,16 @@ def start_server(
     ready_path: str,
     ready_status: int | None = 200,
     timeout: float = 180,
+    listeners: int = 1,
 ) -> Managed:
-    """Start a server on a free loopback port and wait until `ready_path` answers."""
+    """Start a server on a free loopback port and wait until `ready_path` answers and
+    `listeners` sockets (one per worker of ours) listen on it."""
     if port_in_use(port):
         raise RuntimeError(f"port {port} is in use; refusing to start {name}")
     say(f"starting {name} on {HOST}:{port}")
     server = processes.start(name, argv, env=env, log_path=log_path)
     wait_http(f"http://{HOST}:{port}{ready_path}", server, timeout=timeout, expect=ready_status)
+    wait_listeners(port, listeners, server, timeout=timeout)
     return server
 
 
@@ -239,6 +252,7 @@ def start_authserver(
         port,
         log_path,
         ready_path="/.well-known/openid-configuration",
+        listeners=workers,
     )
     return f"http://{HOST}:{port}"
 

@@ -77,6 +77,7 @@ from common import (
     say,
     stop_on_signals,
     wait_http,
+    wait_listeners,
 )
 from pg import scratch
 from tenant import API, Tenant
@@ -175,6 +176,8 @@ class Target:
     ready_timeout: float
     # Its database's transactions and rows written so far, when they can be counted.
     activity: Callable[[], tuple[int, int]] | None = None
+    # Sockets listening once every worker is up (ours: one per worker).
+    listeners: int = 1
 
 
 @dataclass
@@ -261,6 +264,7 @@ def measure(
             timeout=target.ready_timeout,
             expect=target.ready_status,
         )
+        wait_listeners(port, target.listeners, server, timeout=target.ready_timeout)
         facts = preflight(base + target.token_path, target)
         say(
             f"round {round_number}: {target.name} preflight ok ({facts['alg']}, "
@@ -496,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                     "/healthz",
                     200,
                     60,
+                    listeners=args.workers,
                 )
                 if run.postgres is not None and tenant.database_url:
                     target.activity = functools.partial(run.postgres.activity, tenant.database_url)
