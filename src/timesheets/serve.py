@@ -27,7 +27,6 @@ import uvicorn
 import uvloop
 
 from timesheets.logging import configure
-from timesheets.one_write import OneWriteProtocol
 
 log = logging.getLogger("timesheets.serve")
 
@@ -39,8 +38,8 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # A streamed response leaves in several writes; with Nagle's algorithm on, each after
-    # the first waits for the peer's delayed ACK (about 40 ms). Accepted sockets inherit this.
+    # uvicorn writes a response's head and body separately; with Nagle's algorithm on, the
+    # body waits for the peer's delayed ACK (about 40 ms). Accepted sockets inherit this.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -54,7 +53,7 @@ def _config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=OneWriteProtocol,
+        http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,
