@@ -474,8 +474,8 @@ def report(measurements: list[Measurement], bench: Bench) -> tuple[str, bool]:
         "",
         "| round | server | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
         "| socket errors | server CPU s | 2xx per CPU s | 2xx (measured) "
-        "| acknowledged (warm-up + measured) | found in DB | missing |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| acknowledged (warm-up + measured) | found in DB | missing | connections per process |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in measurements:
         r = m.result
@@ -489,7 +489,7 @@ def report(measurements: list[Measurement], bench: Bench) -> tuple[str, bool]:
             f"| {m.round} | {m.server} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} "
             f"| {r.p99_ms:.2f} | {r.max_ms:.2f} | {r.non2xx} | {r.socket_errors} "
             f"| {r.server_cpu_s:.1f} | {r.tokens_per_cpu_s:.0f} | {m.acknowledged_measured} "
-            f"| {stored} |"
+            f"| {stored} | {r.split or 'n/a'} |"
         )
     by_key = {(m.round, m.server): m for m in measurements}
     lines += [

@@ -298,6 +298,43 @@ def listening_sockets(port: int) -> int:
     return count
 
 
+def connection_split(port: int, pgid: int) -> str:
+    """Established connections to `port` per process of the group that holds any, most
+    first ("9/7"): the kernel hashes each connection to one worker's SO_REUSEPORT socket,
+    and an uneven split moves a run's rate more than most changes do."""
+    owner: dict[str, int] = {}
+    for pid in group_pids(pgid):
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[8:-1]] = pid
+    counts: dict[int, int] = {}
+    listening: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            pid = owner.get(fields[9])
+            if pid is None or int(fields[1].rsplit(":", 1)[1], 16) != port:
+                continue
+            if fields[3] == "0A":
+                listening.add(pid)
+            elif fields[3] == "01":
+                counts[pid] = counts.get(pid, 0) + 1
+    per_process = sorted((counts.get(pid, 0) for pid in listening | set(counts)), reverse=True)
+    return "/".join(str(n) for n in per_process)
+
+
 def wait_listeners(port: int, count: int, managed: Managed, *, timeout: float) -> None:
     """Wait until `count` sockets listen on `port`.
 
@@ -368,6 +405,8 @@ class WrkResult:
     timeouts: int
     server_cpu_s: float = 0.0
     wrk_cpu_s: float = 0.0
+    # wrk's connections per server process holding any (e.g. "9/7"), seen early in the run.
+    split: str = ""
 
     @property
     def socket_errors(self) -> int:
@@ -458,23 +497,31 @@ def run_wrk(
     ]
     cpu_before = group_cpu_seconds(server_pgid) if server_pgid else 0.0
     usage_before = os.times()
-    completed = subprocess.run(
+    with subprocess.Popen(
         argv,
         env={**os.environ, **env, "BENCH_LUA_DIR": str(script.parent)},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=duration_s + 15,
-        check=False,
         stdin=subprocess.DEVNULL,
-    )
+    ) as wrk_process:
+        split = ""
+        if server_pgid:
+            time.sleep(min(1.5, duration_s / 2))
+            split = connection_split(int(url.split(":")[2].split("/")[0]), server_pgid)
+        try:
+            output, _ = wrk_process.communicate(timeout=duration_s + 15)
+        except subprocess.TimeoutExpired:
+            wrk_process.kill()
+            raise
     usage_after = os.times()
     cpu_after = group_cpu_seconds(server_pgid) if server_pgid else 0.0
-    output = completed.stdout + completed.stderr
     if raw_path is not None:
         raw_path.write_text(output)
-    if completed.returncode != 0:
-        raise RuntimeError(f"wrk exited with {completed.returncode}:\n{output[-2000:]}")
+    if wrk_process.returncode != 0:
+        raise RuntimeError(f"wrk exited with {wrk_process.returncode}:\n{output[-2000:]}")
     result = parse_result(output)
+    result.split = split
     result.server_cpu_s = round(max(0.0, cpu_after - cpu_before), 2)
     result.wrk_cpu_s = round(
         (usage_after.children_user - usage_before.children_user)

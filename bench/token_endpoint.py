@@ -342,15 +342,15 @@ def report(
     lines += [
         "",
         "| round | server | tokens/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
-        "| socket errors | server CPU s | tokens per CPU s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| socket errors | server CPU s | tokens per CPU s | connections per process |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in measurements:
         r = m.result
         lines.append(
             f"| {m.round} | {m.server} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} "
             f"| {r.p99_ms:.2f} | {r.max_ms:.2f} | {r.non2xx} | {r.socket_errors} "
-            f"| {r.server_cpu_s:.1f} | {r.tokens_per_cpu_s:.0f} |"
+            f"| {r.server_cpu_s:.1f} | {r.tokens_per_cpu_s:.0f} | {r.split or 'n/a'} |"
         )
     by_key = {(m.round, m.server): m.result for m in measurements}
     lines += [
