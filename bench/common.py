@@ -283,9 +283,12 @@ def wait_http(url: str, managed: Managed, *, timeout: float, expect: int | None 
     )
 
 
-def listening_sockets(port: int) -> int:
-    """How many TCP sockets listen on `port` (from /proc/net/tcp and tcp6)."""
-    count = 0
+LISTEN, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
+
+
+def tcp_sockets(port: int) -> list[tuple[str, str]]:
+    """(state, inode) of every TCP socket whose local port is `port` (/proc/net/tcp, tcp6)."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
@@ -293,9 +296,14 @@ def listening_sockets(port: int) -> int:
             continue
         for row in rows:
             fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append((fields[3], fields[9]))
+    return found
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port`."""
+    return sum(state == LISTEN for state, _ in tcp_sockets(port))
 
 
 def connection_split(port: int, pgid: int) -> str:
@@ -317,20 +325,14 @@ def connection_split(port: int, pgid: int) -> str:
                 owner[target[8:-1]] = pid
     counts: dict[int, int] = {}
     listening: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
+    for state, inode in tcp_sockets(port):
+        pid = owner.get(inode)
+        if pid is None:
             continue
-        for row in rows:
-            fields = row.split()
-            pid = owner.get(fields[9])
-            if pid is None or int(fields[1].rsplit(":", 1)[1], 16) != port:
-                continue
-            if fields[3] == "0A":
-                listening.add(pid)
-            elif fields[3] == "01":
-                counts[pid] = counts.get(pid, 0) + 1
+        if state == LISTEN:
+            listening.add(pid)
+        elif state == ESTABLISHED:
+            counts[pid] = counts.get(pid, 0) + 1
     per_process = sorted((counts.get(pid, 0) for pid in listening | set(counts)), reverse=True)
     return "/".join(str(n) for n in per_process)
 

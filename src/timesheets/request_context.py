@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,7 +24,7 @@ from prometheus_client import (
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from timesheets.metrics import LATENCY, REQUESTS
+from timesheets.metrics import LATENCY, REQUESTS, child
 from timesheets.request_id import HEADER, current_request_id, request_id_from
 
 
@@ -55,10 +54,6 @@ class RequestContext:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
-        # Labelled children, looked up once: `labels()` costs a lock and a dict build
-        # on every call, which shows on the token endpoint's hot path.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,16 +80,8 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = route_label(scope)
-            counter_key = (route, scope["method"], status)
-            counter = self._counters.get(counter_key)
-            if counter is None:
-                counter = REQUESTS.labels(self.service, route, scope["method"], str(status))
-                self._counters[counter_key] = counter
-            counter.inc()
-            timer = self._timers.get(route)
-            if timer is None:
-                timer = self._timers[route] = LATENCY.labels(self.service, route)
-            timer.observe(elapsed)
+            child(REQUESTS, self.service, route, scope["method"], str(status)).inc()
+            child(LATENCY, self.service, route).observe(elapsed)
             current_request_id.reset(token)
 
 

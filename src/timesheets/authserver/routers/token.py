@@ -36,7 +36,7 @@ from timesheets.authserver.oauth.token_request import TokenRequest, parse_token_
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.signing import sign_access_token
 from timesheets.authserver.user_tokens import redeem_code, refresh
-from timesheets.metrics import AUTHENTICATION_FAILURES, TOKENS_ISSUED
+from timesheets.metrics import AUTHENTICATION_FAILURES, TOKENS_ISSUED, child
 
 log = logging.getLogger("timesheets.authserver.token")
 
@@ -154,9 +154,6 @@ class TokenEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        # The issued-tokens counter's child per (grant, client), looked up once: `labels()`
-        # takes a lock and builds a key on every call. Bounded by the registered clients.
-        self._issued: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: dict[bytes, str] = {}
@@ -198,7 +195,7 @@ class TokenEndpoint:
                 body = await refresh(runtime, client, params)
             else:
                 body = await _client_credentials(runtime, client, params)
-            self._count_issued(grant_type, client.client_id)
+            child(TOKENS_ISSUED, grant_type, client.client_id).inc()
             _audit_issued(runtime, grant_type, client.client_id, params, body, address)
             return 200, body, {}
         except OAuthError as error:
@@ -212,13 +209,6 @@ class TokenEndpoint:
             if isinstance(error, TooManyRequests):
                 extra["Retry-After"] = str(error.retry_after)
             return error.status_code, error.body(), extra
-
-    def _count_issued(self, grant_type: str, client_id: str) -> None:
-        key = (grant_type, client_id)
-        counter = self._issued.get(key)
-        if counter is None:
-            counter = self._issued[key] = TOKENS_ISSUED.labels(grant_type, client_id)
-        counter.inc()
 
 
 async def _read_asgi_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
