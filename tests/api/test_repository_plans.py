@@ -38,6 +38,7 @@ from timesheets import db
 from timesheets.api import pg_rows
 from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
+from timesheets.api.domain.caps import room_for
 
 # Making the data takes most of the module's half a minute; the guard is for slow machines.
 pytestmark = pytest.mark.timeout(300)
@@ -606,6 +607,47 @@ async def test_the_hour_cap_sums_read_the_person_week_index_in_a_generic_plan_to
         await connection.rollback()
     assert generic == 1  # planned without the values
     check_plan(plan, frozenset({"ix_entries_user_week_hours"}), ("iso_week",))
+
+
+@pytest.mark.parametrize("size", [1, 300])
+async def test_the_one_statement_creates_sum_through_the_person_week_index_in_generic_plans(
+    big: AsyncEngine, size: int
+) -> None:
+    """The sums inside migration 0005's function, planned without their values as PL/pgSQL
+    keeps them, look each person's week up in the person-week index and in no other
+    (never a day's entries by date), whether or not the batch fits. auto_explain hands the nested
+    statements' plans to the client; anything the call stores is rolled back."""
+    entries = batch(size)
+    rows = [repo._new_row(entry, NOW) for entry in entries]
+    room = room_for(repo._hours(entry, lambda _type: 4000) for entry in entries)
+    assert room is not None
+    messages: list[str] = []
+    async with big.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        raw.add_log_listener(lambda _connection, message: messages.append(message.message))
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET auto_explain.log_format = json",
+            "SET auto_explain.log_level = notice",
+            "SET plan_cache_mode = force_generic_plan",
+        ):
+            await raw.execute(setting)
+        transaction = raw.transaction()
+        await transaction.start()
+        await raw.fetchval(pg_rows.WITHIN_CAPS, *pg_rows.within_caps_arguments(rows, room))
+        await transaction.rollback()
+        await raw.execute("RESET ALL")
+    sums = [
+        explained["Plan"]
+        for explained in (json.loads(m.split("plan:", 1)[1]) for m in messages if "plan:" in m)
+        if "FROM entries e" in explained["Query Text"]
+    ]
+    assert sums, messages
+    for plan in sums:
+        check_plan(plan, frozenset({"ix_entries_user_week_hours"}), ("iso_week",))
+        assert set(index_conditions(plan)) == {"ix_entries_user_week_hours"}, outline(plan)
 
 
 async def test_the_data_is_spread_as_described(big: AsyncEngine) -> None:

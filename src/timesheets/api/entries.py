@@ -115,8 +115,30 @@ async def create(
         else ""
     )
     item = _Create(context, principal.subject, entry, idempotency_key, fingerprint)
-    reply: Reply = await _settled(context.writer.submit_shared(_create_many, item))
+    reply: Reply = await _settled(
+        context.writer.submit_shared(_create_many, item, direct=_create_many_at_once)
+    )
     return reply
+
+
+def _created(item: _Create, row: dict[str, Any]) -> Reply:
+    entry = item.entry
+    body = {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)}
+    return Reply(201, body)
+
+
+async def _create_many_at_once(raw: Any, items: list[_Create]) -> list[Any] | None:
+    """The creates' one-statement form (PostgreSQL): their Replies when all of them
+    fit the hour caps and none carries an Idempotency-Key, else None, storing nothing."""
+    if any(item.idempotency_key is not None for item in items):
+        return None
+    context = items[0].context
+    rows = await repo.insert_all_within_caps(
+        raw, [item.entry for item in items], context.weekly_cap, context.now()
+    )
+    if rows is None:
+        return None
+    return [_created(item, row) for item, row in zip(items, rows, strict=True)]
 
 
 def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
@@ -145,9 +167,7 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
         if isinstance(row, repo.RuleViolation):
             outcomes[n] = row
             continue
-        entry = items[n].entry
-        body = {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)}
-        outcomes[n] = Reply(201, body)
+        reply = outcomes[n] = _created(items[n], row)
         if items[n].idempotency_key is not None:
             remembered.append(
                 repo.idempotent_row(
@@ -155,7 +175,7 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
                     str(items[n].idempotency_key),
                     items[n].fingerprint,
                     201,
-                    json.dumps(body),
+                    json.dumps(reply.body),
                     now,
                 )
             )

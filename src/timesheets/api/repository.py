@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from timesheets.api import pg_rows, sqlite_rows
-from timesheets.api.domain.hours import MAX_DAY_HUNDREDTHS
+from timesheets.api.domain.caps import DayKey, Hours, WeekKey, admit, room_for
 from timesheets.api.domain.weeks import check_week, week_of
 from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 
@@ -192,8 +193,9 @@ def _day_totals(
 
 def _totals(
     connection: Connection, batch: list[NewEntry]
-) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
-    """Hours already stored per (person, ISO week) and per (person, day) for a batch.
+) -> tuple[dict[WeekKey, int], dict[DayKey, int]]:
+    """Hours already stored per (person, ISO week) and per (person, ISO week, day) for a
+    batch.
 
     A day lies in its ISO week (`NewEntry` holds to it), so both come from one
     statement over the batch's weeks:
@@ -202,14 +204,25 @@ def _totals(
     """
     _lock_people(connection, sorted({entry.user_id for entry in batch}))
     week_keys = sorted({(e.user_id, e.iso_year, e.iso_week) for e in batch})
-    weeks: dict[tuple[Any, ...], int] = {}
-    days: dict[tuple[Any, ...], int] = {}
+    weeks: dict[WeekKey, int] = {}
+    days: dict[DayKey, int] = {}
     for user_id, iso_year, iso_week, day, hundredths in _day_totals(connection, week_keys):
         week = (user_id, iso_year, iso_week)
         weeks[week] = weeks.get(week, 0) + hundredths
         if day is not None:
-            days[(user_id, day)] = days.get((user_id, day), 0) + hundredths
+            days[(*week, day)] = days.get((*week, day), 0) + hundredths
     return weeks, days
+
+
+def _hours(entry: NewEntry, weekly_cap: Callable[[str], int]) -> Hours:
+    return Hours(
+        entry.user_id,
+        entry.iso_year,
+        entry.iso_week,
+        entry.entry_date,
+        entry.hundredths,
+        weekly_cap(entry.user_type),
+    )
 
 
 def insert_many(
@@ -220,24 +233,13 @@ def insert_many(
 ) -> list[dict[str, Any] | RuleViolation]:
     """Store entries after the hour caps, in bulk; each result is the row or the refusal."""
     weeks, days = _totals(connection, batch)
+    refusals = admit([_hours(entry, weekly_cap) for entry in batch], weeks, days)
     results: list[dict[str, Any] | RuleViolation] = []
     rows: list[dict[str, Any]] = []
-    for entry in batch:
-        week_key = (entry.user_id, entry.iso_year, entry.iso_week)
-        cap = weekly_cap(entry.user_type)
-        if weeks.get(week_key, 0) + entry.hundredths > cap:
-            week = f"{entry.iso_year}-W{entry.iso_week:02d}"
-            results.append(
-                RuleViolation("hours", f"more than {cap / 100:g} hours in ISO week {week}")
-            )
+    for entry, refusal in zip(batch, refusals, strict=True):
+        if refusal is not None:
+            results.append(RuleViolation("hours", refusal))
             continue
-        if entry.entry_date is not None:
-            day_key = (entry.user_id, entry.entry_date)
-            if days.get(day_key, 0) + entry.hundredths > MAX_DAY_HUNDREDTHS:
-                results.append(RuleViolation("hours", f"more than 24 hours on {entry.entry_date}"))
-                continue
-            days[day_key] = days.get(day_key, 0) + entry.hundredths
-        weeks[week_key] = weeks.get(week_key, 0) + entry.hundredths
         row = _new_row(entry, now)
         rows.append(row)
         results.append(row)
@@ -252,6 +254,22 @@ def insert_many(
             connection.execute(insert(entries), rows)
             connection.execute(insert(audit), [_created_event(row, now) for row in rows])
     return results
+
+
+async def insert_all_within_caps(
+    raw: Any, batch: list[NewEntry], weekly_cap: Callable[[str], int], now: datetime
+) -> list[dict[str, Any]] | None:
+    """On PostgreSQL through asyncpg, outside a transaction: store the whole batch in one
+    statement when every entry fits the hour caps, and return its rows; None, having
+    stored nothing, when one does not fit (or another driver is in use), for
+    `insert_many` to decide entry by entry."""
+    if not isinstance(raw, asyncpg.Connection):
+        return None
+    room = room_for(_hours(entry, weekly_cap) for entry in batch)
+    if room is None:
+        return None
+    rows = [_new_row(entry, now) for entry in batch]
+    return rows if await pg_rows.insert_within_caps(raw, rows, room) else None
 
 
 def _created_event(row: dict[str, Any], now: datetime) -> dict[str, Any]:
