@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.issuer import TestIssuer
 from tests.live import LiveServer, serve_in_thread
-from tests.pg import free_port
+from tests.pg import PostgresServer, free_port
 from timesheets import db
-from timesheets.api.app import create_app
+from timesheets.api.app import MIGRATIONS, create_app
 from timesheets.api.models import Base
 from timesheets.settings import ApiSettings
 
@@ -83,3 +86,32 @@ async def api(
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         yield Api(live, settings, issuer, http)
     live.stop()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(pg_server: PostgresServer) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database migrated to head (the tables and migration 0005's
+    function), disposed of at the end."""
+    engine = db.create_engine(pg_server.new_database())
+    await db.upgrade(engine, MIGRATIONS)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def migrated(pg_server: PostgresServer) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database migrated to head."""
+    async with migrated_database(pg_server) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def raw(migrated: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """An asyncpg connection of its own to that database, outside any transaction."""
+    url = migrated.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(url)
+    yield connection
+    with contextlib.suppress(asyncpg.InterfaceError, OSError):
+        await connection.close(timeout=5)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select, text
+from alembic import command
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +22,8 @@ from tests.pg import PostgresServer
 from timesheets import db
 from timesheets.api import pg_rows
 from timesheets.api import repository as repo
+from timesheets.api.app import MIGRATIONS
+from timesheets.api.domain import caps
 from timesheets.api.models import Base
 
 NOW = datetime(2026, 11, 30, 5, 16, 36, 720645, tzinfo=UTC)
@@ -214,3 +220,264 @@ async def test_a_lost_connection_is_an_operational_error(engine: AsyncEngine) ->
         with contextlib.suppress(DBAPIError):
             await connection.invalidate()
             await connection.close()
+
+
+# The one-statement insert (migration 0005's function), on a database migrated to head.
+
+WEEK = ("ann", 2026, 49)
+MONDAY, TUESDAY = date(2026, 11, 30), date(2026, 12, 1)
+DAY = (*WEEK, MONDAY)
+
+
+def room_of(batch: list[repo.NewEntry]) -> caps.Room:
+    """The room `batch` leaves under a 40-hour week."""
+    room = caps.room_for(repo._hours(entry, lambda _type: 4000) for entry in batch)
+    assert room is not None
+    return room
+
+
+async def within_caps(raw: asyncpg.Connection, batch: list[repo.NewEntry], room: caps.Room) -> bool:
+    """The one-statement insert of `batch` with the given room."""
+    return await pg_rows.insert_within_caps(raw, [repo._new_row(e, NOW) for e in batch], room)
+
+
+async def seed(engine: AsyncEngine, batch: list[repo.NewEntry], *, rejected: bool = False) -> None:
+    """Store `batch` through the writer's transaction, the week cap out of the way
+    (rejected afterwards when asked)."""
+    async with engine.begin() as connection:
+        rows = await connection.run_sync(
+            lambda sync: repo.insert_many(sync, batch, lambda _type: 10**6, NOW)
+        )
+        assert not [row for row in rows if isinstance(row, repo.RuleViolation)]
+        for row in rows if rejected else []:
+            await connection.execute(
+                text("UPDATE entries SET status = 'rejected' WHERE id = :id"), {"id": row["id"]}
+            )
+
+
+async def stored_counts(engine: AsyncEngine) -> list[int]:
+    """How many entries and audit events are committed."""
+    async with engine.connect() as connection:
+        return [
+            await connection.scalar(select(func.count()).select_from(table))
+            for table in (repo.entries, repo.audit)
+        ]
+
+
+async def test_a_batch_that_fits_is_stored_by_one_statement_outside_any_transaction(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """Every column reads back as written, with one "created" event each, committed."""
+    batch = [
+        new_entry("ann"),
+        new_entry("bob", entry_date=None, description=None, external_id=None),
+        new_entry("cy", 25),
+    ]
+    rows = [repo._new_row(entry, NOW) for entry in batch]
+    assert await pg_rows.insert_within_caps(raw, rows, room_of(batch)) is True
+    assert not raw.is_in_transaction()
+
+    def read(connection: Connection) -> list[tuple[dict[str, Any] | None, list[Any]]]:
+        return [
+            (repo.get_entry(connection, row["id"]), repo.audit_trail(connection, row["id"]))
+            for row in rows
+        ]
+
+    async with migrated.connect() as connection:  # another connection: committed
+        found = await connection.run_sync(read)
+    assert [row for row, _trail in found] == rows
+    for _row, trail in found:
+        events = [(e["action"], e["subject"], e["client_id"], e["at"], e["detail"]) for e in trail]
+        assert events == [("created", "importer@clients", "importer", NOW, {})]
+
+
+async def test_an_over_long_value_is_refused_by_the_one_statement_insert(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """The JSON rows are read into the table's types: refused, not cut short."""
+    batch = [new_entry("ann"), new_entry("x" * 101)]
+    with pytest.raises(DBAPIError, match="too long"):
+        await within_caps(raw, batch, room_of(batch))
+    assert not raw.is_in_transaction()
+    assert await stored_counts(migrated) == [0, 0]
+
+
+async def test_a_week_at_its_room_is_accepted_and_one_hundredth_over_is_refused(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """Only the person's own ISO week counts; over the room nothing is stored."""
+    await seed(
+        migrated,
+        [
+            new_entry("ann", 1000, entry_date=None, external_id=None),
+            new_entry("ann", 3000, iso_year=2025, entry_date=None, external_id=None),
+            new_entry("ann", 3000, iso_week=48, entry_date=None, external_id=None),
+            new_entry("bob", 3000, entry_date=None, external_id=None),
+        ],
+    )
+    one = [new_entry("ann", 100, entry_date=None, external_id=None)]
+    assert await within_caps(raw, one, caps.Room({WEEK: 1000}, {})) is True
+    before = await stored_counts(migrated)  # ann's week now holds 1100
+    assert await within_caps(raw, one, caps.Room({WEEK: 1099}, {})) is False
+    assert await stored_counts(migrated) == before
+
+
+async def test_a_day_at_its_room_is_accepted_and_one_hundredth_over_is_refused(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """Only that day's hours count, not the week's other days or undated hours."""
+    await seed(
+        migrated,
+        [
+            new_entry("ann", 1000, external_id=None),
+            new_entry("ann", 2000, iso_week=49, entry_date=TUESDAY, external_id=None),
+            new_entry("ann", 3000, entry_date=None, external_id=None),
+            new_entry("bob", 2000, external_id=None),
+        ],
+    )
+    one = [new_entry("ann", 100, external_id=None)]
+    assert await within_caps(raw, one, caps.Room({WEEK: 10**6}, {DAY: 1000})) is True
+    before = await stored_counts(migrated)  # ann's Monday now holds 1100
+    assert await within_caps(raw, one, caps.Room({WEEK: 10**6}, {DAY: 1099})) is False
+    assert await stored_counts(migrated) == before
+
+
+async def test_rejected_hours_count_toward_neither_the_week_nor_the_day(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """With no room left, a rejected week's and day's hours do not refuse the batch."""
+    await seed(
+        migrated,
+        [
+            new_entry("ann", 2000, external_id=None),
+            new_entry("ann", 2000, entry_date=None, external_id=None),
+        ],
+        rejected=True,
+    )
+    one = [new_entry("ann", 100, external_id=None)]
+    assert await within_caps(raw, one, caps.Room({WEEK: 0}, {DAY: 0})) is True
+    assert await within_caps(raw, one, caps.Room({WEEK: 0}, {DAY: 10**6})) is False
+    assert await within_caps(raw, one, caps.Room({WEEK: 10**6}, {DAY: 0})) is False
+    assert await stored_counts(migrated) == [3, 3]
+
+
+async def until_someone_waits_for_an_advisory_lock(engine: AsyncEngine) -> None:
+    """Return once a session waits for an advisory lock (fail after 10 s)."""
+    async with engine.connect() as connection:
+        for _ in range(200):
+            waiting = await connection.scalar(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+            await connection.rollback()  # a fresh snapshot for the next look
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("nobody waits for an advisory lock")
+
+
+async def test_a_batch_that_waited_for_a_persons_lock_counts_what_the_holder_committed(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """The sums see the rows committed while the function waited for the person's lock."""
+    batch = [new_entry("ann", 1000, entry_date=None, external_id=None)]  # fits alone
+    holder = await migrated.connect()
+    try:
+        transaction = await holder.begin()
+        taken = await holder.run_sync(  # takes ann's lock, then 35 of her 40 hours
+            lambda sync: repo.insert_many(
+                sync,
+                [new_entry("ann", 3500, entry_date=None, external_id=None)],
+                lambda _type: 4000,
+                NOW,
+            )
+        )
+        assert not isinstance(taken[0], repo.RuleViolation)
+        waiting = asyncio.create_task(within_caps(raw, batch, room_of(batch)))
+        await until_someone_waits_for_an_advisory_lock(migrated)
+        assert not waiting.done()
+        await transaction.commit()
+        assert await asyncio.wait_for(waiting, 10) is False
+    finally:
+        await holder.close()
+    assert await stored_counts(migrated) == [1, 1]
+
+
+async def test_the_one_statement_insert_refuses_to_run_inside_a_transaction(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """Its statement commits by itself: inside a caller's transaction it would not."""
+    batch = [new_entry("ann")]
+    async with raw.transaction():
+        with pytest.raises(RuntimeError, match="transaction"):
+            await within_caps(raw, batch, room_of(batch))
+    assert await stored_counts(migrated) == [0, 0]
+
+
+async def test_a_connection_lost_before_the_one_statement_insert_is_an_operational_error(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """The writer answers 503 and takes a fresh connection after an OperationalError."""
+    async with migrated.connect() as other:
+        ended = await other.scalar(
+            text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": raw.get_server_pid()}
+        )
+    assert ended
+    batch = [new_entry("ann")]
+    with pytest.raises(OperationalError):
+        await within_caps(raw, batch, room_of(batch))
+    assert await stored_counts(migrated) == [0, 0]
+
+
+async def functions_like_it(engine: AsyncEngine) -> list[str]:
+    """The names of the database's functions (PostgreSQL) or objects (SQLite) named
+    like the one-statement insert."""
+    sql = (
+        "SELECT proname FROM pg_proc WHERE proname LIKE '%within_caps%'"
+        if engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE name LIKE '%within_caps%'"
+    )
+    async with engine.connect() as connection:
+        return list((await connection.execute(text(sql))).scalars())
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Alembic's downgrade to `revision`, as `db.upgrade` runs upgrades."""
+
+    def run(connection: Connection) -> None:
+        command.downgrade(db._alembic_config(MIGRATIONS, connection), revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def test_the_migration_creates_the_function_and_its_downgrade_drops_it(
+    migrated: AsyncEngine,
+) -> None:
+    """Revision 0005 adds the function on PostgreSQL; back at 0004 it is gone."""
+    assert await db.current_revision(migrated) == "0005"
+    assert await functions_like_it(migrated) == ["insert_entries_within_caps"]
+    await downgrade(migrated, "0004")
+    assert await db.current_revision(migrated) == "0004"
+    assert await functions_like_it(migrated) == []
+    await db.upgrade(migrated, MIGRATIONS)
+    assert await functions_like_it(migrated) == ["insert_entries_within_caps"]
+
+
+async def test_on_sqlite_the_migration_creates_nothing_and_runs_both_ways(tmp_path: Path) -> None:
+    """SQLite has no such functions: up to 0005 and back to 0004 leave nothing named so."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        await db.upgrade(engine, MIGRATIONS, "0004")
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: sorted(inspect(sync).get_table_names()))
+        await db.upgrade(engine, MIGRATIONS)
+        assert await db.current_revision(engine) == "0005"
+        assert await functions_like_it(engine) == []
+        async with engine.connect() as connection:
+            assert (
+                await connection.run_sync(lambda s: sorted(inspect(s).get_table_names())) == tables
+            )
+        await downgrade(engine, "0004")
+        assert await db.current_revision(engine) == "0004"
+    finally:
+        await engine.dispose()

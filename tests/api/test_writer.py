@@ -13,13 +13,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.pg import PostgresServer
 from timesheets import db
+from timesheets.api import pg_rows
 from timesheets.api import writer as writer_module
 from timesheets.api.writer import DurabilityUnknown, GroupCommitWriter, StoreUnavailable
 
@@ -495,3 +498,235 @@ async def test_the_wal_descriptor_is_closed_with_the_writer(engine: AsyncEngine)
     assert closing._wal is None
     with pytest.raises(OSError, match="Bad file descriptor"):
         os.fstat(descriptor)
+
+
+# On PostgreSQL: shared items answered by their one-statement form (`direct`).
+
+
+@pytest.fixture
+async def pg_engine(pg_server: PostgresServer) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database with the one table."""
+    engine = db.create_engine(pg_server.new_database())
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pg_writer(pg_engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
+    """A writer on that database, closed at the end."""
+    group_writer = GroupCommitWriter(pg_engine)
+    yield group_writer
+    await group_writer.close()
+
+
+class Direct:
+    """A `direct` form that records its calls (the items, whether it got asyncpg's
+    connection and whether that was in a transaction) and stores each item as a row by
+    itself, then answers "direct <item>"; or declines (None) when told to."""
+
+    def __init__(self, *, declines: bool = False) -> None:
+        self.declines = declines
+        self.calls: list[tuple[list[str], bool, bool]] = []
+
+    async def __call__(self, raw: Any, names: list[str]) -> list[object] | None:
+        in_transaction = isinstance(raw, asyncpg.Connection) and raw.is_in_transaction()
+        self.calls.append((names, isinstance(raw, asyncpg.Connection), in_transaction))
+        if self.declines:
+            return None
+        await raw.executemany("INSERT INTO rows (name) VALUES ($1)", [(name,) for name in names])
+        return [f"direct {name}" for name in names]
+
+
+class Run:
+    """A shared job (`insert_names`) that records its calls and whether each ran in a
+    transaction."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], bool]] = []
+
+    def __call__(self, connection: Connection, names: list[str]) -> list[object]:
+        self.calls.append((names, connection.in_transaction()))
+        return insert_names(connection, names)
+
+
+async def test_shared_items_are_answered_by_their_direct_form_and_never_run(
+    pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
+) -> None:
+    """`direct` gets the items in order and the driver's connection outside a transaction."""
+    # The kept connection has committed a transaction and rolled another back.
+    assert await pg_writer.submit(insert_row("before")) == 1
+    with pytest.raises(ValueError, match="refused"):
+        await pg_writer.submit(insert_row("refused", fail=True))
+    run, direct = Run(), Direct()
+    names = [f"s{i}" for i in range(6)]
+    results = await asyncio.gather(
+        *[pg_writer.submit_shared(run, name, direct=direct) for name in names]
+    )
+    assert results == [f"direct {name}" for name in names]
+    assert direct.calls == [(names, True, False)]
+    assert run.calls == []
+    assert await committed_names(pg_engine) == ["before", *names]
+
+
+async def test_when_the_direct_form_declines_the_shared_job_runs_in_a_transaction(
+    pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
+) -> None:
+    """None from `direct` hands the same items to `run`, whose writes commit."""
+    run, direct = Run(), Direct(declines=True)
+    names = [f"s{i}" for i in range(6)]
+    results = await asyncio.gather(
+        *[pg_writer.submit_shared(run, name, direct=direct) for name in names]
+    )
+    assert results == names
+    assert direct.calls == [(names, True, False)]
+    assert run.calls == [(names, True)]
+    assert await committed_names(pg_engine) == names
+
+
+def insert_more_names(connection: Connection, names: list[str]) -> list[object]:
+    """Another shared job, doing the same as `insert_names`."""
+    return insert_names(connection, names)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        lambda writer, direct: writer.submit(insert_row("b")),
+        lambda writer, direct: writer.submit_shared(insert_names, "b"),
+        lambda writer, direct: writer.submit_shared(insert_names, "b", direct=Direct()),
+        lambda writer, direct: writer.submit_shared(insert_more_names, "b", direct=direct),
+    ],
+    ids=["a plain job", "no direct form", "another direct form", "another shared job"],
+)
+async def test_a_batch_holding_another_kind_of_write_never_takes_the_direct_form(
+    pg_engine: AsyncEngine,
+    pg_writer: GroupCommitWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    other: Callable[[GroupCommitWriter, Direct], Any],
+) -> None:
+    """Both writes share one transaction; `direct` is not called, first in the batch or not."""
+    batches = spy_batches(monkeypatch)
+    direct = Direct()
+    first = pg_writer.submit_shared(insert_names, "a", direct=direct)
+    results = await asyncio.gather(first, other(pg_writer, direct))
+    assert results[0] == "a"
+    assert results[1] in ("b", 2)
+    assert direct.calls == []
+    assert [len(batch) for batch in batches] == [2]
+    assert sorted(await committed_names(pg_engine)) == ["a", "b"]
+
+
+async def test_a_connection_lost_in_the_direct_form_fails_its_writes_and_the_next_gets_a_fresh_one(
+    pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
+) -> None:
+    """The loss is StoreUnavailable; the dead connection is not kept for the next batch."""
+    pids: list[int] = []
+
+    async def dies_first(raw: asyncpg.Connection, names: list[str]) -> list[Any]:
+        pids.append(raw.get_server_pid())
+        if len(pids) == 1:
+            with pg_rows._as_sqlalchemy_errors("SELECT pg_terminate_backend", []):
+                await raw.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        await raw.executemany("INSERT INTO rows (name) VALUES ($1)", [(name,) for name in names])
+        return names
+
+    assert await pg_writer.submit(insert_row("before")) == 1  # a connection is kept, in use
+    lost = await asyncio.gather(
+        pg_writer.submit_shared(insert_names, "lost", direct=dies_first),
+        pg_writer.submit_shared(insert_names, "lost too", direct=dies_first),
+        return_exceptions=True,
+    )
+    assert [type(result) for result in lost] == [StoreUnavailable, StoreUnavailable]
+    assert await pg_writer.submit_shared(insert_names, "after", direct=dies_first) == "after"
+    assert len(pids) == 2
+    assert pids[1] != pids[0]
+    assert await committed_names(pg_engine) == ["before", "after"]
+
+
+async def test_a_failing_direct_form_releases_its_connection_as_broken(
+    pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
+) -> None:
+    """After any error but a unique-key race the connection is dropped, not pooled again."""
+    pids: list[int] = []
+
+    async def fails_first(raw: asyncpg.Connection, names: list[str]) -> list[Any]:
+        pids.append(raw.get_server_pid())
+        if len(pids) == 1:
+            with pg_rows._as_sqlalchemy_errors("SELECT * FROM no_such_table", []):
+                await raw.execute("SELECT * FROM no_such_table")
+        return names
+
+    assert await pg_writer.submit(insert_row("before")) == 1  # a connection is kept, in use
+    with pytest.raises(StoreUnavailable, match="no_such_table"):
+        await pg_writer.submit_shared(insert_names, "refused", direct=fails_first)
+    assert await pg_writer.submit_shared(insert_names, "after", direct=fails_first) == "after"
+    assert pids[1] != pids[0]
+    async with pg_engine.connect() as connection:
+        alive = await connection.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pids[0]}
+        )
+    assert alive == 0
+
+
+async def test_an_exception_among_the_direct_forms_answers_refuses_that_item_only(
+    pg_writer: GroupCommitWriter,
+) -> None:
+    """The other items of the batch get their answers."""
+    run = Run()
+
+    async def refuses_marked(raw: asyncpg.Connection, names: list[str]) -> list[object]:
+        return [ValueError(f"refused {n}") if n.startswith("!") else n for n in names]
+
+    tasks = [
+        asyncio.create_task(pg_writer.submit_shared(run, name, direct=refuses_marked))
+        for name in ("a", "!b", "c")
+    ]
+    await asyncio.wait(tasks)
+    assert tasks[0].result() == "a"
+    with pytest.raises(ValueError, match=r"refused !b"):
+        tasks[1].result()  # raised to its caller, not answered
+    assert tasks[2].result() == "c"
+    assert run.calls == []
+
+
+async def test_on_a_sqlite_file_the_direct_form_is_never_taken(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    """The shared job runs in the writer's transaction, as before."""
+    direct = Direct()
+    names = [f"s{i}" for i in range(6)]
+    results = await asyncio.gather(
+        *[writer.submit_shared(insert_names, name, direct=direct) for name in names]
+    )
+    assert results == names
+    assert direct.calls == []
+    assert await committed_names(engine) == names
+
+
+def echo(connection: Connection, names: list[str]) -> list[object]:
+    """A shared job that needs no table (an in-memory database starts empty)."""
+    connection.execute(text("SELECT 1"))
+    return list(names)
+
+
+async def test_on_sqlite_in_memory_the_direct_form_is_never_taken() -> None:
+    """There the writer runs on the async engine, as on PostgreSQL, but has no `direct`."""
+    engine = db.create_engine("sqlite+aiosqlite:///:memory:")
+    memory = GroupCommitWriter(engine)
+    calls: list[list[str]] = []
+
+    async def direct(raw: Any, names: list[str]) -> list[object]:
+        calls.append(names)
+        return [f"direct {name}" for name in names]
+
+    try:
+        results = await asyncio.gather(
+            *[memory.submit_shared(echo, name, direct=direct) for name in ("a", "b")]
+        )
+    finally:
+        await memory.close()
+        await engine.dispose()
+    assert results == ["a", "b"]
+    assert calls == []

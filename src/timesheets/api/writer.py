@@ -282,7 +282,7 @@ class GroupCommitWriter:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._on_sqlite, batch)
         connection = await self._held_connection()
-        direct = _direct_of(batch)
+        direct = _direct_of(batch) if self.engine.dialect.name == "postgresql" else None
         try:
             if direct is not None:
                 raw = (await connection.get_raw_connection()).driver_connection
