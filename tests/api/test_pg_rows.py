@@ -302,6 +302,16 @@ async def test_an_over_long_value_is_refused_by_the_one_statement_insert(
     assert await stored_counts(migrated) == [0, 0]
 
 
+async def test_a_value_json_cannot_carry_declines_the_one_statement_insert(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """A lone surrogate (a subject from a token may hold one) is left to the transaction."""
+    batch = [new_entry("ann"), new_entry("bob\udc80")]
+    assert await within_caps(raw, batch, room_of(batch)) is False
+    assert not raw.is_in_transaction()
+    assert await stored_counts(migrated) == [0, 0]
+
+
 async def test_a_week_at_its_room_is_accepted_and_one_hundredth_over_is_refused(
     migrated: AsyncEngine, raw: asyncpg.Connection
 ) -> None:

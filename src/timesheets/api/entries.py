@@ -23,7 +23,7 @@ from timesheets.api.domain.access import (
 from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
 from timesheets.api.presenter import audit_json, created_message, entry_json
 from timesheets.api.schemas import Decision, EntryFields, TimesheetCreate, UploadItem
-from timesheets.api.writer import DurabilityUnknown, StoreUnavailable
+from timesheets.api.writer import DurabilityUnknown, OutcomeUnknown, StoreUnavailable
 from timesheets.bearer.claims import Principal
 
 
@@ -67,6 +67,10 @@ def new_entry(principal: Principal, fields: EntryFields, external_id: str | None
 DURABILITY_UNKNOWN = (
     "The change was saved but could not be made durable; look it up before sending it again"
 )
+OUTCOME_UNKNOWN = (
+    "The store stopped answering while saving; the change may have been saved: "
+    "look it up before sending it again"
+)
 
 
 async def _settled(write: Awaitable[Any]) -> Any:
@@ -77,6 +81,8 @@ async def _settled(write: Awaitable[Any]) -> Any:
         raise UNAVAILABLE from None
     except DurabilityUnknown:
         raise ApiError(500, DURABILITY_UNKNOWN) from None
+    except OutcomeUnknown:
+        raise ApiError(500, OUTCOME_UNKNOWN) from None
     except repo.RuleViolation as violation:
         raise invalid([{"field": violation.field, "message": str(violation)}]) from None
     except repo.Conflict as conflict:

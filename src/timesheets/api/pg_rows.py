@@ -162,10 +162,14 @@ async def insert_within_caps(
 ) -> bool:
     """Store `rows` and their "created" events in one statement, its own transaction,
     when the hours stored leave each week and day its `room` (migration 0005's function);
-    whether it did. `raw` must not be in a transaction."""
+    whether it did (False, storing nothing, also for a value JSON cannot carry). `raw`
+    must not be in a transaction."""
     if raw.is_in_transaction():
         raise RuntimeError("the one-statement insert commits by itself: no transaction")
-    values = within_caps_arguments(rows, room)
+    try:
+        values = within_caps_arguments(rows, room)
+    except orjson.JSONEncodeError:
+        return False  # a value JSON cannot carry (a lone surrogate): the transaction decides
     with _as_sqlalchemy_errors(WITHIN_CAPS, values):
         stored: bool = await raw.fetchval(WITHIN_CAPS, *values)
     return stored

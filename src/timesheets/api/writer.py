@@ -95,6 +95,11 @@ class DurabilityUnknown(Exception):
     survive a power cut. The caller must not simply retry (it would store it twice)."""
 
 
+class OutcomeUnknown(Exception):
+    """The connection failed while a statement that commits by itself ran (the direct
+    form): the server may have committed it. The caller must look before retrying."""
+
+
 def stop_this_process() -> None:
     """Ask this process to shut down (its supervisor starts a fresh one)."""
     os.kill(os.getpid(), signal.SIGTERM)
@@ -246,6 +251,13 @@ class GroupCommitWriter:
             _fail(batch, error)
             self.on_fatal()
             return
+        except OutcomeUnknown as error:
+            log.error(
+                "connection lost during a one-statement commit; it may have committed",
+                extra={"writes": len(batch), "reason": str(error)},
+            )
+            _fail(batch, error)
+            return
         except (OperationalError, DBAPIError, OSError) as error:
             log.error("commit failed", extra={"writes": len(batch), "reason": str(error)})
             _fail(batch, StoreUnavailable(str(error)))
@@ -287,7 +299,12 @@ class GroupCommitWriter:
             if direct is not None:
                 raw = (await connection.get_raw_connection()).driver_connection
                 items = [pending.shared[1] for pending in batch if pending.shared is not None]
-                answers = await direct(raw, items)
+                try:
+                    answers = await direct(raw, items)
+                except OperationalError as error:
+                    # The server may have run the statement to its commit before the
+                    # connection failed: unlike a transaction's, its outcome is unknown.
+                    raise OutcomeUnknown(str(error)) from error
                 if answers is not None:
                     self._last_used = time.monotonic()
                     return [
