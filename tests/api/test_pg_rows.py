@@ -25,6 +25,7 @@ from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
 from timesheets.api.domain import caps
 from timesheets.api.models import Base
+from timesheets.api.writer import OutcomeUnknown
 
 NOW = datetime(2026, 11, 30, 5, 16, 36, 720645, tzinfo=UTC)
 
@@ -432,10 +433,42 @@ async def test_a_connection_lost_before_the_one_statement_insert_is_an_operation
             text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": raw.get_server_pid()}
         )
     assert ended
+    for _ in range(100):  # the driver has seen the server close it: nothing is sent
+        if raw.is_closed():
+            break
+        await asyncio.sleep(0.02)
+    assert raw.is_closed()
     batch = [new_entry("ann")]
     with pytest.raises(OperationalError):
         await within_caps(raw, batch, room_of(batch))
     assert await stored_counts(migrated) == [0, 0]
+
+
+async def test_a_connection_lost_during_the_one_statement_insert_is_an_unknown_outcome(
+    migrated: AsyncEngine, raw: asyncpg.Connection
+) -> None:
+    """The call waits for a person's lock when its connection goes; the server still
+    runs it to its commit once the lock is free, so the caller cannot be told it failed."""
+    holder = await asyncpg.connect(
+        migrated.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await holder.execute("BEGIN; SELECT pg_advisory_xact_lock(hashtext('ann'))")
+        batch = [new_entry("ann")]
+        call = asyncio.create_task(within_caps(raw, batch, room_of(batch)))
+        await asyncio.sleep(0.3)
+        assert not call.done()
+        raw.terminate()
+        with pytest.raises(OutcomeUnknown):
+            await call
+        await holder.execute("COMMIT")
+    finally:
+        await holder.close()
+    for _ in range(100):
+        if await stored_counts(migrated) == [1, 1]:
+            break
+        await asyncio.sleep(0.05)
+    assert await stored_counts(migrated) == [1, 1]
 
 
 async def functions_like_it(engine: AsyncEngine) -> list[str]:

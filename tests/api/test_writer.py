@@ -189,6 +189,53 @@ async def test_a_database_failure_fails_the_whole_batch_and_the_writer_recovers(
     assert await committed_names(engine) == ["after"]
 
 
+def driver_connection(connection: Connection) -> Any:
+    """The job's `sqlite3` connection."""
+    return connection.connection.driver_connection
+
+
+async def test_the_writer_keeps_its_connection_until_a_failure(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    """One connection serves batch after batch; a database failure makes a fresh one."""
+    first = await writer.submit(driver_connection)
+    assert await writer.submit(driver_connection) is first
+
+    def broken(connection: Connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(StoreUnavailable):
+        await writer.submit(broken)
+    fresh = await writer.submit(driver_connection)
+    assert fresh is not first
+    assert await writer.submit(insert_row("after")) == 1
+    assert await committed_names(engine) == ["after"]
+
+
+async def test_a_lost_unique_key_race_keeps_the_connection(
+    engine: AsyncEngine, writer: GroupCommitWriter
+) -> None:
+    """A unique-key conflict rolls its transaction back and leaves the connection sound."""
+    first = await writer.submit(driver_connection)
+    assert await writer.submit(insert_row("a")) == 1
+
+    def duplicate(connection: Connection) -> None:
+        connection.execute(insert(rows).values(id=1, name="again"))
+
+    with pytest.raises(StoreUnavailable):
+        await writer.submit(duplicate)
+    assert await writer.submit(driver_connection) is first
+
+
+async def test_close_closes_the_kept_connection(engine: AsyncEngine) -> None:
+    """Closing the writer closes its connection, in the writer's thread."""
+    writer = GroupCommitWriter(engine)
+    kept = await writer.submit(driver_connection)
+    await writer.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        kept.execute("SELECT 1")
+
+
 async def test_close_finishes_queued_work(engine: AsyncEngine) -> None:
     closing = GroupCommitWriter(engine)
     tasks = [asyncio.create_task(closing.submit(insert_row(f"r{i}"))) for i in range(10)]
@@ -626,8 +673,8 @@ async def test_a_batch_holding_another_kind_of_write_never_takes_the_direct_form
 async def test_a_connection_lost_in_the_direct_form_fails_its_writes_and_the_next_gets_a_fresh_one(
     pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
 ) -> None:
-    """The loss is OutcomeUnknown (the statement may have committed before the connection
-    went); the dead connection is not kept for the next batch."""
+    """A loss the direct form reports as OperationalError is StoreUnavailable; the dead
+    connection is not kept for the next batch."""
     pids: list[int] = []
 
     async def dies_first(raw: asyncpg.Connection, names: list[str]) -> list[Any]:
@@ -644,11 +691,30 @@ async def test_a_connection_lost_in_the_direct_form_fails_its_writes_and_the_nex
         pg_writer.submit_shared(insert_names, "lost too", direct=dies_first),
         return_exceptions=True,
     )
-    assert [type(result) for result in lost] == [OutcomeUnknown, OutcomeUnknown]
+    assert [type(result) for result in lost] == [StoreUnavailable, StoreUnavailable]
     assert await pg_writer.submit_shared(insert_names, "after", direct=dies_first) == "after"
     assert len(pids) == 2
     assert pids[1] != pids[0]
     assert await committed_names(pg_engine) == ["before", "after"]
+
+
+async def test_an_unknown_outcome_fails_its_writes_as_such_and_drops_the_connection(
+    pg_engine: AsyncEngine, pg_writer: GroupCommitWriter
+) -> None:
+    """OutcomeUnknown from the direct form reaches each caller unchanged (not a retry)."""
+    pids: list[int] = []
+
+    async def unknown_first(raw: asyncpg.Connection, names: list[str]) -> list[Any]:
+        pids.append(raw.get_server_pid())
+        if len(pids) == 1:
+            raise OutcomeUnknown("connection was closed in the middle of operation")
+        return names
+
+    assert await pg_writer.submit(insert_row("before")) == 1  # a connection is kept, in use
+    with pytest.raises(OutcomeUnknown):
+        await pg_writer.submit_shared(insert_names, "unknown", direct=unknown_first)
+    assert await pg_writer.submit_shared(insert_names, "after", direct=unknown_first) == "after"
+    assert pids[1] != pids[0]
 
 
 async def test_a_failing_direct_form_releases_its_connection_as_broken(

@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.util import await_
 
 from timesheets.api.domain.caps import Room
+from timesheets.api.writer import OutcomeUnknown
 
 #: The driver's errors that say the connection, not the statement, failed (SQLAlchemy's
 #: asyncpg dialect reports the client-side ones as errors of the DBAPI too).
@@ -101,6 +102,11 @@ def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
 def _compiled(sql: str) -> tuple[str, tuple[str, ...]]:
     compiled = text(sql).compile(dialect=asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
     return str(compiled), tuple(compiled.positiontup or ())
+
+
+#: A failed call of a statement that commits by itself that may still have committed: the
+#: connection went during the call, without the server's verdict on the statement.
+MAY_HAVE_COMMITTED = (asyncpg.ConnectionDoesNotExistError, OSError, TimeoutError)
 
 
 def fetch(
@@ -163,13 +169,20 @@ async def insert_within_caps(
     """Store `rows` and their "created" events in one statement, its own transaction,
     when the hours stored leave each week and day its `room` (migration 0005's function);
     whether it did (False, storing nothing, also for a value JSON cannot carry). `raw`
-    must not be in a transaction."""
+    must not be in a transaction. A connection lost during the call is OutcomeUnknown."""
     if raw.is_in_transaction():
         raise RuntimeError("the one-statement insert commits by itself: no transaction")
     try:
         values = within_caps_arguments(rows, room)
     except orjson.JSONEncodeError:
         return False  # a value JSON cannot carry (a lone surrogate): the transaction decides
-    with _as_sqlalchemy_errors(WITHIN_CAPS, values):
-        stored: bool = await raw.fetchval(WITHIN_CAPS, *values)
+    try:
+        with _as_sqlalchemy_errors(WITHIN_CAPS, values):
+            stored: bool = await raw.fetchval(WITHIN_CAPS, *values)
+    except OperationalError as error:
+        # asyncpg refuses a connection it knows closed before sending anything
+        # (InterfaceError); one that goes during the call may have committed first.
+        if isinstance(error.orig, MAY_HAVE_COMMITTED):
+            raise OutcomeUnknown(str(error.orig)) from error
+        raise
     return stored
