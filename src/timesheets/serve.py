@@ -26,6 +26,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from timesheets.coalesced_writes import CoalescedHttpTools
 from timesheets.logging import configure
 
 log = logging.getLogger("timesheets.serve")
@@ -53,7 +54,7 @@ def _config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=CoalescedHttpTools,
         lifespan="on",
         access_log=False,
         log_config=None,
