@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any, ClassVar
 
 import pytest
 import uvicorn
+import uvloop
 from starlette.types import Receive, Scope, Send
 
 from timesheets.coalesced_writes import HOLD_LIMIT, CoalescedHttpTools, CoalescedWrites
@@ -136,26 +138,35 @@ async def test_other_calls_reach_the_transport() -> None:
     assert coalesced.get_extra_info("peername") == "extra:peername"
 
 
+class Counted:
+    """A real transport whose writes are counted on their way to the socket."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        CountingProtocol.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class CountingProtocol(CoalescedHttpTools):
     """The served protocol, counting the writes that reach the real socket transport."""
 
     writes: ClassVar[list[bytes]] = []
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        real_write = transport.write
-
-        def counted(data: Any) -> None:
-            CountingProtocol.writes.append(bytes(data))
-            real_write(data)
-
-        transport.write = counted  # type: ignore[method-assign]
-        super().connection_made(transport)
+        super().connection_made(Counted(transport))  # type: ignore[arg-type]
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     await receive()
+    if scope["path"] == "/slow":
+        time.sleep(0.02)  # noqa: ASYNC251 - work that holds the loop, as signing does
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for part in (b"first,", b"second"):
@@ -169,8 +180,23 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def served(requests: bytes) -> bytes:
-    """Send raw `requests` to a real uvicorn server on loopback; all it answers."""
+def client(address: tuple[str, int], requests: bytes, half_close: bool) -> bytes:
+    """A blocking client in a thread of its own, so that what it sends arrives while the
+    server's loop is busy."""
+    with socket.create_connection(address, timeout=10) as connection:
+        connection.sendall(requests)
+        if half_close:
+            time.sleep(0.005)  # within the server's work on the request
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+async def served(requests: bytes, *, half_close: bool = False) -> bytes:
+    """Send raw `requests` to a real uvicorn server on loopback; all it answers. With
+    `half_close`, the client then shuts its sending side, as `nc -N` and some probes do."""
     config = _config(app)
     config.http = CountingProtocol
     config.lifespan = "off"
@@ -180,14 +206,10 @@ async def served(requests: bytes) -> bytes:
     listener.listen()
     task = asyncio.create_task(server.serve(sockets=[listener]))  # the backlog holds us
     try:
-        reader, writer = await asyncio.open_connection(*listener.getsockname())
-        writer.write(requests)
-        answer = await asyncio.wait_for(reader.read(), 10)
-        writer.close()
+        return await asyncio.to_thread(client, listener.getsockname(), requests, half_close)
     finally:
         server.should_exit = True
         await task
-    return answer
 
 
 async def test_the_server_sends_a_whole_response_in_one_write() -> None:
@@ -219,3 +241,10 @@ async def test_a_streamed_body_leaves_as_it_is_produced() -> None:
 
 def test_the_services_are_served_with_coalesced_writes() -> None:
     assert _config(app).http is CoalescedHttpTools
+
+
+def test_an_answer_reaches_a_client_that_half_closed_after_its_request() -> None:
+    request = b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n"  # keep-alive: no close() flushes it
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as the services run
+        answers = [runner.run(served(request, half_close=True)) for _ in range(5)]
+    assert all(answer.endswith(b'\r\n\r\n{"ok":true}') for answer in answers), answers

@@ -91,4 +91,11 @@ class CoalescedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol whose responses leave in one write per loop turn."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
+        self.coalesced = CoalescedWrites(transport, self.loop)
+        super().connection_made(self.coalesced)  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        """The client half-closed: what is held goes now, since the loop closes the
+        transport on return (an answer held for the turn's end would be dropped)."""
+        self.coalesced.flush()
+        super().eof_received()
