@@ -35,22 +35,36 @@ metadata = MetaData()
 rows = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A SQLite file with one table."""
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
+@contextlib.asynccontextmanager
+async def table_at(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url` with the one table, disposed at the end."""
+    engine = db.create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     yield engine
     await engine.dispose()
 
 
-@pytest.fixture
-async def writer(engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
-    """A writer on that file, closed at the end."""
+@contextlib.asynccontextmanager
+async def writer_on(engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
+    """A writer on `engine`, closed at the end."""
     group_writer = GroupCommitWriter(engine)
     yield group_writer
     await group_writer.close()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite file with one table."""
+    async with table_at(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}") as engine:
+        yield engine
+
+
+@pytest.fixture
+async def writer(engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
+    """A writer on that file, closed at the end."""
+    async with writer_on(engine) as group_writer:
+        yield group_writer
 
 
 def insert_row(name: str, *, fail: bool = False) -> Callable[[Connection], int]:
@@ -558,19 +572,15 @@ async def test_the_wal_descriptor_is_closed_with_the_writer(engine: AsyncEngine)
 @pytest.fixture
 async def pg_engine(pg_server: PostgresServer) -> AsyncIterator[AsyncEngine]:
     """A fresh PostgreSQL database with the one table."""
-    engine = db.create_engine(pg_server.new_database())
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
+    async with table_at(pg_server.new_database()) as engine:
+        yield engine
 
 
 @pytest.fixture
 async def pg_writer(pg_engine: AsyncEngine) -> AsyncIterator[GroupCommitWriter]:
     """A writer on that database, closed at the end."""
-    group_writer = GroupCommitWriter(pg_engine)
-    yield group_writer
-    await group_writer.close()
+    async with writer_on(pg_engine) as group_writer:
+        yield group_writer
 
 
 class Direct:
