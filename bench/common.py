@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import re
@@ -308,8 +309,8 @@ def listening_sockets(port: int) -> int:
 
 def connection_split(port: int, pgid: int) -> str:
     """Established connections to `port` per process of the group that holds any, most
-    first ("9/7"): the kernel hashes each connection to one worker's SO_REUSEPORT socket,
-    and an uneven split moves a run's rate more than most changes do."""
+    first ("8/8"): an uneven split moves a run's rate more than most changes do (with one
+    SO_REUSEPORT socket per worker the kernel's hash made 9/7 and 10/6 common)."""
     owner: dict[str, int] = {}
     for pid in group_pids(pgid):
         try:
@@ -333,28 +334,44 @@ def connection_split(port: int, pgid: int) -> str:
             listening.add(pid)
         elif state == ESTABLISHED:
             counts[pid] = counts.get(pid, 0) + 1
-    per_process = sorted((counts.get(pid, 0) for pid in listening | set(counts)), reverse=True)
+    # A supervisor that only listens and hands connections on holds none: left out.
+    holders = set(counts) or listening
+    per_process = sorted((counts.get(pid, 0) for pid in holders), reverse=True)
     return "/".join(str(n) for n in per_process)
 
 
 def wait_listeners(port: int, count: int, managed: Managed, *, timeout: float) -> None:
-    """Wait until `count` sockets listen on `port`.
+    """Wait until `port` listens and, for a server of ours with `count` > 1 workers, until
+    its supervisor logs all of them ready.
 
-    Our servers give each worker its own SO_REUSEPORT socket, and the kernel spreads new
-    connections only over the sockets that exist: a load started while a worker is still
-    starting (its start-up slowed by the load itself) would measure the others alone.
+    Our supervisor hands each connection to the ready worker serving the fewest: a load
+    started while a worker is still starting (its start-up slowed by the load itself)
+    would put every connection on the others.
     """
     started = time.monotonic()
-    while listening_sockets(port) < count:
+    while not listening_sockets(port) or (count > 1 and not _all_ready(managed, count)):
         if not managed.alive():
-            raise RuntimeError(f"{managed.name} exited before its workers listened")
+            raise RuntimeError(f"{managed.name} exited before its workers were ready")
         if time.monotonic() - started > timeout:
-            found = listening_sockets(port)
-            raise RuntimeError(f"{managed.name}: {found} of {count} workers listen on {port}")
+            raise RuntimeError(f"{managed.name}: not all {count} workers ready on {port}")
         time.sleep(0.05)
     waited = time.monotonic() - started
     if waited >= 0.05:
-        say(f"{managed.name}: all {count} workers listen after a further {waited:.2f} s")
+        say(f"{managed.name}: all {count} workers ready after a further {waited:.2f} s")
+
+
+def _all_ready(managed: Managed, count: int) -> bool:
+    """Whether the server's log says `count` workers are ready."""
+    try:
+        lines = managed.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        if '"workers ready"' in line:
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("ready") == count:
+                    return True
+    return False
 
 
 # -- wrk ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class LiveServer:
 
 def serve_in_thread(app: Any, port: int = 0) -> LiveServer:
     """Serve `app` on 127.0.0.1 (a free port unless given) until `stop()`."""
-    sock = bind("127.0.0.1", port, reuse_port=False)
+    sock = bind("127.0.0.1", port)
     config = uvicorn.Config(app, lifespan="on", access_log=False, log_config=None, loop="asyncio")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)

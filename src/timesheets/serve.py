@@ -1,9 +1,9 @@
-"""Serving an ASGI app with N worker processes, each on its own SO_REUSEPORT socket.
+"""Serving an ASGI app with N worker processes.
 
 Written here rather than using uvicorn's `--workers` because uvicorn shares one
 listening socket between workers, and the kernel then often hands most connections of a
-keep-alive load to one worker; with SO_REUSEPORT each worker has its own socket and the
-kernel spreads new connections across them. The parent restarts a worker that dies and
+keep-alive load to one worker. Here the parent listens and hands each connection to the
+worker serving the fewest (`balanced_accept`). It restarts a worker that dies and
 forwards SIGTERM/SIGINT so that each worker finishes its in-flight requests.
 """
 
@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from timesheets.balanced_accept import Dispatcher, HandedServer, WorkerLink, channel_pair
 from timesheets.coalesced_writes import CoalescedHttpTools
 from timesheets.logging import configure
 
@@ -34,19 +34,16 @@ log = logging.getLogger("timesheets.serve")
 AppFactory = Callable[[], Any]
 
 
-def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A listening TCP socket, optionally with SO_REUSEPORT."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # uvicorn writes a response's head and body separately; with Nagle's algorithm on, the
     # body waits for the peer's delayed ACK (about 40 ms). Accepted sockets inherit this.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -69,50 +66,57 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def _worker(factory: AppFactory, host: str, port: int) -> None:
+def _worker(factory: AppFactory, channel: socket.socket) -> None:
     configure()
-    sock = bind(host, port, reuse_port=True)
-    server = uvicorn.Server(_config(factory()))
+    server = HandedServer(_config(factory()), channel)
     gc.freeze()  # the app's long-lived objects: kept out of every later collection's scan
-    _run(server.serve(sockets=[sock]))
+    _run(server.serve())
 
 
 def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     """Serve in this process (one worker) or supervise `workers` processes."""
     if workers == 1:
-        sock = bind(host, port, reuse_port=False)
+        sock = bind(host, port)
         log.info("listening", extra={"host": host, "port": sock.getsockname()[1]})
         _run(uvicorn.Server(_config(factory())).serve(sockets=[sock]))
         return
-    if port == 0:
-        raise ValueError("several workers need a fixed port")
     metrics_dir = _metrics_dir()
     context = multiprocessing.get_context("spawn")
+    dispatcher = Dispatcher(bind(host, port))
     stopping = False
 
-    def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(factory, host, port), daemon=False)
+    def start() -> tuple[multiprocessing.process.BaseProcess, WorkerLink]:
+        ours, theirs = channel_pair()
+        process = context.Process(target=_worker, args=(factory, theirs), daemon=False)
         process.start()
-        return process
+        theirs.close()
+        link = WorkerLink(ours)
+        dispatcher.add(link)
+        return process, link
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for process in children:
+        for process, _link in children:
             if process.pid is not None and process.is_alive():
                 process.terminate() if signum == signal.SIGTERM else process.kill()
 
     children = [start() for _ in range(workers)]
-    log.info("listening", extra={"host": host, "port": port, "workers": workers})
+    log.info(
+        "listening",
+        extra={"host": host, "port": dispatcher.listener.getsockname()[1], "workers": workers},
+    )
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, lambda s, f: stop(signal.SIGTERM, f))
     while not stopping:
-        time.sleep(0.5)
-        for index, process in enumerate(children):
+        dispatcher.run_once(0.5)
+        for index, (process, link) in enumerate(children):
             if not process.is_alive() and not stopping:
                 log.error("worker died; restarting", extra={"exitcode": process.exitcode})
+                dispatcher.remove(link)
                 children[index] = start()
-    for process in children:
+    dispatcher.close()
+    for process, _link in children:
         process.join(timeout=35)
         if process.is_alive():
             process.kill()

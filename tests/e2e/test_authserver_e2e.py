@@ -86,13 +86,18 @@ def printed(label: str, output: str) -> str:
 
 def listening_inodes(port: int) -> set[str]:
     """Socket inodes listening on a TCP port on any local address (IPv4 and IPv6)."""
+    return port_inodes(port, "0A")
+
+
+def port_inodes(port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets on a local port in a state as /proc/net/tcp writes it."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(FileNotFoundError), open(table) as handle:
             for line in handle.readlines()[1:]:
                 fields = line.split()
-                local, state, inode = fields[1], fields[3], fields[9]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                local, found, inode = fields[1], fields[3], fields[9]
+                if found == state and int(local.rsplit(":", 1)[1], 16) == port:
                     inodes.add(inode)
     return inodes
 
@@ -107,6 +112,31 @@ def socket_inodes(pid: int) -> set[str]:
                 if target.startswith("socket:["):
                     inodes.add(target[len("socket:[") : -1])
     return inodes
+
+
+def wait_for_workers(server: ServerProcess, count: int, *, times: int = 1) -> list[int]:
+    """The server's worker pids, once its log has said `times` times that all `count`
+    workers are ready (a second time after one was replaced, say)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        said = [
+            json.loads(line)
+            for line in server.output().splitlines()
+            if '"workers ready"' in line and line.startswith("{")
+        ]
+        workers = [
+            pid for pid in children(server.pid) if "resource_tracker" not in command_line(pid)
+        ]
+        if sum(entry.get("ready") == count for entry in said) >= times and len(workers) == count:
+            return workers
+        if time.monotonic() > deadline:
+            pytest.fail(f"{count} workers of {server.pid} not ready:\n{server.output()}")
+        time.sleep(0.1)
+
+
+def established_inodes(port: int) -> set[str]:
+    """Socket inodes of connections established to a local TCP port."""
+    return port_inodes(port, "01")
 
 
 def listens_on(pid: int, port: int) -> bool:
@@ -399,25 +429,38 @@ def test_two_workers_serve_tokens_and_stop_together_on_sigterm(
     server = start_server(cli_tenant.server_args(port, "--workers", "2"), env, port)
     server.wait_healthy()
 
-    # Both workers come up, each listening on the port with its own socket.
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        workers = [
-            pid for pid in children(server.pid) if "resource_tracker" not in command_line(pid)
-        ]
-        if len(workers) == 2 and all(listens_on(pid, port) for pid in workers):
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"workers {workers} of {server.pid} not all listening:\n{server.output()}")
-        time.sleep(0.2)
-    listeners = [frozenset(socket_inodes(pid) & listening_inodes(port)) for pid in workers]
-    assert listeners[0] != listeners[1], "the workers should each have their own socket"
+    # Both workers come up; the parent alone listens and hands connections to them.
+    workers = wait_for_workers(server, 2)
+    assert listens_on(server.pid, port)
+    assert not any(listens_on(pid, port) for pid in workers)
 
     metadata = discover(issuer)
     for _ in range(6):
-        # A new connection each time, so the kernel may hand it to either worker.
         token = authlib_token(metadata, cli_tenant.client_id, cli_tenant.client_secret, API)
         verify_access_token(token["access_token"], metadata, API)
+
+    # Keep-alive connections opened together are spread evenly, each served by its worker.
+    clients = [httpx.Client(base_url=issuer, timeout=10) for _ in range(6)]
+    try:
+        for client in clients:
+            assert client.get("/healthz").status_code == 200
+        held = [len(socket_inodes(pid) & established_inodes(port)) for pid in workers]
+        assert sorted(held) == [3, 3], f"connections per worker: {held}"
+
+        # A worker that dies is replaced, and new connections go to the new one first.
+        os.kill(workers[0], signal.SIGKILL)
+        survivor = workers[1]
+        workers = wait_for_workers(server, 2, times=2)
+        assert survivor in workers
+        fresh = next(pid for pid in workers if pid != survivor)
+        more = [httpx.Client(base_url=issuer, timeout=10) for _ in range(4)]
+        clients += more
+        for client in more:
+            assert client.get("/healthz").status_code == 200
+        assert len(socket_inodes(fresh) & established_inodes(port)) >= 3
+    finally:
+        for client in clients:
+            client.close()
 
     os.kill(server.pid, signal.SIGTERM)
     try:
