@@ -44,16 +44,20 @@ def _as_float(name: str) -> float:
     return float(name.replace("Infinity", "inf"))
 
 
+# Made once: `json.loads` with hooks builds a decoder and its scanner on every call. One
+# decoder serves every thread, as the standard library's own default decoder does.
+_DECODERS = {
+    "refuse": json.JSONDecoder(object_pairs_hook=_object, parse_constant=_refuse),
+    "float": json.JSONDecoder(object_pairs_hook=_object, parse_constant=_as_float),
+}
+
+
 def loads(text: str, *, constants: Literal["refuse", "float"] = "refuse") -> Any:
     """Parse JSON text; NaN and Infinity are refused or (for validation to refuse) floats.
 
     Raises DuplicateMember, NonJsonConstant, json.JSONDecodeError or ValueError.
     """
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_constant=_refuse if constants == "refuse" else _as_float,
-        )
+        return _DECODERS[constants].decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
