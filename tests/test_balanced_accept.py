@@ -137,6 +137,60 @@ def test_readiness_is_logged_as_workers_come_up(
     assert said == [1, 2]
 
 
+def registered(dispatcher: Dispatcher) -> list[Any]:
+    return [key.fileobj for key in dispatcher._selector.get_map().values()]
+
+
+def test_a_burst_past_what_the_channels_hold_waits_instead_of_being_closed(
+    dispatcher: Dispatcher,
+) -> None:
+    worker = FakeWorker(dispatcher)
+    worker.link.channel.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)  # a few fit
+    worker.report(0, 0)
+    pump(dispatcher, 1)
+    clients = connect(port_of(dispatcher), 40)
+    pump(dispatcher)
+    assert dispatcher.listener not in registered(dispatcher)  # the rest wait in the backlog
+    worker.take()
+    assert 0 < len(worker.received) < 40
+    deadline = 200
+    while len(worker.received) < 40 and deadline:
+        pump(dispatcher, 1)
+        worker.take()
+        deadline -= 1
+    assert len(worker.received) == 40
+    for client, served in zip(clients, worker.received, strict=True):
+        client.sendall(b"x")
+        assert served.recv(1) == b"x"
+    pump(dispatcher, 1)
+    assert dispatcher.listener in registered(dispatcher)
+    for sock in clients + worker.received:
+        sock.close()
+
+
+def test_a_closed_channel_is_no_longer_watched(dispatcher: Dispatcher) -> None:
+    worker = FakeWorker(dispatcher)
+    worker.report(0, 0)
+    pump(dispatcher, 1)
+    worker.end.close()
+    pump(dispatcher, 1)
+    assert not worker.link.ready
+    assert worker.link.channel not in registered(dispatcher)
+    dispatcher.remove(worker.link)  # as the supervisor does once the process has gone
+    assert dispatcher.links == []
+
+
+def test_once_it_stops_accepting_the_port_refuses(dispatcher: Dispatcher) -> None:
+    worker = FakeWorker(dispatcher)
+    worker.report(0, 0)
+    pump(dispatcher, 1)
+    port = port_of(dispatcher)
+    dispatcher.stop_accepting()
+    pump(dispatcher, 1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await receive()

@@ -19,7 +19,9 @@ stops when its supervisor goes, as the supervisor's end of the pair then reads a
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import errno
 import logging
 import selectors
 import socket
@@ -33,6 +35,9 @@ import uvicorn
 log = logging.getLogger("timesheets.serve")
 
 REPORT = struct.Struct("!QQ")  # connections adopted in all, connections open now
+RETRY_SECONDS = 0.005
+# A channel whose worker has gone; any other failure to hand a connection is passing.
+GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF})
 ACCEPTS_PER_WAKE = 64
 
 
@@ -75,24 +80,31 @@ class WorkerLink:
         """Pass `connection` to the worker; False when its channel cannot take it now."""
         try:
             socket.send_fds(self.channel, [b"c"], [connection.fileno()])
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            self.ready = False
-            return False
+        except OSError as error:
+            if error.errno in GONE:
+                self.ready = False
+            return False  # full for now (EAGAIN, or too many descriptors in flight)
         self.handed += 1
         return True
 
 
 @dataclass
 class Dispatcher:
-    """The supervisor's side: accepts on `listener`, hands each connection to a worker."""
+    """The supervisor's side: accepts on `listener`, hands each connection to a worker.
+
+    When no worker's channel can take a connection (a burst while every worker is busy),
+    the connection waits here and the dispatcher stops accepting: further ones wait in
+    the listen backlog, as they would with no dispatcher, instead of being closed.
+    """
 
     listener: socket.socket
     links: list[WorkerLink] = field(default_factory=list)
-    _selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
-    _listening: bool = False
-    _ready: int = 0
+    _selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector, init=False)
+    _waiting: collections.deque[socket.socket] = field(
+        default_factory=collections.deque, init=False
+    )
+    _listening: bool = field(default=False, init=False)
+    _ready: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.listener.setblocking(False)
@@ -106,34 +118,48 @@ class Dispatcher:
         """Forget a worker that has gone."""
         if link in self.links:
             self.links.remove(link)
-            self._selector.unregister(link.channel)
+        self._unregister(link.channel)
         link.channel.close()
-        self._listen_while_a_worker_is_ready()
 
     def run_once(self, timeout: float) -> None:
-        """Wait up to `timeout` seconds and handle what arrived."""
-        for key, _events in self._selector.select(timeout):
+        """Wait up to `timeout` seconds (a few ms while connections wait for a worker's
+        channel to drain) and handle what arrived."""
+        for key, _events in self._selector.select(RETRY_SECONDS if self._waiting else timeout):
             if key.data is None:
                 self._accept()
             elif not key.data.read_reports():
                 key.data.ready = False
+                self._unregister(key.data.channel)  # its end is closed: read no more
+        self._hand_waiting()
         self._listen_while_a_worker_is_ready()
         ready = sum(link.ready for link in self.links)
         if ready > self._ready:
             log.info("workers ready", extra={"ready": ready, "workers": len(self.links)})
         self._ready = ready
 
-    def close(self) -> None:
-        """Stop accepting; the workers keep the connections they have."""
+    def stop_accepting(self) -> None:
+        """Close the port: new connections are refused from now on."""
         self._stop_listening()
         self.listener.close()
+
+    def close(self) -> None:
+        """Close the port, the connections not yet handed and every channel (a worker
+        whose channel closes stops)."""
+        self.stop_accepting()
+        while self._waiting:
+            self._waiting.popleft().close()
         for link in list(self.links):
             self.remove(link)
         self._selector.close()
 
+    def _unregister(self, channel: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(channel)
+
     def _listen_while_a_worker_is_ready(self) -> None:
-        # Until a worker is ready, new connections wait in the listen backlog.
-        if any(link.ready for link in self.links):
+        # Until a worker is ready, and while connections wait for one, new connections
+        # wait in the listen backlog.
+        if any(link.ready for link in self.links) and not self._waiting:
             if not self._listening and self.listener.fileno() >= 0:
                 self._selector.register(self.listener, selectors.EVENT_READ, None)
                 self._listening = True
@@ -147,6 +173,8 @@ class Dispatcher:
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKE):
+            if self._waiting or self.listener.fileno() < 0:
+                return
             try:
                 connection, _address = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -154,9 +182,14 @@ class Dispatcher:
             except OSError as error:  # the client reset it first, or out of descriptors
                 log.warning("accept failed", extra={"reason": str(error)})
                 return
-            with connection:
-                if not self._hand(connection):
-                    log.error("no worker could take a connection; closed it")
+            if self._hand(connection):
+                connection.close()
+            else:
+                self._waiting.append(connection)
+
+    def _hand_waiting(self) -> None:
+        while self._waiting and self._hand(self._waiting[0]):
+            self._waiting.popleft().close()
 
     def _hand(self, connection: socket.socket) -> bool:
         ready = sorted((link for link in self.links if link.ready), key=WorkerLink.load)
@@ -185,8 +218,9 @@ class HandedServer(uvicorn.Server):
         self.adopted = 0
         self._reported: tuple[int, int] | None = None
         self._report_due = False
-        # The protocol leaves this set when its connection closes (uvicorn's own protocols
-        # do so in `connection_lost`): the supervisor then hears of it at once.
+        # The protocol leaves this set when its connection closes: uvicorn's httptools, h11
+        # and websocket protocols all call `discard` in `connection_lost` (uvicorn 0.54),
+        # so the supervisor hears of it at once.
         self.server_state.connections = _Watched(self._report_soon)
 
     async def startup(self, sockets: Sequence[socket.socket] | None = None) -> None:
@@ -217,7 +251,8 @@ class HandedServer(uvicorn.Server):
             except OSError:
                 message, descriptors = b"", []
             if not message and not descriptors:
-                log.warning("the supervisor has gone; stopping")
+                if not self.should_exit:
+                    log.warning("the supervisor has gone; stopping")
                 self._close_channel()
                 self.should_exit = True
                 return
@@ -241,8 +276,9 @@ class HandedServer(uvicorn.Server):
 
     def _adopted(self, adopting: asyncio.Task[Any]) -> None:
         self.adopted += 1
-        if not adopting.cancelled() and adopting.exception() is not None:
-            log.warning("a handed connection failed", extra={"reason": str(adopting.exception())})
+        error = None if adopting.cancelled() else adopting.exception()
+        if error is not None:
+            log.warning("a handed connection failed", extra={"reason": str(error)})
         self._report_soon()
 
     def _report_soon(self) -> None:

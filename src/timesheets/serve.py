@@ -18,7 +18,9 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ from timesheets.coalesced_writes import CoalescedHttpTools
 from timesheets.logging import configure
 
 log = logging.getLogger("timesheets.serve")
+RESTART_DELAY_FIRST = 0.5
+RESTART_DELAY_MAX = 30.0
+STEADY_SECONDS = 10.0
 
 AppFactory = Callable[[], Any]
 
@@ -85,23 +90,24 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     dispatcher = Dispatcher(bind(host, port))
     stopping = False
 
-    def start() -> tuple[multiprocessing.process.BaseProcess, WorkerLink]:
+    def start() -> _Slot:
         ours, theirs = channel_pair()
         process = context.Process(target=_worker, args=(factory, theirs), daemon=False)
         process.start()
         theirs.close()
         link = WorkerLink(ours)
         dispatcher.add(link)
-        return process, link
+        return _Slot(process, link, time.monotonic())
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for process, _link in children:
-            if process.pid is not None and process.is_alive():
-                process.terminate() if signum == signal.SIGTERM else process.kill()
+        dispatcher.stop_accepting()  # refused from now on, not handed to a stopping worker
+        for slot in slots:
+            if slot.process.pid is not None and slot.process.is_alive():
+                slot.process.terminate() if signum == signal.SIGTERM else slot.process.kill()
 
-    children = [start() for _ in range(workers)]
+    slots = [start() for _ in range(workers)]
     log.info(
         "listening",
         extra={"host": host, "port": dispatcher.listener.getsockname()[1], "workers": workers},
@@ -110,18 +116,48 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGINT, lambda s, f: stop(signal.SIGTERM, f))
     while not stopping:
         dispatcher.run_once(0.5)
-        for index, (process, link) in enumerate(children):
-            if not process.is_alive() and not stopping:
-                log.error("worker died; restarting", extra={"exitcode": process.exitcode})
-                dispatcher.remove(link)
-                children[index] = start()
+        for index, slot in enumerate(slots):
+            now = time.monotonic()
+            if stopping:
+                break
+            if slot.due is None and not slot.process.is_alive():
+                slot.delay = restart_delay(now - slot.started, slot.delay)
+                slot.due = now + slot.delay
+                dispatcher.remove(slot.link)
+                log.error(
+                    "worker died; restarting",
+                    extra={"exitcode": slot.process.exitcode, "delay_seconds": slot.delay},
+                )
+            if slot.due is not None and now >= slot.due:
+                slots[index] = start()
+                slots[index].delay = slot.delay
+    for slot in slots:
+        slot.process.join(timeout=35)
+        if slot.process.is_alive():
+            slot.process.kill()
     dispatcher.close()
-    for process, _link in children:
-        process.join(timeout=35)
-        if process.is_alive():
-            process.kill()
     if metrics_dir is not None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@dataclass
+class _Slot:
+    """One worker process of the supervisor, and when a dead one is started again."""
+
+    process: multiprocessing.process.BaseProcess
+    link: WorkerLink
+    started: float
+    delay: float = 0.0
+    due: float | None = None
+
+
+def restart_delay(lived: float, last: float) -> float:
+    """Seconds to wait before starting a dead worker again: none after one that ran for
+    STEADY_SECONDS, else twice the last wait (RESTART_DELAY_FIRST up to
+    RESTART_DELAY_MAX), so that a worker that cannot start is not restarted in a loop."""
+    if lived >= STEADY_SECONDS:
+        return 0.0
+    return min(max(RESTART_DELAY_FIRST, 2 * last), RESTART_DELAY_MAX)
 
 
 def _metrics_dir() -> Path | None:
