@@ -11,18 +11,53 @@ path behaves as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.routing import request_response
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-def with_handlers(app: Starlette, endpoint: Callable[..., Any]) -> ASGIApp:
-    """A Starlette request/response endpoint as an ASGI app with `app`'s exception handlers."""
-    return ExceptionMiddleware(request_response(endpoint), handlers=app.exception_handlers)
+
+def with_handlers(app: Starlette, endpoint: Endpoint) -> ASGIApp:
+    """A request/response endpoint as an ASGI app whose errors `app`'s exception handlers
+    answer.
+
+    One layer where Starlette's `ExceptionMiddleware(request_response(endpoint))` puts
+    four, two of them wrapping `send`. As there, a handler is found by the exception's
+    class along its MRO (or, for an HTTPException, by its status code first), and an
+    exception no handler takes goes on up; the handlers are looked up when the error
+    happens, so those the app registers later count too.
+    """
+
+    async def lane(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            response = await endpoint(request)
+        except Exception as error:
+            handler = handler_for(app.exception_handlers, error)
+            if handler is None:
+                raise
+            answer = handler(request, error)
+            response = await answer if inspect.isawaitable(answer) else answer
+        await response(scope, receive, send)
+
+    return lane
+
+
+def handler_for(handlers: Mapping[Any, Callable[..., Any]], error: Exception) -> Any:
+    """The exception handler that takes `error`, as Starlette chooses it, or None."""
+    if isinstance(error, HTTPException) and error.status_code in handlers:
+        return handlers[error.status_code]
+    for kind in type(error).__mro__:
+        if kind in handlers:
+            return handlers[kind]
+    return None
 
 
 class FastLane:
