@@ -81,6 +81,32 @@ def test_connections_go_to_the_worker_serving_the_fewest(dispatcher: Dispatcher)
         sock.close()
 
 
+def test_counts_that_arrive_with_a_burst_are_read_before_it_is_shared(
+    dispatcher: Dispatcher,
+) -> None:
+    first, second = FakeWorker(dispatcher), FakeWorker(dispatcher)
+    first.report(0, 0)
+    second.report(0, 0)
+    pump(dispatcher, 1)
+    clients = connect(port_of(dispatcher), 8)
+    pump(dispatcher)
+    first.take()
+    second.take()
+    assert (len(first.received), len(second.received)) == (4, 4)
+
+    # The first worker's clients leave just as a new burst arrives: the burst reaches
+    # the port first, the counts a moment later, before the dispatcher wakes.
+    burst = connect(port_of(dispatcher), 4)
+    first.report(4, 0)
+    second.report(4, 4)
+    pump(dispatcher)
+    first.take()
+    second.take()
+    assert (len(first.received), len(second.received)) == (8, 4)
+    for sock in clients + burst + first.received + second.received:
+        sock.close()
+
+
 def test_no_connection_is_accepted_before_a_worker_is_ready(dispatcher: Dispatcher) -> None:
     worker = FakeWorker(dispatcher)
     clients = connect(port_of(dispatcher), 2)  # they wait in the listen backlog

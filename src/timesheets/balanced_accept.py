@@ -54,6 +54,7 @@ class WorkerLink:
 
     channel: socket.socket
     ready: bool = False
+    gone: bool = False
     handed: int = 0
     adopted: int = 0
     open: int = 0
@@ -124,12 +125,10 @@ class Dispatcher:
     def run_once(self, timeout: float) -> None:
         """Wait up to `timeout` seconds (a few ms while connections wait for a worker's
         channel to drain) and handle what arrived."""
-        for key, _events in self._selector.select(RETRY_SECONDS if self._waiting else timeout):
-            if key.data is None:
-                self._accept()
-            elif not key.data.read_reports():
-                key.data.ready = False
-                self._unregister(key.data.channel)  # its end is closed: read no more
+        events = self._selector.select(RETRY_SECONDS if self._waiting else timeout)
+        self._read_reports()
+        if any(key.data is None for key, _events in events):
+            self._accept()
         self._hand_waiting()
         self._listen_while_a_worker_is_ready()
         ready = sum(link.ready for link in self.links)
@@ -151,6 +150,15 @@ class Dispatcher:
         for link in list(self.links):
             self.remove(link)
         self._selector.close()
+
+    def _read_reports(self) -> None:
+        """Every worker's latest counts, before any connection is handed: a burst that
+        follows closes (a client's pool renewed) is then shared by what is open now."""
+        for link in self.links:
+            if not link.gone and not link.read_reports():
+                link.ready = False
+                link.gone = True
+                self._unregister(link.channel)  # its end is closed: read no more
 
     def _unregister(self, channel: socket.socket) -> None:
         with contextlib.suppress(KeyError, ValueError):
