@@ -61,15 +61,27 @@ def pump(dispatcher: Dispatcher, rounds: int = 5) -> None:
         dispatcher.run_once(0.05)
 
 
-def test_connections_go_to_the_worker_serving_the_fewest(dispatcher: Dispatcher) -> None:
+def two_workers(dispatcher: Dispatcher, open_at_second: int = 0) -> tuple[FakeWorker, FakeWorker]:
+    """Two ready workers, the second with connections open already."""
     first, second = FakeWorker(dispatcher), FakeWorker(dispatcher)
     first.report(0, 0)
-    second.report(0, 3)  # three connections open there already
+    second.report(0, open_at_second)
     pump(dispatcher, 1)
-    clients = connect(port_of(dispatcher), 7)
+    return first, second
+
+
+def burst(dispatcher: Dispatcher, count: int, *workers: FakeWorker) -> list[socket.socket]:
+    """`count` clients connected and handed out, each worker having taken its share."""
+    clients = connect(port_of(dispatcher), count)
     pump(dispatcher)
-    first.take()
-    second.take()
+    for worker in workers:
+        worker.take()
+    return clients
+
+
+def test_connections_go_to_the_worker_serving_the_fewest(dispatcher: Dispatcher) -> None:
+    first, second = two_workers(dispatcher, open_at_second=3)
+    clients = burst(dispatcher, 7, first, second)
     # Three to the idle worker make them even; the next four alternate.
     assert (len(first.received), len(second.received)) == (5, 2)
     assert [first.link.load(), second.link.load()] == [5, 5]
@@ -84,26 +96,20 @@ def test_connections_go_to_the_worker_serving_the_fewest(dispatcher: Dispatcher)
 def test_counts_that_arrive_with_a_burst_are_read_before_it_is_shared(
     dispatcher: Dispatcher,
 ) -> None:
-    first, second = FakeWorker(dispatcher), FakeWorker(dispatcher)
-    first.report(0, 0)
-    second.report(0, 0)
-    pump(dispatcher, 1)
-    clients = connect(port_of(dispatcher), 8)
-    pump(dispatcher)
-    first.take()
-    second.take()
+    first, second = two_workers(dispatcher)
+    clients = burst(dispatcher, 8, first, second)
     assert (len(first.received), len(second.received)) == (4, 4)
 
     # The first worker's clients leave just as a new burst arrives: the burst reaches
     # the port first, the counts a moment later, before the dispatcher wakes.
-    burst = connect(port_of(dispatcher), 4)
+    late = connect(port_of(dispatcher), 4)
     first.report(4, 0)
     second.report(4, 4)
     pump(dispatcher)
     first.take()
     second.take()
     assert (len(first.received), len(second.received)) == (8, 4)
-    for sock in clients + burst + first.received + second.received:
+    for sock in clients + late + first.received + second.received:
         sock.close()
 
 
