@@ -90,14 +90,14 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     dispatcher = Dispatcher(bind(host, port))
     stopping = False
 
-    def start() -> _Slot:
+    def start(delay: float = 0.0) -> _Slot:
         ours, theirs = channel_pair()
         process = context.Process(target=_worker, args=(factory, theirs), daemon=False)
         process.start()
         theirs.close()
         link = WorkerLink(ours)
         dispatcher.add(link)
-        return _Slot(process, link, time.monotonic())
+        return _Slot(process, link, time.monotonic(), delay)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -116,8 +116,8 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGINT, lambda s, f: stop(signal.SIGTERM, f))
     while not stopping:
         dispatcher.run_once(0.5)
+        now = time.monotonic()
         for index, slot in enumerate(slots):
-            now = time.monotonic()
             if stopping:
                 break
             if slot.due is None and not slot.process.is_alive():
@@ -129,8 +129,7 @@ def serve(factory: AppFactory, host: str, port: int, workers: int) -> None:
                     extra={"exitcode": slot.process.exitcode, "delay_seconds": slot.delay},
                 )
             if slot.due is not None and now >= slot.due:
-                slots[index] = start()
-                slots[index].delay = slot.delay
+                slots[index] = start(slot.delay)
     for slot in slots:
         slot.process.join(timeout=35)
         if slot.process.is_alive():
@@ -147,7 +146,7 @@ class _Slot:
     process: multiprocessing.process.BaseProcess
     link: WorkerLink
     started: float
-    delay: float = 0.0
+    delay: float  # the wait before its last start; the next one doubles it if it dies young
     due: float | None = None
 
 
