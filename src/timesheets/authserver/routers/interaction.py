@@ -347,6 +347,9 @@ async def logout(request: Request) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         async with runtime.sessions() as session, session.begin():
+            # The write lock first: end_session reads the session before it deletes it,
+            # and on SQLite that upgrade fails at once if another worker wrote meanwhile.
+            await session.connection(execution_options={db.IMMEDIATE: True})
             await grants.end_session(session, cookie)
     params = dict(parse_qsl(request.url.query))
     target = params.get("post_logout_redirect_uri") or params.get("returnTo")

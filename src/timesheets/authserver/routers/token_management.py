@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from timesheets import db
 from timesheets.authserver import grants
 from timesheets.authserver.models import User
 from timesheets.authserver.oauth import oidc
@@ -80,6 +81,8 @@ async def revoke(request: Request) -> Response:
             grant_id = claims.get("grant_id") if isinstance(claims.get("grant_id"), str) else None
     if grant_id is not None:
         async with runtime.sessions() as session, session.begin():
+            # The write lock first, as every read-then-write transaction here takes it.
+            await session.connection(execution_options={db.IMMEDIATE: True})
             await grants.revoke_grant(session, grant_id, "revoked by the client", runtime.now())
         log.info("grant revoked", extra={"client_id": client.client_id})
     # §2.2: 200 whether or not the token was valid, so nothing leaks.
