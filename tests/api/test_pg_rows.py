@@ -496,8 +496,9 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 async def test_the_migration_creates_the_function_and_its_downgrade_drops_it(
     migrated: AsyncEngine,
 ) -> None:
-    """Revision 0005 adds the function on PostgreSQL; back at 0004 it is gone."""
-    assert await db.current_revision(migrated) == "0005"
+    """Revision 0005 adds the function on PostgreSQL (the database is at head, 0006);
+    back at 0004 it is gone."""
+    assert await db.current_revision(migrated) == "0006"
     assert await functions_like_it(migrated) == ["insert_entries_within_caps"]
     await downgrade(migrated, "0004")
     assert await db.current_revision(migrated) == "0004"
@@ -514,7 +515,7 @@ async def test_on_sqlite_the_migration_creates_nothing_and_runs_both_ways(tmp_pa
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: sorted(inspect(sync).get_table_names()))
         await db.upgrade(engine, MIGRATIONS)
-        assert await db.current_revision(engine) == "0005"
+        assert await db.current_revision(engine) == "0006"
         assert await functions_like_it(engine) == []
         async with engine.connect() as connection:
             assert (

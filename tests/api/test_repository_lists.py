@@ -218,58 +218,92 @@ WEEK_LEVEL_BY_WEEK = re.compile(
 DATED_BY_DATE = "SEARCH entries USING INDEX ix_entries_date_status (entry_date>? AND entry_date<?)"
 
 
-async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> None:
-    """SQLite keeps no statistics unless asked (the API never asks), so its plans do not
-    depend on the data: a file of one matching entry (the list reads no page past its
-    count) shows how it reads any number of entries."""
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}")
+async def sqlite_plans(path: Path, where: repo.EntryFilter) -> tuple[str, str]:
+    """SQLite's plans for the count and the page of a list, on a migrated file holding
+    the test's entries. SQLite keeps no statistics unless asked (the API never asks), so
+    its plans do not depend on the data: a few matching entries (the list reads no page
+    past its count) show how it reads any number of them."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
     sent: list[tuple[str, Any]] = []
 
     def capture(*args: Any) -> None:
         if args[2].startswith(("WITH", "SELECT")):
             sent.append((args[2], args[3]))
 
-    def plans(connection: Connection) -> list[str]:
-        week_53 = next(e for e in made_entries() if e.day is None and e.week == (2026, 53))
-        connection.execute(insert(repo.entries), [row(week_53)])
+    def plans(connection: Connection) -> tuple[str, str]:
+        connection.execute(insert(repo.entries), [row(e) for e in made_entries()])
         event.listen(connection, "before_cursor_execute", capture)
-        repo.list_entries(connection, FILTERS["across the new year"], 50, 0)
+        repo.list_entries(connection, where, 50, 0)
         event.remove(connection, "before_cursor_execute", capture)
         explain = [connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", p) for sql, p in sent]
-        return [" / ".join(step[3] for step in steps) for steps in explain]
+        count, page = [" / ".join(step[3] for step in steps) for steps in explain]
+        return count, page
 
     try:
         await db.upgrade(engine, MIGRATIONS)
         async with engine.connect() as connection:
-            count, page = await connection.run_sync(plans)
+            return await connection.run_sync(plans)
     finally:
         await engine.dispose()
-    for plan in (count, page):
+
+
+async def test_sqlite_looks_week_level_entries_up_by_week(tmp_path: Path) -> None:
+    for plan in await sqlite_plans(tmp_path / "plans.db", FILTERS["across the new year"]):
         assert WEEK_LEVEL_BY_WEEK.search(plan), plan
         assert DATED_BY_DATE in plan, plan
         assert "SCAN entries" not in plan, plan
 
 
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (
+            repo.EntryFilter(user_id="bob", date_from=date(2026, 12, 29)),
+            "INDEX ix_entries_user_date_hours (user_id=? AND entry_date>?)",
+        ),
+        (
+            repo.EntryFilter(date_from=date(2026, 12, 30), date_to=date(2027, 1, 6)),
+            "INDEX ix_entries_date_status (entry_date>? AND entry_date<?)",
+        ),
+        (repo.EntryFilter(status="approved"), "INDEX ix_entries_status_created (status=?)"),
+    ],
+    ids=["a person's dates", "dates", "a status"],
+)
+async def test_sqlite_reads_the_dated_only_indexes_for_dates_alone(
+    tmp_path: Path, where: repo.EntryFilter, index: str
+) -> None:
+    """The indexes keyed by date hold only dated entries (migration 0006): SQLite still
+    looks a date range up in them, and counts a status through its own index."""
+    for plan in await sqlite_plans(tmp_path / "plans.db", where):
+        assert f"SEARCH entries USING {index}" in plan or (
+            f"SEARCH entries USING COVERING {index}" in plan
+        ), plan
+        assert "SCAN entries" not in plan, plan
+
+
+def indexes(connection: Connection) -> dict[str, str]:
+    """The definitions of the entries table's indexes, by name."""
+    if connection.dialect.name == "postgresql":
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'entries'"
+    else:
+        sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    return {name: definition for name, definition in connection.execute(text(sql)).all()}
+
+
+def migrate(connection: Connection, to: str) -> dict[str, str]:
+    """Upgrade to head or downgrade to `to`; the indexes then."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    if to == "head":
+        command.upgrade(config, to)
+    else:
+        command.downgrade(config, to)
+    return indexes(connection)
+
+
 async def test_migration_0004_adds_and_removes_the_week_level_index(engine: AsyncEngine) -> None:
     """Only entries without a date are in it; the downgrade drops it, and it comes back."""
-
-    def indexes(connection: Connection) -> dict[str, str]:
-        if connection.dialect.name == "postgresql":
-            sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'entries'"
-        else:
-            sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        return {name: definition for name, definition in connection.execute(text(sql)).all()}
-
-    def migrate(connection: Connection, to: str) -> dict[str, str]:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        if to == "head":
-            command.upgrade(config, to)
-        else:
-            command.downgrade(config, to)
-        return indexes(connection)
-
     async with engine.begin() as connection:
         upgraded = await connection.run_sync(indexes)
         downgraded = await connection.run_sync(migrate, "0003")
@@ -278,4 +312,24 @@ async def test_migration_0004_adds_and_removes_the_week_level_index(engine: Asyn
     keyed = r"\(entry_date, iso_year, iso_week\) WHERE \(?entry_date IS NULL\)?$"
     assert re.search(keyed, definition)
     assert set(upgraded) - set(downgraded) == {"ix_entries_undated_week"}
+    assert again == upgraded
+
+
+async def test_migration_0006_keeps_week_level_entries_out_of_the_date_indexes(
+    engine: AsyncEngine,
+) -> None:
+    """A person's days hold only dated entries, and so does the date index on SQLite;
+    the downgrade makes them whole again, and the upgrade partial once more."""
+    postgres = engine.dialect.name == "postgresql"
+    async with engine.begin() as connection:
+        await connection.execute(insert(repo.entries), [row(e) for e in made_entries()])
+        upgraded = await connection.run_sync(indexes)
+        downgraded = await connection.run_sync(migrate, "0005")
+        again = await connection.run_sync(migrate, "head")
+    partial = r"WHERE \(?entry_date IS NOT NULL\)?$"
+    assert re.search(partial, upgraded["ix_entries_user_date_hours"])
+    assert not re.search(partial, downgraded["ix_entries_user_date_hours"])
+    assert bool(re.search(partial, upgraded["ix_entries_date_status"])) is not postgres
+    assert not re.search(partial, downgraded["ix_entries_date_status"])
+    assert set(upgraded) == set(downgraded)
     assert again == upgraded

@@ -25,8 +25,10 @@ NAMING = {
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "pk": "pk_%(table_name)s",
 }
-# The rows of ix_entries_undated_week (migration 0004 writes the same predicate).
+# The rows of ix_entries_undated_week, and of the indexes keyed by date (migrations 0004
+# and 0006 write the same predicates).
 UNDATED = "entry_date IS NULL"
+DATED = "entry_date IS NOT NULL"
 
 
 class Base(DeclarativeBase):
@@ -51,15 +53,28 @@ class Entry(Base):
         Index(
             "ix_entries_user_week_hours", "user_id", "iso_year", "iso_week", "status", "hundredths"
         ),
-        Index("ix_entries_user_date_hours", "user_id", "entry_date", "status", "hundredths"),
+        # Read only with a condition on the date, which implies it is not NULL: partial,
+        # so week-level entries never write to it.
+        Index(
+            "ix_entries_user_date_hours",
+            "user_id",
+            "entry_date",
+            "status",
+            "hundredths",
+            sqlite_where=text(DATED),
+            postgresql_where=text(DATED),
+        ),
         # Lists come in creation order: each filter by equality has an index in that order.
         Index("ix_entries_created", "created_at", "id"),
         Index("ix_entries_user_created", "user_id", "created_at", "id"),
         Index("ix_entries_project_created", "project", "created_at", "id"),
         Index("ix_entries_status_created", "status", "created_at", "id"),
-        # Date ranges, alone or with a status, and the counts by status; week ranges for
-        # dated entries, which are always in their date's week.
-        Index("ix_entries_date_status", "entry_date", "status"),
+        # Date ranges, alone or with a status; week ranges for dated entries, which are
+        # always in their date's week. PostgreSQL also counts by status through it (its
+        # smallest index holding the status of every entry), so it holds every entry
+        # there; SQLite counts by status in ix_entries_status_created, and here keeps
+        # only dated entries.
+        Index("ix_entries_date_status", "entry_date", "status", sqlite_where=text(DATED)),
         # Week ranges for week-level entries, the only ones without a date. Partial, so
         # dated entries (the import job's, most of the table) never write to it. The
         # leading entry_date, always NULL here, matches the query's `entry_date IS NULL`,
