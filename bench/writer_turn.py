@@ -56,7 +56,9 @@ def previous_revision() -> str:
 
 def migrated(path: Path, revision: str) -> Engine:
     """The writer's synchronous engine on a new file migrated to `revision`."""
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    # The writer commits at NORMAL and syncs the WAL itself once its turn is over
+    # (`GroupCommitWriter`): the turn holds no sync.
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}", synchronous="NORMAL")
     asyncio.run(db.upgrade(engine, MIGRATIONS, revision))
     sync = db.create_sync_sqlite_engine(engine)
     asyncio.run(engine.dispose())
@@ -79,6 +81,8 @@ class Writer:
         self.engine = migrated(path, revision)
         self.connection = self.engine.connect().execution_options(**{db.IMMEDIATE: True})
         self.other = sqlite3.connect(path, isolation_level=None)
+        # As the other worker's writer: checkpoints at the same WAL size, whichever commits.
+        self.other.execute("PRAGMA wal_autocheckpoint=10000")
         self.other.execute("CREATE TABLE other_worker (n INTEGER)")
         self.names = people()
         self.chunks: list[float] = []

@@ -73,7 +73,7 @@ class Entry(Base):
         # always in their date's week. PostgreSQL also counts by status through it (its
         # smallest index holding the status of every entry), so it holds every entry
         # there; SQLite counts by status in ix_entries_status_created, and here keeps
-        # only dated entries.
+        # only dated entries (its count of every entry reads the primary key's index).
         Index("ix_entries_date_status", "entry_date", "status", sqlite_where=text(DATED)),
         # Week ranges for week-level entries, the only ones without a date. Partial, so
         # dated entries (the import job's, most of the table) never write to it. The
