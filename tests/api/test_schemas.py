@@ -41,6 +41,27 @@ def test_the_seed_body_is_accepted() -> None:
     assert entry.date is None
 
 
+def test_the_seeds_own_week_of_40_hours_is_accepted() -> None:
+    """The seed text's body, unchanged: a week-level entry holds up to a week's hours."""
+    seed = SEED | {"year": 2016, "week": 24, "hours": 40}
+    assert TimesheetCreate.model_validate(seed).hundredths == 4000
+    assert TimesheetCreate.model_validate(seed | {"hours": 168}).hundredths == 16800
+    assert errors_of(TimesheetCreate, seed | {"hours": 168.01}) == [
+        {"field": "hours", "message": "hours may not exceed 168"}
+    ]
+
+
+def test_a_day_entry_holds_at_most_24_hours_and_the_refusal_names_hours() -> None:
+    day = {"date": "2024-12-30", "project": "P"}
+    assert TimesheetCreate.model_validate(day | {"hours": 24}).hundredths == 2400
+    for hours in (24.01, 40, 168):
+        assert errors_of(TimesheetCreate, day | {"hours": hours}) == [
+            {"field": "hours", "message": "hours may not exceed 24 on a day"}
+        ]
+    upload = day | {"hours": 25, "external_id": "row-1"}
+    assert fields_of(UploadItem, upload) == {"hours"}
+
+
 def test_a_day_entry_gets_its_iso_week_from_the_date() -> None:
     entry = TimesheetCreate.model_validate({"date": "2024-12-30", "project": "P", "hours": 7.25})
     assert entry.date == date(2024, 12, 30)
@@ -92,7 +113,7 @@ def test_week_53_exists_only_in_long_years(year: int, ok: bool) -> None:
         ({"hours": None}, "hours"),
         ({"hours": 7.123}, "hours"),
         ({"hours": -0.0}, "hours"),
-        ({"hours": 24.5}, "hours"),
+        ({"hours": 168.5}, "hours"),
         ({"user_type": "employee"}, "user_type"),
         ({"user_type": "Manager"}, "user_type"),
         ({"user_id": 7}, "user_id"),

@@ -29,13 +29,14 @@ pytestmark = pytest.mark.timeout(300)
 TIMESHEETS = str(Path(sys.executable).with_name("timesheets"))
 KEK = "scenario-key-encryption-key-0123456789"
 AUDIENCE = "https://api.timesheets.local"
+# The seed text's body, as its import job sends it.
 SEED_ENTRY = {
     "user_type": "Employee",
     "user_id": "007",
-    "year": 2017,
-    "week": 23,
+    "year": 2016,
+    "week": 24,
     "project": "StoreZero",
-    "hours": 5,
+    "hours": 40,
 }
 COMMAND_TIMEOUT = 120.0
 START_TIMEOUT = 90.0
@@ -242,14 +243,14 @@ def test_the_import_job_posts_the_seed_entry_and_others_are_refused(platform: Pl
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["message"] == "Timesheet created for Employee: 007"
-    assert (body["user_id"], body["project"], body["hours"]) == ("007", "StoreZero", 5)
-    assert (body["year"], body["week"], body["status"]) == (2017, 23, "submitted")
+    assert (body["user_id"], body["project"], body["hours"]) == ("007", "StoreZero", 40)
+    assert (body["year"], body["week"], body["status"]) == (2016, 24, "submitted")
     assert created.headers["location"] == f"/timesheets/{body['id']}"
     assert body["created_by"]["client_id"] == platform.tenant.import_job[0]
 
     legacy = httpx.post(
         f"{api}/timesheet",
-        json=SEED_ENTRY | {"week": 24},
+        json=SEED_ENTRY | {"week": 25},
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
@@ -277,7 +278,7 @@ def test_the_import_job_posts_the_seed_entry_and_others_are_refused(platform: Pl
     )
     assert listed.status_code == 200, listed.text
     assert listed.headers["x-total-count"] == "2"
-    assert [entry["week"] for entry in listed.json()] == [23, 24]
+    assert [entry["week"] for entry in listed.json()] == [24, 25]
 
 
 @pytest.mark.parametrize(

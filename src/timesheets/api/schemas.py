@@ -6,9 +6,18 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from timesheets.api.domain.hours import to_hundredths
+from timesheets.api.domain.hours import check_day, to_hundredths
 from timesheets.api.domain.weeks import check_week, week_of
 
 UserType = Literal["Employee", "Contractor"]
@@ -47,6 +56,14 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Hours = Annotated[int | float, AfterValidator(_valid_hours)]
 
 
+def _field_error(field: str, message: str, value: Any) -> ValidationError:
+    """A refusal naming `field`, raised from a model validator (which otherwise names
+    the whole body)."""
+    error = PydanticCustomError("value_error", message)
+    details = InitErrorDetails(type=error, loc=(field,), input=value)
+    return ValidationError.from_exception_data("EntryFields", [details])
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -57,7 +74,12 @@ class EntryFields(_Strict):
     user_type: UserType | None = None
     user_id: Identifier | None = None
     project: Text
-    hours: Hours = Field(description="Hours, positive, at most 24, at most two decimals.")
+    hours: Hours = Field(
+        description=(
+            "Hours, positive, at most two decimals: at most 24 for a day (with `date`), "
+            "168 for a week (with `year` and `week`, as the seed's body)."
+        )
+    )
     year: Annotated[int, Field(ge=1, le=9999)] | None = Field(None, description="ISO year.")
     week: Annotated[int, Field(ge=1, le=53)] | None = Field(None, description="ISO week.")
     date: IsoDate | None = None
@@ -71,6 +93,10 @@ class EntryFields(_Strict):
                 self.week is not None and self.week != week
             ):
                 raise ValueError(f"date {self.date} is in ISO week {year}-W{week:02d}")
+            try:
+                check_day(self.hundredths)
+            except ValueError as error:
+                raise _field_error("hours", str(error), self.hours) from None
         elif self.year is None or self.week is None:
             raise ValueError("give either date, or year and week")
         else:

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from timesheets.api.domain.hours import (
     MAX_DAY_HUNDREDTHS,
     MAX_WEEK_HUNDREDTHS,
+    check_day,
     to_hours,
     to_hundredths,
 )
 
-#: Every hours value with at most two decimals in (0, 24].
+#: Every hours value with at most two decimals in (0, 168].
 valid_hours = st.decimals(
-    min_value=Decimal("0.01"), max_value=Decimal(24), places=2, allow_nan=False
+    min_value=Decimal("0.01"), max_value=Decimal(168), places=2, allow_nan=False
 )
 
 
@@ -30,7 +31,18 @@ def test_caps_are_24_hours_a_day_and_168_a_week() -> None:
 
 @pytest.mark.parametrize(
     ("value", "hundredths"),
-    [(5, 500), (24, 2400), (0.01, 1), (7.25, 725), (7.1, 710), (23.99, 2399), (24.0, 2400)],
+    [
+        (5, 500),
+        (24, 2400),
+        (0.01, 1),
+        (7.25, 725),
+        (7.1, 710),
+        (23.99, 2399),
+        (24.0, 2400),
+        (40, 4000),
+        (167.99, 16799),
+        (168, 16800),
+    ],
 )
 def test_numbers_become_exact_hundredths(value: int | float, hundredths: int) -> None:
     assert to_hundredths(value) == hundredths
@@ -56,10 +68,10 @@ def test_numbers_become_exact_hundredths(value: int | float, hundredths: int) ->
         (7.123, "at most two decimals"),
         (0.001, "at most two decimals"),
         (0.1 + 0.2, "at most two decimals"),
-        (24.01, "may not exceed 24"),
-        (25, "may not exceed 24"),
-        (10**100, "may not exceed 24"),
-        (1e300, "may not exceed 24"),
+        (168.01, "may not exceed 168"),
+        (169, "may not exceed 168"),
+        (10**100, "may not exceed 168"),
+        (1e300, "may not exceed 168"),
     ],
 )
 def test_anything_else_is_refused_with_a_reason(value: Any, message: str) -> None:
@@ -85,7 +97,7 @@ def test_any_two_decimal_value_round_trips_through_a_json_float(hours: Decimal) 
     assert to_hundredths(to_hours(hundredths)) == hundredths
 
 
-@given(st.integers(min_value=1, max_value=24))
+@given(st.integers(min_value=1, max_value=168))
 def test_whole_hours_round_trip_as_integers(hours: int) -> None:
     hundredths = to_hundredths(hours)
     assert hundredths == hours * 100
@@ -93,7 +105,7 @@ def test_whole_hours_round_trip_as_integers(hours: int) -> None:
     assert to_hundredths(float(hours)) == hundredths
 
 
-@given(st.integers(min_value=1, max_value=MAX_DAY_HUNDREDTHS))
+@given(st.integers(min_value=1, max_value=MAX_WEEK_HUNDREDTHS))
 def test_every_count_of_hundredths_round_trips(hundredths: int) -> None:
     assert to_hundredths(to_hours(hundredths)) == hundredths
 
@@ -105,7 +117,18 @@ def test_a_third_decimal_is_always_refused(hours: Decimal, thousandths: int) -> 
         to_hundredths(float(value))
 
 
-@given(st.decimals(min_value=Decimal("24.01"), max_value=Decimal(10**6), places=2))
-def test_more_than_a_day_is_always_refused(hours: Decimal) -> None:
-    with pytest.raises(ValueError, match="may not exceed 24"):
+@given(st.decimals(min_value=Decimal("168.01"), max_value=Decimal(10**6), places=2))
+def test_more_than_a_week_is_always_refused(hours: Decimal) -> None:
+    with pytest.raises(ValueError, match="may not exceed 168"):
         to_hundredths(float(hours))
+
+
+@given(st.integers(min_value=1, max_value=MAX_DAY_HUNDREDTHS))
+def test_a_day_holds_up_to_24_hours(hundredths: int) -> None:
+    check_day(hundredths)
+
+
+@given(st.integers(min_value=MAX_DAY_HUNDREDTHS + 1, max_value=MAX_WEEK_HUNDREDTHS))
+def test_a_day_never_holds_more_than_24_hours(hundredths: int) -> None:
+    with pytest.raises(ValueError, match="may not exceed 24 on a day"):
+        check_day(hundredths)

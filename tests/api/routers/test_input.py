@@ -143,9 +143,15 @@ async def test_I02_values_of_the_wrong_type_are_422(api: Api) -> None:
 
 async def test_I03_hours_out_of_range_and_over_the_caps_are_422(api: Api) -> None:
     before = await api.row_counts()
-    for hours in ("-1", "-0", "-0.0", "0", "0.0", "-24", "24.01", "25", "168", "7.123", "0.001"):
+    # A week's entry (the seed's body): at most 168 hours.
+    for hours in ("-1", "-0", "-0.0", "0", "0.0", "-24", "168.01", "169", "7.123", "0.001"):
         body = json.dumps(SEED).replace('"hours": 5', f'"hours": {hours}')
         response = await post_raw(api, body)
+        assert refused_fields(response) == {"hours"}, (hours, response.text)
+    # A day's entry: at most 24 hours.
+    for hours in ("24.01", "25", "168"):
+        body = json.dumps({"date": "2026-03-10", "project": "P", "hours": 1, "user_id": "d"})
+        response = await post_raw(api, body.replace('"hours": 1', f'"hours": {hours}'))
         assert refused_fields(response) == {"hours"}, (hours, response.text)
     assert await api.row_counts() == before
 

@@ -40,6 +40,27 @@ async def test_seed_request_is_created_with_the_seed_message(api: Api) -> None:
     assert stored.json()["project"] == "StoreZero"
 
 
+async def test_the_seed_texts_own_body_of_a_40_hour_week_is_created(api: Api) -> None:
+    seed = SEED | {"year": 2016, "week": 24, "hours": 40}
+    response = await api.http.post("/timesheets", json=seed, headers=api.auth())
+    assert response.status_code == 201, response.text
+    assert response.json()["message"] == "Timesheet created for Employee: 007"
+    assert (response.json()["hours"], response.json()["week"]) == (40, 24)
+
+
+async def test_a_day_of_more_than_24_hours_is_422_naming_hours_and_stores_nothing(
+    api: Api,
+) -> None:
+    before = await api.row_counts()
+    day = {"date": "2026-11-30", "project": "StoreZero", "hours": 25, "user_id": "007"}
+    response = await api.http.post("/timesheets", json=day, headers=api.auth())
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "hours", "message": "hours may not exceed 24 on a day"}
+    ]
+    assert await api.row_counts() == before
+
+
 async def test_no_token_is_401_with_bare_challenge_and_stores_nothing(api: Api) -> None:
     before = await api.row_counts()
     response = await api.http.post("/timesheets", json=SEED)
@@ -83,7 +104,7 @@ async def test_idempotency_key_with_concurrent_retries_stores_one_entry(api: Api
         "-1",
         "0",
         "-0.0",
-        "24.5",
+        "168.5",
         "7.123",
         "1e400",
         "NaN",
