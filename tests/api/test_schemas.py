@@ -59,7 +59,18 @@ def test_a_day_entry_holds_at_most_24_hours_and_the_refusal_names_hours() -> Non
             {"field": "hours", "message": "hours may not exceed 24 on a day"}
         ]
     upload = day | {"hours": 25, "external_id": "row-1"}
-    assert fields_of(UploadItem, upload) == {"hours"}
+    assert errors_of(UploadItem, upload) == [
+        {"field": "hours", "message": "hours may not exceed 24 on a day"}
+    ]
+
+
+def test_a_day_entry_over_24_hours_is_named_with_the_other_fields_at_fault() -> None:
+    day = {"date": "2024-12-30", "project": " ", "hours": 30, "description": " "}
+    assert errors_of(TimesheetCreate, day) == [
+        {"field": "project", "message": "must not be blank"},
+        {"field": "hours", "message": "hours may not exceed 24 on a day"},
+        {"field": "description", "message": "must not be blank"},
+    ]
 
 
 def test_a_day_entry_gets_its_iso_week_from_the_date() -> None:

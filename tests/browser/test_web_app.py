@@ -33,6 +33,7 @@ WEEK_OF = {
     "errors": -3,
     "phone": -4,
     "reload": -5,
+    "week_level": -6,
 }
 PHONE = {"width": 390, "height": 844}
 
@@ -281,6 +282,21 @@ async def test_employee_never_reaches_approvals(pages: Pages, system: System, sh
         own = await http.get("/timesheets", headers=headers)
     assert listing.status_code == 403, listing.text
     assert own.status_code == 200, own.text
+
+    # A week's entry (the seed's body has no day) is shown and named by its week.
+    await page.goto(system.web_url + "/")
+    shown = await shift_week(page, WEEK_OF["week_level"])
+    iso_year, iso_week = (int(part) for part in shown.split("-W"))
+    project = unique("StoreZero")
+    body = {"year": iso_year, "week": iso_week, "project": project, "hours": 40}
+    async with httpx.AsyncClient(base_url=system.api_url, trust_env=False) as http:
+        created = await http.post("/timesheets", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    await page.reload()
+    await expect(entry_row(page, project)).to_contain_text(f"week {iso_week}")
+    delete = page.get_by_role("button", name=f"Delete {project} in week {iso_week}")
+    await expect(delete).to_be_visible()
+    await shot(page, "3-week-level-entry")
 
 
 async def test_tokens_are_renewed_without_a_sign_in_page(

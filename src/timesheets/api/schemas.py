@@ -12,12 +12,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from timesheets.api.domain.hours import check_day, to_hundredths
+from timesheets.api.domain.hours import to_hundredths
 from timesheets.api.domain.weeks import check_week, week_of
 
 UserType = Literal["Employee", "Contractor"]
@@ -36,11 +36,6 @@ def _clean_text(value: str) -> str:
     return value
 
 
-def _valid_hours(value: int | float) -> int | float:
-    to_hundredths(value)
-    return value
-
-
 def _iso_date(value: Any) -> Any:
     if isinstance(value, str):
         if not _DATE.fullmatch(value):
@@ -53,15 +48,6 @@ Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean
 Identifier = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_clean_text)]
 Description = Annotated[str, Field(max_length=2000), AfterValidator(_clean_text)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Hours = Annotated[int | float, AfterValidator(_valid_hours)]
-
-
-def _field_error(field: str, message: str, value: Any) -> ValidationError:
-    """A refusal naming `field`, raised from a model validator (which otherwise names
-    the whole body)."""
-    error = PydanticCustomError("value_error", message)
-    details = InitErrorDetails(type=error, loc=(field,), input=value)
-    return ValidationError.from_exception_data("EntryFields", [details])
 
 
 class _Strict(BaseModel):
@@ -74,16 +60,24 @@ class EntryFields(_Strict):
     user_type: UserType | None = None
     user_id: Identifier | None = None
     project: Text
-    hours: Hours = Field(
+    # Before `hours`, whose limit depends on it.
+    date: IsoDate | None = None
+    hours: int | float = Field(
         description=(
-            "Hours, positive, at most two decimals: at most 24 for a day (with `date`), "
-            "168 for a week (with `year` and `week`, as the seed's body)."
+            "Hours, positive, at most two decimals: at most 24 for a day's entry (with "
+            "`date`), 168 for a week's (with `year` and `week`). The hours stored for a "
+            "person stay within 24 a day and the weekly cap of their user type."
         )
     )
     year: Annotated[int, Field(ge=1, le=9999)] | None = Field(None, description="ISO year.")
     week: Annotated[int, Field(ge=1, le=53)] | None = Field(None, description="ISO week.")
-    date: IsoDate | None = None
     description: Description | None = None
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_of_a_day_or_a_week(cls, value: int | float, info: ValidationInfo) -> int | float:
+        to_hundredths(value, day=info.data.get("date") is not None)
+        return value
 
     @model_validator(mode="after")
     def _week_or_date(self) -> EntryFields:
@@ -93,10 +87,6 @@ class EntryFields(_Strict):
                 self.week is not None and self.week != week
             ):
                 raise ValueError(f"date {self.date} is in ISO week {year}-W{week:02d}")
-            try:
-                check_day(self.hundredths)
-            except ValueError as error:
-                raise _field_error("hours", str(error), self.hours) from None
         elif self.year is None or self.week is None:
             raise ValueError("give either date, or year and week")
         else:

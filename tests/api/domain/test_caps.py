@@ -54,13 +54,14 @@ def test_a_batch_that_alone_exceeds_a_cap_has_no_room() -> None:
     assert room_for([hours("ann", 600, cap=500)]) is None
 
 
+days = st.sampled_from([MONDAY + timedelta(n) for n in (0, 1, 7)])
+caps = st.sampled_from([1000, 4000, 16800])
+users = st.sampled_from(["ann", "bob"])
+# A day's entry holds up to 24 hours, a week's up to 168 (`to_hundredths`).
 batches = st.lists(
-    st.builds(
-        hours,
-        user=st.sampled_from(["ann", "bob"]),
-        hundredths=st.integers(min_value=1, max_value=2400),
-        day=st.one_of(st.none(), st.sampled_from([MONDAY + timedelta(n) for n in (0, 1, 7)])),
-        cap=st.sampled_from([1000, 4000, 16800]),
+    st.one_of(
+        st.builds(hours, user=users, hundredths=st.integers(1, 2400), day=days, cap=caps),
+        st.builds(hours, user=users, hundredths=st.integers(1, 16800), day=st.none(), cap=caps),
     ),
     min_size=1,
     max_size=8,

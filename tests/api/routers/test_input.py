@@ -234,6 +234,12 @@ async def test_I03_weekly_caps_follow_the_user_type(
             }
             return await http.post("/timesheets", json=body, headers=auth)
 
+        # One week's entry past the contractors' cap.
+        alone = await post("Contractor", "c0", 40)
+        assert alone.status_code == 422
+        assert alone.json()["errors"] == [
+            {"field": "hours", "message": "more than 37.5 hours in ISO week 2026-W10"}
+        ]
         for hours in (24, 13.5):
             assert (await post("Contractor", "c1", hours)).status_code == 201
         contractor_over = await post("Contractor", "c1", 0.01)

@@ -163,6 +163,35 @@ async def test_the_weekly_cap_holds_inside_one_batch(api: Api) -> None:
     assert (await api.row_counts())["entries"] == 8
 
 
+async def test_a_weeks_entry_holds_a_weeks_hours_in_an_array_and_in_json_lines(
+    api: Api,
+) -> None:
+    def week(external_id: str, user_id: str, hours: float) -> dict[str, Any]:
+        entry = item(external_id, user_id=user_id, year=2026, week=10, hours=hours)
+        entry.pop("date")
+        return entry
+
+    array = [week("w1", "ann", 40), week("w2", "bob", 168), week("w3", "cy", 168.01)]
+    response = await api.http.post("/timesheets/upload", json=array, headers=api.auth())
+    assert response.status_code == 200, response.text
+    results = response.json()["items"]
+    assert [r["status"] for r in results] == ["created", "created", "rejected"]
+    assert results[2]["errors"] == [{"field": "hours", "message": "hours may not exceed 168"}]
+    lines = "\n".join(json.dumps(e) for e in (week("w4", "dee", 40), item("d1", hours=40)))
+    response = await api.http.post(
+        "/timesheets/upload",
+        content=lines.encode(),
+        headers=api.auth() | {"Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["items"]
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert results[1]["errors"] == [
+        {"field": "hours", "message": "hours may not exceed 24 on a day"}
+    ]
+    assert (await api.row_counts())["entries"] == 3
+
+
 async def test_json_lines_upload(api: Api) -> None:
     lines = [item(f"l{i}", date=f"2026-03-{i + 2:02d}") for i in range(3)]
     body = "\n".join(json.dumps(line) for line in lines[:2]) + "\n\n" + json.dumps(lines[2])

@@ -9,12 +9,12 @@ MAX_DAY_HUNDREDTHS = 24 * 100
 MAX_WEEK_HUNDREDTHS = 168 * 100
 
 
-def to_hundredths(value: int | float) -> int:
+def to_hundredths(value: int | float, *, day: bool = False) -> int:
     """Hours given as a JSON number, as an exact count of hundredths of an hour.
 
     Raises ValueError for booleans, non-finite values, zero or negative hours (including
-    -0), more than two decimals, and more than 168 hours (a week's; a day's entry is held
-    to 24 where its date is known, `check_day`).
+    -0), more than two decimals, and more than a week's 168 hours, or a day's 24 for the
+    entry of a `day`.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("hours must be a number")
@@ -30,15 +30,11 @@ def to_hundredths(value: int | float) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError("hours may have at most two decimals")
     hundredths = int(scaled)
+    if day and hundredths > MAX_DAY_HUNDREDTHS:
+        raise ValueError("hours may not exceed 24 on a day")
     if hundredths > MAX_WEEK_HUNDREDTHS:
         raise ValueError("hours may not exceed 168")
     return hundredths
-
-
-def check_day(hundredths: int) -> None:
-    """Raises ValueError when a day's entry holds more than 24 hours."""
-    if hundredths > MAX_DAY_HUNDREDTHS:
-        raise ValueError("hours may not exceed 24 on a day")
 
 
 def to_hours(hundredths: int) -> float | int:

@@ -32,7 +32,7 @@ export async function renderWeek(view, { api, auth, query }) {
     el("td", { "data-label": "Status" }, badge(entry.status),
       entry.rejection_reason ? el("div", { class: "muted", text: `Reason: ${entry.rejection_reason}` }) : null),
     el("td", { "data-label": "" }, canDelete && entry.status !== "approved"
-      ? el("button", { type: "button", class: "danger", "aria-label": `Delete ${entry.project} on ${entry.date}`,
+      ? el("button", { type: "button", class: "danger", "aria-label": `Delete ${entry.project} ${entry.date ? `on ${entry.date}` : `in week ${entry.week}`}`,
           onclick: async () => {
             try { await api.remove(entry.id); say("Entry deleted."); dispatchEvent(new PopStateEvent("popstate")); }
             catch (error) { say(error.message, { error: true }); }
