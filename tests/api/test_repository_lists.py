@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -300,9 +299,7 @@ def indexes(connection: Connection) -> dict[str, str]:
 
 def migrate(connection: Connection, to: str) -> dict[str, str]:
     """Upgrade to head or downgrade to `to`; the indexes then."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
+    config = db._alembic_config(MIGRATIONS, connection)
     if to == "head":
         command.upgrade(config, to)
     else:
@@ -330,6 +327,7 @@ async def test_migration_0006_keeps_week_level_entries_out_of_the_date_indexes(
     the downgrade makes them whole again, and the upgrade partial once more."""
     postgres = engine.dialect.name == "postgresql"
     async with engine.begin() as connection:
+        # Both ways with entries of both kinds in the table, which the builds read.
         await connection.execute(insert(repo.entries), [row(e) for e in made_entries()])
         upgraded = await connection.run_sync(indexes)
         downgraded = await connection.run_sync(migrate, "0005")
