@@ -1,10 +1,28 @@
-"""The supervisor's pace for starting dead workers again."""
+"""The supervisor: its pace for starting dead workers again, and workers bound to CPUs."""
 
 from __future__ import annotations
 
+import errno
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
-from timesheets.serve import RESTART_DELAY_FIRST, RESTART_DELAY_MAX, STEADY_SECONDS, restart_delay
+from tests.pg import free_port
+from timesheets.serve import (
+    RESTART_DELAY_FIRST,
+    RESTART_DELAY_MAX,
+    STEADY_SECONDS,
+    bind_to_cpu,
+    restart_delay,
+    worker_cpus,
+)
+
+TIMESHEETS = str(Path(sys.executable).with_name("timesheets"))
 
 
 def test_a_worker_that_ran_steadily_is_started_again_at_once() -> None:
@@ -17,3 +35,97 @@ def test_a_worker_that_ran_steadily_is_started_again_at_once() -> None:
 )
 def test_workers_that_die_young_wait_twice_as_long_each_time(last: float, expected: float) -> None:
     assert restart_delay(STEADY_SECONDS / 2, last) == expected
+
+
+def test_workers_take_the_allowed_cpus_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {5, 0, 2})
+    assert worker_cpus(4) == [0, 2, 5, 0]
+
+
+def test_without_affinity_support_no_worker_is_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert worker_cpus(2) == [None, None]
+
+
+def test_a_refused_binding_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_pid: int, _cpus: set[int]) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    assert bind_to_cpu(3) == "[Errno 22] Invalid argument"
+
+
+def test_a_binding_holds_for_the_threads_started_after_it() -> None:
+    cpu = min(os.sched_getaffinity(0))
+    seen: dict[str, set[int]] = {}
+
+    def bound_then_start_a_thread() -> None:
+        seen["refused"] = {1} if bind_to_cpu(cpu) is not None else set()
+        seen["self"] = os.sched_getaffinity(0)
+        later = threading.Thread(target=lambda: seen.update(later=os.sched_getaffinity(0)))
+        later.start()
+        later.join()
+
+    # In a thread of its own: binding affects the calling thread, not this test's.
+    runner = threading.Thread(target=bound_then_start_a_thread)
+    runner.start()
+    runner.join()
+    assert seen == {"refused": set(), "self": {cpu}, "later": {cpu}}
+
+
+def workers_of(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (multiprocessing's spawned children)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [
+        int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def started_api(tmp_path: Path, *flags: str) -> subprocess.Popen[bytes]:
+    """`timesheets api --workers 2`, once both workers are ready (its log says so)."""
+    log = tmp_path / "api.log"
+    args = [TIMESHEETS, "api", "--workers", "2", "--port", str(free_port()), *flags]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TIMESHEETS_")},
+        "TIMESHEETS_API_ISSUER": "http://127.0.0.1:9",
+        "TIMESHEETS_API_AUDIENCE": "https://api.timesheets.test",
+        "TIMESHEETS_DATA_DIR": str(tmp_path),
+    }
+    with log.open("wb") as handle:
+        process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if '"ready": 2' in log.read_text():
+            return process
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"the API did not come up:\n{log.read_text()}")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="binding workers to CPUs of their own needs two CPUs",
+)
+@pytest.mark.parametrize("flags", [(), ("--cpu-affinity", "off")])
+def test_each_worker_runs_on_a_cpu_of_its_own_unless_turned_off(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    process = started_api(tmp_path, *flags)
+    try:
+        workers = workers_of(process.pid)
+        bindings = [os.sched_getaffinity(pid) for pid in workers]
+        threads = [
+            os.sched_getaffinity(int(task.name))
+            for pid in workers
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    allowed = sorted(os.sched_getaffinity(0))
+    assert len(workers) == 2
+    if flags:
+        assert bindings == [set(allowed)] * 2
+    else:
+        assert sorted(bindings, key=min) == [{allowed[0]}, {allowed[1]}]
+        assert all(len(cpus) == 1 for cpus in threads)

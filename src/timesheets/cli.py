@@ -57,6 +57,10 @@ def authserver(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    cpu_affinity: Annotated[
+        str | None,
+        typer.Option(help="auto: bind each worker to a CPU of its own; off: let the kernel."),
+    ] = None,
     issuer: Annotated[str | None, typer.Option(help="Issuer URL.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL.")] = None,
     dev: Annotated[bool | None, typer.Option("--dev", help="Development mode.")] = None,
@@ -74,6 +78,7 @@ def authserver(
         host=host,
         port=port,
         workers=workers,
+        cpu_affinity=cpu_affinity,
         issuer=issuer,
         database_url=database_url,
         dev=dev,
@@ -89,7 +94,12 @@ def authserver(
 
     asyncio.run(prepare_once())
     factory = functools.partial(create_app, settings, prepare_on_start=False)
-    serve(factory, settings.host, settings.port, settings.workers)
+    serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
+
+
+def pinned(settings: ApiSettings | AuthServerSettings) -> bool:
+    """Whether the workers are bound to CPUs (`serve.worker_cpus`)."""
+    return settings.cpu_affinity == "auto"
 
 
 def api_settings(data_dir: Path | None = None, **overrides: Any) -> ApiSettings:
@@ -109,6 +119,10 @@ def api(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    cpu_affinity: Annotated[
+        str | None,
+        typer.Option(help="auto: bind each worker to a CPU of its own; off: let the kernel."),
+    ] = None,
     issuer: Annotated[str | None, typer.Option(help="Issuer whose tokens are accepted.")] = None,
     audience: Annotated[str | None, typer.Option(help="This API's identifier.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL.")] = None,
@@ -127,6 +141,7 @@ def api(
         host=host,
         port=port,
         workers=workers,
+        cpu_affinity=cpu_affinity,
         issuer=issuer,
         audience=audience,
         database_url=database_url,
@@ -135,7 +150,7 @@ def api(
     if settings.migrate:
         asyncio.run(apply_migrations(settings))
     factory = functools.partial(create_app, settings, migrate_on_start=False)
-    serve(factory, settings.host, settings.port, settings.workers)
+    serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
 
 
 @app.command()

@@ -7,7 +7,7 @@ environment, then from the defaults below. `docs/configuration.md` lists them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +29,13 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path.resolve()}"
 
 
+CpuAffinity = Literal["auto", "off"]
+CPU_AFFINITY = (
+    "With several workers: `auto` binds worker i to the i-th CPU this process may use"
+    " (round-robin), `off` leaves placement to the kernel."
+)
+
+
 class AuthServerSettings(BaseSettings):
     """The authorization server. Environment prefix `TIMESHEETS_AUTH_`."""
 
@@ -40,6 +47,7 @@ class AuthServerSettings(BaseSettings):
     host: Annotated[str, Field(description="Address to listen on.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535, description="Port to listen on.")] = 9000
     workers: Annotated[int, Field(ge=1, le=64, description="Worker processes.")] = 1
+    cpu_affinity: Annotated[CpuAffinity, Field(description=CPU_AFFINITY)] = "auto"
     data_dir: Annotated[
         Path, Field(description="Directory for SQLite files and generated keys.")
     ] = Field(default_factory=default_data_dir)
@@ -151,6 +159,7 @@ class ApiSettings(BaseSettings):
     host: Annotated[str, Field(description="Address to listen on.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535, description="Port to listen on.")] = 8000
     workers: Annotated[int, Field(ge=1, le=64, description="Worker processes.")] = 1
+    cpu_affinity: Annotated[CpuAffinity, Field(description=CPU_AFFINITY)] = "auto"
     data_dir: Annotated[Path, Field(description="Directory for the SQLite file.")] = Field(
         default_factory=default_data_dir
     )
