@@ -954,6 +954,44 @@ async def test_a_token_seen_before_skips_only_the_signature_check(
         await setup.verifier.verify(token)
 
 
+@pytest.mark.parametrize(
+    ("claims", "later", "refusal"),
+    [
+        ({"nbf": NOW + 20}, NOW - 11, "not valid yet"),
+        ({"iat": NOW + 20, "exp": NOW + 600}, NOW - 11, "issued in the future"),
+    ],
+)
+async def test_a_token_seen_before_is_held_to_its_times_when_the_clock_goes_back(
+    issuer: Issuer,
+    make_setup: MakeSetup,
+    claims: dict[str, int],
+    later: float,
+    refusal: str,
+) -> None:
+    """A clock set back (by NTP, say) puts `nbf` or `iat` ahead again: the remembered
+    token is refused as it would be the first time, and accepted once time catches up."""
+    now = [float(NOW)]
+    setup = make_setup(issuer, now=lambda: now[0])
+    token = issuer.token(at(issuer, **claims))
+    assert (await setup.verifier.verify(token)).subject == "importer@clients"
+    now[0] = later
+    with pytest.raises(InvalidToken, match=refusal):
+        await setup.verifier.verify(token)
+    now[0] = float(NOW)
+    assert (await setup.verifier.verify(token)).subject == "importer@clients"
+
+
+async def test_a_token_seen_before_gives_each_caller_its_own_claims(
+    setup: Setup, shared_issuer: Issuer
+) -> None:
+    """What one request does with its principal's claims never reaches the next one."""
+    token = shared_issuer.token()
+    first = await setup.verifier.verify(token)
+    first.claims["sub"] = "someone else"
+    second = await setup.verifier.verify(token)
+    assert second.claims["sub"] == second.subject == "importer@clients"
+
+
 async def test_a_refused_token_is_checked_in_full_every_time(
     setup: Setup, shared_issuer: Issuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,15 @@ class ClaimRules:
 
 
 @dataclass(frozen=True)
+class Times:
+    """A token's NumericDates: `exp`, `iat` and, when present, `nbf`."""
+
+    exp: float
+    iat: float
+    nbf: float | None
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who called: the token's subject, client, scopes and all its claims."""
 
@@ -94,21 +103,34 @@ def check_claims(claims: dict[str, Any], rules: ClaimRules, now: float) -> Princ
     ):
         # RFC 9068 §4 / RFC 8725 §3.9: the token must be meant for this API.
         raise InvalidToken("the token is for another audience")
-    exp = _required_number(claims, "exp")
-    iat = _required_number(claims, "iat")
-    nbf = _number(claims, "nbf", required=False)
-    if exp <= now - rules.leeway:
-        raise InvalidToken("the token has expired")
-    if iat > now + rules.leeway:
-        raise InvalidToken("the token was issued in the future")
-    if nbf is not None and nbf > now + rules.leeway:
-        raise InvalidToken("the token is not valid yet")
-    if exp - iat > rules.max_lifetime:
+    times = token_times(claims)
+    check_times(times, rules, now)
+    if times.exp - times.iat > rules.max_lifetime:
         raise InvalidToken("the token lives longer than allowed")
     subject = _string(claims, "sub")
     client_id = _string(claims, "client_id")
     _string(claims, "jti")
     return Principal(subject, client_id, _scopes(claims), claims)
+
+
+def token_times(claims: dict[str, Any]) -> Times:
+    """The token's NumericDates (`exp` and `iat` required)."""
+    return Times(
+        _required_number(claims, "exp"),
+        _required_number(claims, "iat"),
+        _number(claims, "nbf", required=False),
+    )
+
+
+def check_times(times: Times, rules: ClaimRules, now: float) -> None:
+    """RFC 7519 §4.1.4-4.1.6 with the configured leeway: not expired, not issued in the
+    future, not before its `nbf`. The one check of a token whose others passed before."""
+    if times.exp <= now - rules.leeway:
+        raise InvalidToken("the token has expired")
+    if times.iat > now + rules.leeway:
+        raise InvalidToken("the token was issued in the future")
+    if times.nbf is not None and times.nbf > now + rules.leeway:
+        raise InvalidToken("the token is not valid yet")
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:

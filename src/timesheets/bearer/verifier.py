@@ -3,10 +3,12 @@
 A client sends the same token with every call until it expires (the import job, a
 signed-in person's web app), so the verifier remembers the tokens whose signature it
 has checked, up to `VERIFIED_TOKENS`, least recently used first out. A remembered token
-skips only the signature check, and only while its key source still hands out the very
-key object that verified it: a key that left the issuer's JWKS, or a refreshed key set,
-makes the token go through the whole check again. Its claims (issuer, audience, times)
-are checked on every call, and a token that failed any check is never remembered.
+skips the signature check, and only while its key source still hands out the very key
+object that verified it: a key that left the issuer's JWKS, or a refreshed key set,
+makes the token go through the whole check again. Its times (`exp`, `iat`, `nbf`) are
+checked on every call; the claims that cannot change with time (issuer, audience,
+identifiers, scopes, lifetime) are kept as first checked. A token that failed any check
+is never remembered.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from timesheets.bearer.claims import ClaimRules, Principal, check_claims, check_typ
+from timesheets.bearer.claims import (
+    ClaimRules,
+    Principal,
+    Times,
+    check_claims,
+    check_times,
+    check_typ,
+    token_times,
+)
 from timesheets.bearer.errors import InvalidToken
 from timesheets.bearer.jws import CompactJws, parse_compact
 from timesheets.bearer.keys import VerificationKey, verify_signature
@@ -68,19 +78,25 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.keys = keys
         self.clock = clock
-        self._verified: OrderedDict[str, tuple[CompactJws, VerificationKey]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[CompactJws, VerificationKey, Principal, Times]] = (
+            OrderedDict()
+        )
 
     async def verify(self, token: str) -> Principal:
         """Verify the token; raises InvalidToken (or KeysUnavailable) when it cannot."""
         remembered = self._verified.get(token)
         if remembered is not None:
-            jws, verified_by = remembered
+            jws, verified_by, principal, times = remembered
             # The key lookup may wait (a JWKS refresh); other requests may change the
             # cache meanwhile, so it is looked at again, never assumed.
             if await self.keys.key(jws.kid, jws.alg) is verified_by:
                 if token in self._verified:
                     self._verified.move_to_end(token)
-                return check_claims(dict(jws.payload), self.rules, self.clock())
+                # Issuer, audience, identifiers and lifetime do not change with time.
+                check_times(times, self.rules, self.clock())
+                return Principal(
+                    principal.subject, principal.client_id, principal.scopes, dict(jws.payload)
+                )
             self._verified.pop(token, None)
         jws = parse_compact(token, self.algorithms)
         check_typ(jws.header, self.rules)
@@ -90,10 +106,12 @@ class TokenVerifier:
         if not verify_signature(jws.alg, key, jws.signing_input, jws.signature):
             raise InvalidToken("the token signature is invalid")
         principal = check_claims(dict(jws.payload), self.rules, self.clock())
-        self._remember(token, jws, key)
+        self._remember(token, jws, key, principal)
         return principal
 
-    def _remember(self, token: str, jws: CompactJws, key: VerificationKey) -> None:
-        self._verified[token] = (jws, key)
+    def _remember(
+        self, token: str, jws: CompactJws, key: VerificationKey, principal: Principal
+    ) -> None:
+        self._verified[token] = (jws, key, principal, token_times(principal.claims))
         if len(self._verified) > VERIFIED_TOKENS:
             self._verified.popitem(last=False)
