@@ -21,15 +21,18 @@ def media_type(request: Request) -> str:
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once it exceeds `limit` (declared or streamed)."""
     declared = request.headers.get("content-length")
-    too_large = ApiError(413, f"Request body exceeds {limit} bytes")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise too_large
+        raise _too_large(limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise too_large
+            raise _too_large(limit)
     return bytes(body)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Request body exceeds {limit} bytes")
 
 
 async def optional_json_body(request: Request, limit: int) -> Any:
