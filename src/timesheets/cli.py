@@ -59,7 +59,7 @@ def authserver(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     cpu_affinity: Annotated[
         str | None,
-        typer.Option(help="auto: bind each worker to a CPU of its own; off: let the kernel."),
+        typer.Option(help="auto: with 2+ workers, one per CPU; off: the kernel places them."),
     ] = None,
     issuer: Annotated[str | None, typer.Option(help="Issuer URL.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL.")] = None,
@@ -121,7 +121,7 @@ def api(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     cpu_affinity: Annotated[
         str | None,
-        typer.Option(help="auto: bind each worker to a CPU of its own; off: let the kernel."),
+        typer.Option(help="auto: with 2+ workers, one per CPU; off: the kernel places them."),
     ] = None,
     issuer: Annotated[str | None, typer.Option(help="Issuer whose tokens are accepted.")] = None,
     audience: Annotated[str | None, typer.Option(help="This API's identifier.")] = None,

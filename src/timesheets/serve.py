@@ -6,12 +6,13 @@ keep-alive load to one worker. Here the parent listens and hands each connection
 worker serving the fewest (`balanced_accept`). It restarts a worker that dies and
 forwards SIGTERM/SIGINT so that each worker finishes its in-flight requests.
 
-With `pin`, each worker is bound to one CPU, as nginx's `worker_cpu_affinity auto`
-does: worker i to the i-th CPU the supervisor may use, in turn. An API worker runs two
-busy threads (the event loop and the group-commit writer) that share one GIL; kept on
-one CPU they no longer pass the interpreter's state between two CPUs' caches. On the
-project's two-CPU machine the durable-write benchmark ran 3-8 % faster bound (alternating
-runs, docs/benchmarks.md), and the token endpoint the same.
+With `pin` and no more workers than CPUs, each worker is bound to one CPU, as nginx's
+`worker_cpu_affinity auto` does: worker i to the i-th CPU the supervisor may use. An API
+worker runs two busy threads (the event loop and the group-commit writer) that share one
+GIL; kept on one CPU they no longer pass the interpreter's state between two CPUs'
+caches. On the project's two-CPU machine the durable-write benchmark ran 2.6 % faster
+bound by the supervisor and 8 % bound from outside (alternating runs,
+docs/benchmarks.md), and the token endpoint the same.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _worker(factory: AppFactory, channel: socket.socket, cpu: int | None = None)
 
 def serve(factory: AppFactory, host: str, port: int, workers: int, *, pin: bool = False) -> None:
     """Serve in this process (one worker) or supervise `workers` processes, each bound to
-    a CPU of its own when `pin` (`worker_cpus`)."""
+    a CPU of its own when `pin` and there are CPUs enough (`worker_cpus`)."""
     if workers == 1:
         sock = bind(host, port)
         log.info("listening", extra={"host": host, "port": sock.getsockname()[1]})
@@ -157,11 +158,20 @@ def serve(factory: AppFactory, host: str, port: int, workers: int, *, pin: bool 
 
 
 def worker_cpus(workers: int) -> list[int | None]:
-    """The CPU each worker is bound to: the CPUs this process may use, in turn."""
+    """The CPU each worker is bound to: the i-th CPU this process may use for worker i.
+    None for all when there are more workers than CPUs (bound in turn, two workers would
+    share a CPU while connections are shared per worker, leaving another CPU half idle)
+    or when the system cannot bind."""
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if not allowed:
         return [None] * workers
-    return [allowed[index % len(allowed)] for index in range(workers)]
+    if workers > len(allowed):
+        log.warning(
+            "more workers than CPUs: leaving their placement to the kernel",
+            extra={"workers": workers, "cpus": len(allowed)},
+        )
+        return [None] * workers
+    return list[int | None](allowed[:workers])
 
 
 def bind_to_cpu(cpu: int) -> str | None:

@@ -31,8 +31,9 @@ def sqlite_url(path: Path) -> str:
 
 CpuAffinity = Literal["auto", "off"]
 CPU_AFFINITY = (
-    "With several workers: `auto` binds worker i to the i-th CPU this process may use"
-    " (round-robin), `off` leaves placement to the kernel."
+    "With 2 or more workers and no more workers than CPUs: `auto` binds worker i to the"
+    " i-th CPU this process may use, `off` leaves placement to the kernel (as does `auto`"
+    " with more workers than CPUs)."
 )
 
 

@@ -938,7 +938,7 @@ def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return checks
 
 
-async def test_a_token_seen_before_skips_only_the_signature_check(
+async def test_a_token_seen_before_skips_the_signature_check_not_its_times(
     issuer: Issuer, make_setup: MakeSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same token again is not re-signed-checked, but its times are checked each call."""
