@@ -25,7 +25,7 @@ from tests.pg import free_port
 from timesheets.importer.config import ImportConfig
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 from timesheets.importer.token_cache import TokenProvider
-from timesheets.importer.uploader import Uploader
+from timesheets.importer.uploader import Uploader, _retry_after
 
 
 def item(
@@ -365,3 +365,12 @@ def test_a_403_is_not_authorized_and_not_retried(
         with pytest.raises(NotAuthorized):
             uploader.upload([item("t:1")])
     assert len(api.arrivals) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(b"7", 7.0), (b"600", 120.0), ("²".encode("latin-1"), None), (b"soon", None)],
+)
+def test_retry_after_is_read_only_from_ascii_digits(value: bytes, seconds: float | None) -> None:
+    response = httpx.Response(503, headers=[(b"retry-after", value)])
+    assert _retry_after(response) == seconds

@@ -47,7 +47,7 @@ class _TooLarge(Exception):
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
-    return min(float(value), 120.0) if value.isdigit() else None
+    return min(float(value), 120.0) if value.isascii() and value.isdigit() else None
 
 
 class Uploader:

@@ -6,8 +6,12 @@ import base64
 
 import jwt
 import pytest
+from starlette.requests import Request
+from starlette.types import Message
 
 from tests.authserver.conftest import AUDIENCE, AuthServer
+from timesheets.authserver.oauth.errors import InvalidRequest
+from timesheets.authserver.routers.token import _read_asgi_body, read_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -168,3 +172,21 @@ async def test_oversized_body_is_refused(auth_server: AuthServer) -> None:
     )
     assert response.status_code == 400
     assert "exceeds" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("length", ["²", "-1", "1e3"])
+async def test_a_content_length_that_is_not_ascii_digits_is_an_invalid_request(
+    length: str,
+) -> None:
+    """Either way the token endpoint reads its body, a declared length `int` cannot read
+    (or that is no length) is refused as the oversized body is, never a 500."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"grant_type=x", "more_body": False}
+
+    headers = [(b"content-length", length.encode("latin-1"))]
+    request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
+    with pytest.raises(InvalidRequest, match="exceeds 1024 bytes"):
+        await read_body(request, 1024)
+    with pytest.raises(InvalidRequest, match="exceeds 1024 bytes"):
+        await _read_asgi_body(receive, {b"content-length": length}, 1024)

@@ -21,7 +21,9 @@ def media_type(request: Request) -> str:
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once it exceeds `limit` (declared or streamed)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (
+        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
+    ):
         raise _too_large(limit)
     body = bytearray()
     async for chunk in request.stream():

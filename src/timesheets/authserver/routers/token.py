@@ -55,7 +55,9 @@ def json_response(
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (
+        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
+    ):
         raise InvalidRequest(f"the request body exceeds {limit} bytes")
     chunks = bytearray()
     async for chunk in request.stream():
@@ -213,7 +215,9 @@ class TokenEndpoint:
 
 async def _read_asgi_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
     declared = headers.get(b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (
+        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
+    ):
         raise InvalidRequest(f"the request body exceeds {limit} bytes")
     chunks = bytearray()
     while True:
