@@ -15,6 +15,7 @@ from timesheets.bearer.errors import BearerError, InsufficientScope, InvalidRequ
 from timesheets.bearer.jwks import KeysUnavailable
 from timesheets.bearer.transport import token_from_request
 from timesheets.bearer.verifier import TokenVerifier
+from timesheets.header_numbers import digits
 
 log = logging.getLogger("timesheets.bearer")
 
@@ -55,15 +56,10 @@ async def _token_in_form_body(connection: HTTPConnection) -> bool:
         return False
     media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = connection.headers.get("content-length", "")
-    if media_type != FORM or not _digits(declared) or int(declared) > MAX_FORM_BYTES:
+    if media_type != FORM or not digits(declared) or int(declared) > MAX_FORM_BYTES:
         return False
     body = await connection.body()
     return any(name == b"access_token" for name, _ in parse_qsl(body, keep_blank_values=True))
-
-
-def _digits(text: str) -> bool:
-    """ASCII digits only (`str.isdigit` also takes "²" and other digits `int` refuses)."""
-    return text.isascii() and text.isdigit()
 
 
 def bearer_error_response(error: BearerError) -> Response:

@@ -26,6 +26,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from timesheets.header_numbers import digits
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 from timesheets.importer.token_cache import TokenProvider
 from timesheets.request_id import new_request_id
@@ -47,7 +48,7 @@ class _TooLarge(Exception):
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
-    return min(float(value), 120.0) if value.isascii() and value.isdigit() else None
+    return min(float(value), 120.0) if digits(value) else None
 
 
 class Uploader:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from timesheets.api.errors import ApiError
 from timesheets.api.json_body import MalformedBody, parse_json, parse_json_lines
+from timesheets.header_numbers import declared_over
 
 JSON_TYPES = ("application/json",)
 JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl")
@@ -21,9 +22,7 @@ def media_type(request: Request) -> str:
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once it exceeds `limit` (declared or streamed)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (
-        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
-    ):
+    if declared_over(declared, limit):
         raise _too_large(limit)
     body = bytearray()
     async for chunk in request.stream():

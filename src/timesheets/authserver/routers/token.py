@@ -36,6 +36,7 @@ from timesheets.authserver.oauth.token_request import TokenRequest, parse_token_
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.signing import sign_access_token
 from timesheets.authserver.user_tokens import redeem_code, refresh
+from timesheets.header_numbers import declared_over
 from timesheets.metrics import AUTHENTICATION_FAILURES, TOKENS_ISSUED, child
 
 log = logging.getLogger("timesheets.authserver.token")
@@ -55,9 +56,7 @@ def json_response(
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (
-        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
-    ):
+    if declared_over(declared, limit):
         raise InvalidRequest(f"the request body exceeds {limit} bytes")
     chunks = bytearray()
     async for chunk in request.stream():
@@ -215,9 +214,7 @@ class TokenEndpoint:
 
 async def _read_asgi_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
     declared = headers.get(b"content-length")
-    if declared is not None and (
-        not (declared.isascii() and declared.isdigit()) or int(declared) > limit
-    ):
+    if declared_over(declared, limit):
         raise InvalidRequest(f"the request body exceeds {limit} bytes")
     chunks = bytearray()
     while True:
