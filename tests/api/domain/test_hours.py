@@ -132,3 +132,22 @@ def test_a_day_never_holds_more_than_24_hours(hundredths: int) -> None:
     """Past a week's hours too, a day's entry is told a day's limit."""
     with pytest.raises(ValueError, match="may not exceed 24 on a day"):
         to_hundredths(to_hours(hundredths), day=True)
+
+
+def _by_decimal(value: float) -> int | None:
+    """What a float's hours are by definition: its shortest decimal form, times 100,
+    when that is a whole positive number of hundredths within a week; else None."""
+    scaled = Decimal(repr(value)) * 100
+    if scaled <= 0 or scaled != scaled.to_integral_value() or scaled > MAX_WEEK_HUNDREDTHS:
+        return None
+    return int(scaled)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=0.0))
+def test_any_float_is_read_exactly_as_its_decimal_form(value: float) -> None:
+    expected = _by_decimal(value)
+    if expected is None:
+        with pytest.raises(ValueError, match=r"greater than 0|two decimals|exceed 168"):
+            to_hundredths(value)
+    else:
+        assert to_hundredths(value) == expected

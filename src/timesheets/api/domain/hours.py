@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 MAX_DAY_HUNDREDTHS = 24 * 100
 MAX_WEEK_HUNDREDTHS = 168 * 100
@@ -18,22 +18,39 @@ def to_hundredths(value: int | float, *, day: bool = False) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("hours must be a number")
-    if isinstance(value, float) and (not math.isfinite(value) or math.copysign(1, value) < 0):
-        raise ValueError("hours must be a positive finite number")
-    try:
-        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation as exc:
-        raise ValueError("hours must be a number") from exc
-    if exact <= 0:
+    if isinstance(value, float):
+        if not math.isfinite(value) or math.copysign(1, value) < 0:
+            raise ValueError("hours must be a positive finite number")
+        hundredths = _float_hundredths(value)
+    elif value <= 0:
         raise ValueError("hours must be greater than 0")
-    scaled = exact * 100
-    if scaled != scaled.to_integral_value():
-        raise ValueError("hours may have at most two decimals")
-    hundredths = int(scaled)
+    else:
+        hundredths = value * 100
     if day and hundredths > MAX_DAY_HUNDREDTHS:
         raise ValueError("hours may not exceed 24 on a day")
     if hundredths > MAX_WEEK_HUNDREDTHS:
         raise ValueError("hours may not exceed 168")
+    return hundredths
+
+
+def _float_hundredths(value: float) -> int:
+    """A positive float's hours as hundredths, read from its shortest decimal form (what
+    the JSON text said): at most two decimals, or ValueError."""
+    text = repr(value)
+    if "e" in text:  # 1e-05, 1e+16: exactly, through Decimal
+        exact = Decimal(text)
+        if exact <= 0:
+            raise ValueError("hours must be greater than 0")
+        scaled = exact * 100
+        if scaled != scaled.to_integral_value():
+            raise ValueError("hours may have at most two decimals")
+        return int(scaled)
+    whole, _, fraction = text.partition(".")
+    if len(fraction) > 2:
+        raise ValueError("hours may have at most two decimals")
+    hundredths = int(whole) * 100 + int(fraction.ljust(2, "0"))
+    if hundredths <= 0:
+        raise ValueError("hours must be greater than 0")
     return hundredths
 
 
