@@ -10,18 +10,10 @@ import httpx
 from tests import issuer as test_issuer
 from tests.api.conftest import Api
 from tests.api.routers.test_upload import item
+from tests.api.seed import SEED
 from tests.live import serve_in_thread
 from timesheets.api.app import create_app
 from timesheets.settings import ApiSettings
-
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
 
 
 async def test_every_answer_carries_a_request_id(api: Api) -> None:

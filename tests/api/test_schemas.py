@@ -8,17 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.api.seed import SEED
 from timesheets.api.errors import field_errors
 from timesheets.api.schemas import Decision, TimesheetCreate, UploadItem
-
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
 
 
 def errors_of(model: type[Any], data: Any) -> list[dict[str, str]]:

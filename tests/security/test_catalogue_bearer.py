@@ -52,6 +52,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.api.conftest import Api, api, issuer, make_api_settings
+from tests.api.seed import SEED
 from tests.bearer.conftest import FakeClock, b64url, forge, hs256, segment
 from tests.issuer import ALL_SCOPES
 from tests.issuer import TestIssuer as Issuer
@@ -60,14 +61,6 @@ from timesheets.api.app import create_app
 from timesheets.bearer.jwks import JwksCache
 from timesheets.settings import ApiSettings
 
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
 PERSON_ENTRY = {key: value for key, value in SEED.items() if key != "user_id"}
 UPLOAD = {"external_id": "x-1", "user_id": "u1", "date": "2026-12-01", "project": "P", "hours": 2}
 MESSAGE = "Missing or invalid token"

@@ -14,19 +14,12 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import Api
+from tests.api.seed import SEED
 from tests.issuer import TestIssuer as Issuer
 from tests.live import serve_in_thread
 from timesheets.api.app import create_app
 from timesheets.settings import ApiSettings
 
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
 JSON = {"Content-Type": "application/json"}
 WRITE_PATHS = ("/timesheets", "/timesheet", "/timesheets/upload")
 MIB = 1024 * 1024

@@ -6,15 +6,7 @@ import json
 from typing import Any
 
 from tests.api.conftest import Api
-
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
+from tests.api.seed import SEED
 
 
 def item(external_id: str | None, **fields: Any) -> dict[str, Any]:
