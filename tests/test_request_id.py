@@ -9,7 +9,12 @@ import os
 import pytest
 
 from timesheets.logging import JsonFormatter
-from timesheets.request_id import current_request_id, new_request_id, request_id_from
+from timesheets.request_id import (
+    current_request_id,
+    new_request_id,
+    request_id_from,
+    request_id_of,
+)
 
 
 def test_a_sane_caller_id_is_kept() -> None:
@@ -24,6 +29,22 @@ def test_an_unsafe_or_oversized_caller_id_is_replaced(value: bytes) -> None:
     assert replaced != value.decode("latin-1")
     assert len(replaced) == 32
     assert int(replaced, 16) >= 0
+
+
+def test_only_the_first_caller_id_counts() -> None:
+    assert request_id_from([(b"x-request-id", b"a b"), (b"x-request-id", b"ok")]) != "ok"
+    assert request_id_from([(b"x-request-id", b"ok"), (b"x-request-id", b"b")]) == "ok"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"), [(b"run-1.batch:2", True), (b"a b", False), (None, False)]
+)
+def test_a_header_value_gives_the_same_id_as_the_header_list(
+    value: bytes | None, kept: bool
+) -> None:
+    found = request_id_of(value)
+    assert (found == (value or b"").decode()) is kept
+    assert kept or len(found) == 32
 
 
 def test_without_a_caller_id_each_request_gets_a_new_one() -> None:

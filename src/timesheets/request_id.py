@@ -19,10 +19,16 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The caller's request id when it is a sane token, else a new one."""
     for name, value in headers:
         if name == HEADER:
-            text = value.decode("latin-1")
-            if _SANE_ID.fullmatch(text):
-                return text
-            break
+            return request_id_of(value)
+    return _IDS.next()
+
+
+def request_id_of(value: bytes | None) -> str:
+    """The caller's first `X-Request-Id` value when it is a sane token, else a new id."""
+    if value is not None:
+        text = value.decode("latin-1")
+        if _SANE_ID.fullmatch(text):
+            return text
     return _IDS.next()
 
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from timesheets import db
 from timesheets.api.context import ApiContext
+from timesheets.api.create_lane import CreateLane
 from timesheets.api.errors import UNAVAILABLE, ApiError
 from timesheets.api.openapi import add_write_paths
 from timesheets.api.routers import reads
@@ -220,4 +221,4 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
         ("POST", "/timesheet"): create,
         ("POST", "/timesheets/upload"): upload,
     }
-    return RequestContext(FastLane(app, writes, wrap=cors), "api")
+    return CreateLane(RequestContext(FastLane(app, writes, wrap=cors), "api"), app, context, "api")

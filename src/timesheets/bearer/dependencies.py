@@ -36,6 +36,11 @@ async def authenticate(
     token = token_from_request(connection.headers.get("authorization"), query)
     if await _token_in_form_body(connection):
         raise InvalidRequest("the token must be sent in the Authorization header only")
+    return await principal_of(token, verifier, scope)
+
+
+async def principal_of(token: str, verifier: TokenVerifier, scope: str | None) -> Principal:
+    """The caller a bearer token names, holding `scope` if one is required."""
     try:
         principal = await verifier.verify(token)
     except KeysUnavailable as exc:

@@ -11,21 +11,13 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.api.seed import SEED
 from tests.issuer import TestIssuer
 from tests.live import serve_in_thread
 from timesheets.api import writer as writer_module
 from timesheets.api.app import create_app
 from timesheets.api.entries import DURABILITY_UNKNOWN
 from timesheets.settings import ApiSettings
-
-SEED = {
-    "user_type": "Employee",
-    "user_id": "007",
-    "year": 2017,
-    "week": 23,
-    "project": "StoreZero",
-    "hours": 5,
-}
 
 
 async def test_seed_request_is_created_with_the_seed_message(api: Api) -> None:
@@ -203,7 +195,7 @@ async def test_a_failed_wal_sync_is_a_500_that_says_to_look_before_resending(
     settings = make_api_settings(issuer, f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}")
     live = serve_in_thread(create_app(settings), settings.port)
     stops: list[bool] = []
-    live.app.app.state.context.writer.on_fatal = lambda: stops.append(True)
+    live.app.state.context.writer.on_fatal = lambda: stops.append(True)
     monkeypatch.setattr(writer_module, "sync_file", failing)
     try:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from timesheets.api.errors import ApiError
 from timesheets.api.json_body import MalformedBody, parse_json, parse_json_lines
@@ -16,7 +17,12 @@ JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl")
 
 def media_type(request: Request) -> str:
     """The request's media type, lower-case, without parameters."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type_of(request.headers.get("content-type", ""))
+
+
+def media_type_of(content_type: str) -> str:
+    """The media type of a `Content-Type` value, lower-case, without parameters."""
+    return content_type.split(";")[0].strip().lower()
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -32,6 +38,23 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def receive_limited(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The body straight from the ASGI `receive`, within `limit` as `read_limited` holds
+    it; a client gone before the end raises ClientDisconnect, as `Request.stream` does."""
+    if declared_over(declared, limit):
+        raise _too_large(limit)
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise _too_large(limit)
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
 def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"Request body exceeds {limit} bytes")
 
@@ -43,10 +66,7 @@ async def optional_json_body(request: Request, limit: int) -> Any:
         return None
     if media_type(request) not in JSON_TYPES:
         raise ApiError(415, "Content-Type must be application/json")
-    try:
-        return parse_json(body)
-    except MalformedBody as error:
-        raise ApiError(400, f"Malformed JSON: {error}") from None
+    return decoded(body)
 
 
 async def json_body(request: Request, limit: int, *, lines: bool = False) -> Any:
@@ -56,7 +76,12 @@ async def json_body(request: Request, limit: int, *, lines: bool = False) -> Any
     if kind not in accepted:
         raise ApiError(415, f"Content-Type must be {' or '.join(accepted)}")
     body = await read_limited(request, limit)
+    return decoded(body, lines=kind in JSON_LINES_TYPES)
+
+
+def decoded(body: bytes, *, lines: bool = False) -> Any:
+    """The JSON (or JSON Lines, as a list) value of a body; 400 when it is malformed."""
     try:
-        return parse_json_lines(body) if kind in JSON_LINES_TYPES else parse_json(body)
+        return parse_json_lines(body) if lines else parse_json(body)
     except MalformedBody as error:
         raise ApiError(400, f"Malformed JSON: {error}") from None

@@ -19,31 +19,53 @@ from timesheets.api import entries
 from timesheets.api.context import ApiContext
 from timesheets.api.errors import ApiError
 from timesheets.api.routers.body import json_body
+from timesheets.bearer.claims import Principal
 from timesheets.bearer.dependencies import authenticate
 from timesheets.metrics import IMPORT_ROWS
 
+CREATE_SCOPE = "create:timesheets"
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+
+def json_content(body: Any) -> bytes:
+    """A response body as JSON bytes."""
     try:
-        content = orjson.dumps(body)
+        return orjson.dumps(body)
     except orjson.JSONEncodeError:
         # What an upload's answer echoes from a rejected item and orjson refuses (an
         # integer past 64 bits, a lone surrogate) is still written, as `json` writes it.
-        content = json.dumps(body).encode()
-    return Response(content, status, headers, media_type="application/json")
+        return json.dumps(body).encode()
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json_content(body), status, headers, media_type="application/json")
 
 
 async def create_timesheet(request: Request) -> Response:
-    """`POST /timesheets` (and the seed's legacy `POST /timesheet`): create one entry."""
+    """`POST /timesheets` (and the seed's legacy `POST /timesheet`): create one entry.
+
+    `timesheets.api.create_lane` serves most of these calls with the same steps."""
     context: ApiContext = request.app.state.context
-    principal = await authenticate(request, context.verifier, "create:timesheets")
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 1 <= len(key) <= 200:
-        raise ApiError(400, "Idempotency-Key must be 1 to 200 characters")
+    principal = await authenticate(request, context.verifier, CREATE_SCOPE)
+    key = idempotency_key(request.headers.get("idempotency-key"))
     data = await json_body(request, context.settings.max_body_bytes)
+    status, body, headers = await created(context, principal, data, key)
+    return _json(status, body, headers)
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """An `Idempotency-Key` header's value, refused (400) outside 1 to 200 characters."""
+    if value is not None and not 1 <= len(value) <= 200:
+        raise ApiError(400, "Idempotency-Key must be 1 to 200 characters")
+    return value
+
+
+async def created(
+    context: ApiContext, principal: Principal, data: Any, key: str | None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Store an entry: the answer's status, body and headers (`Location` when stored)."""
     reply = await entries.create(context, principal, data, key)
     headers = {"Location": f"/timesheets/{reply.body['id']}"} if "id" in reply.body else {}
-    return _json(reply.status, reply.body, headers)
+    return reply.status, reply.body, headers
 
 
 async def upload_timesheets(request: Request) -> Response:

@@ -1,0 +1,323 @@
+"""The one-layer `POST /timesheets` (`timesheets.api.create_lane`): which requests it
+serves, and that its answers are the full stack's, byte for byte but the fresh values."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from starlette.types import Message, Receive, Scope, Send
+
+from tests.api.seed import SEED
+from tests.issuer import TestIssuer
+from tests.live import serve_in_thread
+from timesheets.api import create_lane
+from timesheets.api.app import create_app
+from timesheets.api.create_lane import CreateLane
+from timesheets.settings import ApiSettings
+
+DAY = {"date": "2026-11-30", "project": "StoreZero", "hours": 7.5, "user_id": "007"}
+FRESH = ("id", "created_at", "updated_at")
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+LIMIT = 4096
+
+
+def _requests(issuer: TestIssuer) -> list[tuple[str, dict[str, str], bytes | list[bytes], str]]:
+    """(path, headers, body, query) of creates, valid and refused on every ground; a body
+    in parts is sent chunked, with no declared length."""
+    good = issuer.token()
+    auth = {"Authorization": f"Bearer {good}", "Content-Type": "application/json"}
+    no_scope = issuer.token(issuer.claims(scope="read:timesheets"))
+    expired = issuer.token(issuer.claims(exp=1_000_000_000, iat=999_999_000))
+    other_audience = issuer.token(issuer.claims(aud="https://elsewhere.test"))
+    seed = json.dumps(SEED).encode()
+    return [
+        ("/timesheets", auth, seed, ""),
+        ("/timesheet", auth, json.dumps(SEED | {"week": 24}).encode(), ""),
+        ("/timesheets", auth, json.dumps(DAY).encode(), ""),
+        ("/timesheets", auth | {"Content-Type": "application/json; charset=utf-8"}, seed, ""),
+        ("/timesheets", auth | {"X-Request-Id": "import-run-7.batch:3"}, seed, ""),
+        ("/timesheets", auth | {"X-Request-Id": "not a sane id!"}, seed, ""),
+        ("/timesheets", auth | {"Idempotency-Key": "k-1"}, seed, ""),
+        ("/timesheets", auth | {"Idempotency-Key": "k-1"}, seed, ""),
+        ("/timesheets", auth | {"Idempotency-Key": "k-1"}, json.dumps(DAY).encode(), ""),
+        ("/timesheets", auth | {"Idempotency-Key": "k" * 201}, seed, ""),
+        ("/timesheets", {"Content-Type": "application/json"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": "Basic dXNlcjpwYXNz"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": "Bearer a b"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": "Bearer not.a.token"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": f"Bearer {expired}"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": f"Bearer {other_audience}"}, seed, ""),
+        ("/timesheets", auth | {"Authorization": f"Bearer {no_scope}"}, seed, ""),
+        ("/timesheets", auth, seed, f"access_token={good}"),
+        ("/timesheets", {"Content-Type": "application/json"}, seed, f"access_token={good}"),
+        ("/timesheets", auth, b"{" + b" " * LIMIT + b"}", ""),
+        ("/timesheets", auth, [b"{", b" " * LIMIT, b"}"], ""),
+        ("/timesheets", auth, [seed[:9], seed[9:]], ""),
+        ("/timesheets", auth, b'{"user_id": "007",', ""),
+        ("/timesheets", auth, b'{"hours": 5, "hours": 6}', ""),
+        ("/timesheets", auth, b"\xef\xbb\xbf" + seed, ""),
+        ("/timesheets", auth, b"\xff\xfe", ""),
+        ("/timesheets", auth, b"", ""),
+        ("/timesheets", auth, b"[1, 2]", ""),
+        ("/timesheets", auth, json.dumps(DAY | {"hours": 25}).encode(), ""),
+        ("/timesheets", auth, json.dumps(SEED | {"hours": 0}).encode(), ""),
+        ("/timesheets", auth, json.dumps(SEED | {"week": 53}).encode(), ""),
+        ("/timesheets", auth, json.dumps(SEED | {"colour": "red"}).encode(), ""),
+        ("/timesheets", auth, json.dumps(SEED | {"hours": 169}).encode(), ""),
+    ]
+
+
+def _content(body: bytes | list[bytes]) -> bytes | AsyncIterator[bytes]:
+    if isinstance(body, bytes):
+        return body
+
+    async def parts() -> AsyncIterator[bytes]:
+        for part in body:
+            yield part
+
+    return parts()
+
+
+def _normal(response: httpx.Response, sent: dict[str, str]) -> dict[str, Any]:
+    """A response with the values each server makes afresh (ids, times, the date)
+    checked for their form and left out."""
+    headers = []
+    for name, value in response.headers.multi_items():
+        if name == "date":
+            continue
+        if name == "x-request-id" and value != sent.get("X-Request-Id"):
+            assert HEX_ID.fullmatch(value)
+            continue
+        if name == "location":
+            assert re.fullmatch(r"/timesheets/[0-9a-f]{32}", value)
+            value = "/timesheets/ID"
+        headers.append((name, value))
+    body: Any = response.content
+    if response.headers.get("content-type") == "application/json":
+        body = response.json()
+        for name in FRESH:
+            if isinstance(body, dict) and name in body:
+                body[name] = name.upper()
+    return {"status": response.status_code, "headers": headers, "body": body}
+
+
+@pytest.fixture
+async def both(
+    issuer: TestIssuer, tmp_path: Path, make_api_settings: Callable[..., ApiSettings]
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """The API as served (the lane first) and its full stack alone, each on a database
+    of its own."""
+    clients = []
+    servers = []
+    for name in ("lane", "full"):
+        folder = tmp_path / name
+        folder.mkdir()
+        settings = make_api_settings(
+            issuer,
+            f"sqlite+aiosqlite:///{folder / 'api.db'}",
+            data_dir=folder,
+            max_body_bytes=LIMIT,
+        )
+        app = create_app(settings)
+        assert isinstance(app, CreateLane)
+        live = serve_in_thread(app if name == "lane" else app.app, settings.port)
+        servers.append(live)
+        clients.append(httpx.AsyncClient(base_url=live.url, timeout=30))
+    yield clients[0], clients[1]
+    for client in clients:
+        await client.aclose()
+    for live in servers:
+        live.stop()
+
+
+async def test_every_answer_of_the_lane_is_the_full_stacks(
+    issuer: TestIssuer, both: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    lane, full = both
+    statuses = []
+    for path, headers, body, query in _requests(issuer):
+        url = f"{path}?{query}" if query else path
+        ours = await lane.post(url, headers=headers, content=_content(body))
+        theirs = await full.post(url, headers=headers, content=_content(body))
+        assert _normal(ours, headers) == _normal(theirs, headers), (path, headers, query)
+        statuses.append(ours.status_code)
+    assert statuses == [
+        *(201, 201, 201, 201, 201, 201),
+        *(201, 201, 422, 400),
+        *(401, 401, 400, 401, 401, 401, 403),
+        *(400, 401),
+        *(413, 413, 201),
+        *(400, 400, 400, 400, 400, 422),
+        *(422, 422, 422, 422, 422),
+    ]
+
+
+async def test_a_sane_request_id_is_echoed_and_another_is_replaced(
+    issuer: TestIssuer, both: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    lane, _ = both
+    headers = {"Authorization": f"Bearer {issuer.token()}"}
+    kept = await lane.post("/timesheets", json=SEED, headers=headers | {"X-Request-Id": "r-1"})
+    assert kept.headers["x-request-id"] == "r-1"
+    refused = await lane.post("/timesheets", json=SEED, headers={"X-Request-Id": "r 2"})
+    assert refused.status_code == 401
+    assert HEX_ID.fullmatch(refused.headers["x-request-id"])
+
+
+def _count(route: str, status: str) -> float:
+    labels = {"service": "api", "route": route, "method": "POST", "status": status}
+    return REGISTRY.get_sample_value("timesheets_http_requests_total", labels) or 0.0
+
+
+def _timed(route: str) -> float:
+    labels = {"service": "api", "route": route}
+    return (
+        REGISTRY.get_sample_value("timesheets_http_request_duration_seconds_count", labels) or 0.0
+    )
+
+
+async def test_the_lanes_answers_are_counted_by_route_and_status(
+    issuer: TestIssuer, both: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    lane, _ = both
+    before = (_count("/timesheet", "201"), _count("/timesheet", "403"), _timed("/timesheet"))
+    no_scope = issuer.token(issuer.claims(scope="read:timesheets"))
+    created = await lane.post(
+        "/timesheet", json=SEED, headers={"Authorization": f"Bearer {issuer.token()}"}
+    )
+    refused = await lane.post(
+        "/timesheet", json=SEED, headers={"Authorization": f"Bearer {no_scope}"}
+    )
+    assert (created.status_code, refused.status_code) == (201, 403)
+    after = (_count("/timesheet", "201"), _count("/timesheet", "403"), _timed("/timesheet"))
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 2)
+
+
+class _Inner:
+    """An app standing for the full stack: it records what reached it."""
+
+    def __init__(self) -> None:
+        self.seen: list[Scope] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.seen.append(scope)
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Scope:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": b"",
+        "headers": headers,
+    }
+
+
+async def _call(app: Any, scope: Scope, body: bytes = b"{}") -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+JSON = (b"content-type", b"application/json")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("POST", "/timesheets", [JSON, (b"origin", b"https://app.example")]),
+        ("POST", "/timesheets", [(b"content-type", b"application/x-www-form-urlencoded")]),
+        ("POST", "/timesheets", [(b"content-type", b"application/x-ndjson")]),
+        ("POST", "/timesheets", []),
+        ("POST", "/timesheets/upload", [JSON]),
+        ("POST", "/timesheets/", [JSON]),
+        ("GET", "/timesheets", [JSON]),
+        ("PUT", "/timesheets", [JSON]),
+    ],
+)
+async def test_other_requests_go_to_the_full_stack_untouched(
+    method: str, path: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    inner = _Inner()
+    lane = CreateLane(inner, None, None, "api")  # type: ignore[arg-type]
+    scope = _scope(method, path, headers)
+    sent = await _call(lane, scope)
+    assert inner.seen == [scope]
+    assert sent[0]["status"] == 299
+
+
+async def test_non_http_scopes_go_to_the_full_stack() -> None:
+    inner = _Inner()
+    lane = CreateLane(inner, None, None, "api")  # type: ignore[arg-type]
+    scope = {"type": "lifespan"}
+    await _call(lane, scope)
+    assert inner.seen == [scope]
+
+
+async def test_a_json_create_without_origin_is_served_by_the_lane(
+    issuer: TestIssuer, make_api_settings: Callable[..., ApiSettings], tmp_path: Path
+) -> None:
+    settings = make_api_settings(issuer, f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    app = create_app(settings)
+    assert isinstance(app, CreateLane)
+    inner = _Inner()
+    app.app = inner
+    sent = await _call(app, _scope("POST", "/timesheets", [JSON, (b"origin", b"x")]))
+    assert sent[0]["status"] == 299
+    # No token: the lane answers 401 itself, through the app's handler.
+    sent = await _call(
+        app, _scope("POST", "/timesheets", [(b"content-type", b"Application/JSON ; x=1")])
+    )
+    assert sent[0]["status"] == 401
+    assert len(inner.seen) == 1
+    assert (b"www-authenticate", b'Bearer realm="timesheets"') in sent[0]["headers"]
+
+
+async def test_an_error_no_handler_takes_goes_up_and_counts_as_500(
+    issuer: TestIssuer,
+    make_api_settings: Callable[..., ApiSettings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*_args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    settings = make_api_settings(issuer, f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    app = create_app(settings)
+    monkeypatch.setattr(create_lane, "created", broken)
+    before = _count("/timesheets", "500")
+    token = issuer.token().encode()
+    scope = _scope("POST", "/timesheets", [JSON, (b"authorization", b"Bearer " + token)])
+    with pytest.raises(RuntimeError, match="a bug"):
+        await _call(app, scope, json.dumps(SEED).encode())
+    assert _count("/timesheets", "500") == before + 1
+
+
+async def test_the_first_of_repeated_headers_counts_as_in_the_full_stack() -> None:
+    found = create_lane._first_values(
+        [
+            (b"authorization", b"Bearer first"),
+            (b"accept", b"*/*"),
+            (b"authorization", b"Bearer second"),
+            (b"x-request-id", b"a"),
+        ]
+    )
+    assert found == {b"authorization": b"Bearer first", b"x-request-id": b"a"}
