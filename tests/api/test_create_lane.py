@@ -4,7 +4,9 @@ serves, and that its answers are the full stack's, byte for byte but the fresh v
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,10 @@ HEX_ID = re.compile(r"[0-9a-f]{32}")
 LIMIT = 4096
 
 
-def _requests(issuer: TestIssuer) -> list[tuple[str, dict[str, str], bytes | list[bytes], str]]:
+Headers = dict[str, str] | list[tuple[str, str]]
+
+
+def _requests(issuer: TestIssuer) -> list[tuple[str, Headers, bytes | list[bytes], str]]:
     """(path, headers, body, query) of creates, valid and refused on every ground; a body
     in parts is sent chunked, with no declared length."""
     good = issuer.token()
@@ -51,6 +56,25 @@ def _requests(issuer: TestIssuer) -> list[tuple[str, dict[str, str], bytes | lis
         ("/timesheets", auth | {"Idempotency-Key": "k-1"}, json.dumps(DAY).encode(), ""),
         ("/timesheets", auth | {"Idempotency-Key": "k" * 201}, seed, ""),
         ("/timesheets", {"Content-Type": "application/json"}, seed, ""),
+        ("/timesheets", auth | {"Origin": "https://app.example"}, seed, ""),
+        ("/timesheets", auth | {"Origin": "https://elsewhere.example"}, seed, ""),
+        ("/timesheets", [*auth.items(), ("Authorization", "Bearer not.a.token")], seed, ""),
+        ("/timesheets", [("Authorization", "Bearer x y"), *auth.items()], seed, ""),
+        (
+            "/timesheets",
+            [*auth.items(), ("X-Request-Id", "r-1"), ("X-Request-Id", "r-2")],
+            seed,
+            "",
+        ),
+        (
+            "/timesheets",
+            [*auth.items(), ("X-Request-Id", "r 1"), ("X-Request-Id", "r-2")],
+            seed,
+            "",
+        ),
+        ("/timesheets", [*auth.items(), ("Content-Type", "text/plain")], seed, ""),
+        ("/timesheets", [("Content-Type", "text/plain"), *auth.items()], seed, ""),
+        ("/timesheets", auth | {"Content-Type": "application/x-www-form-urlencoded"}, seed, ""),
         ("/timesheets", auth | {"Authorization": "Basic dXNlcjpwYXNz"}, seed, ""),
         ("/timesheets", auth | {"Authorization": "Bearer a b"}, seed, ""),
         ("/timesheets", auth | {"Authorization": "Bearer not.a.token"}, seed, ""),
@@ -87,14 +111,15 @@ def _content(body: bytes | list[bytes]) -> bytes | AsyncIterator[bytes]:
     return parts()
 
 
-def _normal(response: httpx.Response, sent: dict[str, str]) -> dict[str, Any]:
+def _normal(response: httpx.Response, sent: Headers) -> dict[str, Any]:
     """A response with the values each server makes afresh (ids, times, the date)
     checked for their form and left out."""
+    request_ids = httpx.Headers(sent).get_list("x-request-id")
     headers = []
     for name, value in response.headers.multi_items():
         if name == "date":
             continue
-        if name == "x-request-id" and value != sent.get("X-Request-Id"):
+        if name == "x-request-id" and value not in request_ids[:1]:
             assert HEX_ID.fullmatch(value)
             continue
         if name == "location":
@@ -110,12 +135,15 @@ def _normal(response: httpx.Response, sent: dict[str, str]) -> dict[str, Any]:
     return {"status": response.status_code, "headers": headers, "body": body}
 
 
-@pytest.fixture
+@pytest.fixture(params=[[], ["https://app.example"]], ids=["no-cors", "cors"])
 async def both(
-    issuer: TestIssuer, tmp_path: Path, make_api_settings: Callable[..., ApiSettings]
+    request: pytest.FixtureRequest,
+    issuer: TestIssuer,
+    tmp_path: Path,
+    make_api_settings: Callable[..., ApiSettings],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """The API as served (the lane first) and its full stack alone, each on a database
-    of its own."""
+    of its own; without CORS, and with the web app's origin allowed."""
     clients = []
     servers = []
     for name in ("lane", "full"):
@@ -126,6 +154,7 @@ async def both(
             f"sqlite+aiosqlite:///{folder / 'api.db'}",
             data_dir=folder,
             max_body_bytes=LIMIT,
+            cors_origins=request.param,
         )
         app = create_app(settings)
         assert isinstance(app, CreateLane)
@@ -139,25 +168,68 @@ async def both(
         live.stop()
 
 
+def _samples() -> Counter[tuple[str, ...]]:
+    """Every request count and latency count the services export, by their labels."""
+    found: Counter[tuple[str, ...]] = Counter()
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name in (
+                "timesheets_http_requests_total",
+                "timesheets_http_request_duration_seconds_count",
+            ):
+                found[(sample.name, *sorted(sample.labels.items()))] += sample.value  # type: ignore[arg-type]
+    return found
+
+
+async def _sent(
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    url: str,
+    headers: Headers,
+    body: bytes | list[bytes],
+) -> tuple[httpx.Response, Counter[tuple[str, ...]], list[tuple[str, str, str]]]:
+    """A response, the metrics it added, and the log lines written while it ran."""
+    before = _samples()
+    caplog.clear()
+    response = await client.post(url, headers=headers, content=_content(body))
+    after = _samples()
+    after.subtract(before)
+    logged = [
+        (r.name, r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name.startswith("timesheets")
+    ]
+    return response, +after, logged
+
+
 async def test_every_answer_of_the_lane_is_the_full_stacks(
-    issuer: TestIssuer, both: tuple[httpx.AsyncClient, httpx.AsyncClient]
+    issuer: TestIssuer,
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     lane, full = both
     statuses = []
+    logged_any = False
     for path, headers, body, query in _requests(issuer):
         url = f"{path}?{query}" if query else path
-        ours = await lane.post(url, headers=headers, content=_content(body))
-        theirs = await full.post(url, headers=headers, content=_content(body))
-        assert _normal(ours, headers) == _normal(theirs, headers), (path, headers, query)
+        ours, our_metrics, our_logs = await _sent(lane, caplog, url, headers, body)
+        theirs, their_metrics, their_logs = await _sent(full, caplog, url, headers, body)
+        case = (path, headers, query)
+        assert _normal(ours, headers) == _normal(theirs, headers), case
+        assert our_metrics == their_metrics, case
+        assert sorted(our_metrics.values()) == [1, 1], case
+        assert our_logs == their_logs, case
+        logged_any = logged_any or bool(our_logs)
         statuses.append(ours.status_code)
+    assert logged_any
     assert statuses == [
-        *(201, 201, 201, 201, 201, 201),
-        *(201, 201, 422, 400),
-        *(401, 401, 400, 401, 401, 401, 403),
-        *(400, 401),
+        *(201, 201, 201, 201, 201, 201, 201, 201, 422, 400, 401),
+        *(201, 201, 201, 400, 201, 201, 201, 415, 415),
+        *(401, 400, 401, 401, 401, 403, 400, 401),
         *(413, 413, 201),
-        *(400, 400, 400, 400, 400, 422),
-        *(422, 422, 422, 422, 422),
+        *(400, 400, 400, 400, 400),
+        *(422, 422, 422, 422, 422, 422),
     ]
 
 
@@ -321,3 +393,34 @@ async def test_the_first_of_repeated_headers_counts_as_in_the_full_stack() -> No
         ]
     )
     assert found == {b"authorization": b"Bearer first", b"x-request-id": b"a"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"content-type", b"application/json")], [(b"content-type", b"application/json")]),
+        ([(b"vary", b"Accept")], [(b"vary", b"Accept, Origin")]),
+        (
+            [(b"vary", b"Accept"), (b"x", b"1"), (b"vary", b"Cookie")],
+            [(b"vary", b"Accept, Cookie, Origin"), (b"x", b"1")],
+        ),
+    ],
+)
+def test_vary_gains_origin_where_the_cors_layer_puts_it(
+    headers: list[tuple[bytes, bytes]], expected: list[tuple[bytes, bytes]]
+) -> None:
+    if expected[-1][0] != b"vary" and not any(name == b"vary" for name, _ in headers):
+        expected = [*expected, (b"vary", b"Origin")]
+    assert create_lane._with_vary_origin(headers) == expected
+
+
+async def test_with_the_issuer_unreachable_both_answer_503_alike(
+    issuer: TestIssuer, both: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    lane, full = both
+    headers = {"Authorization": f"Bearer {issuer.token()}"}
+    issuer.stop()  # before any request: neither has the keys
+    ours = await lane.post("/timesheets", json=SEED, headers=headers)
+    theirs = await full.post("/timesheets", json=SEED, headers=headers)
+    assert ours.status_code == 503
+    assert _normal(ours, headers) == _normal(theirs, headers)

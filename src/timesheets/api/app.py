@@ -221,4 +221,5 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
         ("POST", "/timesheet"): create,
         ("POST", "/timesheets/upload"): upload,
     }
-    return CreateLane(RequestContext(FastLane(app, writes, wrap=cors), "api"), app, context, "api")
+    full = RequestContext(FastLane(app, writes, wrap=cors), "api")
+    return CreateLane(full, app, context, "api", vary_origin=bool(settings.cors_origins))

@@ -134,20 +134,37 @@ def test_a_day_never_holds_more_than_24_hours(hundredths: int) -> None:
         to_hundredths(to_hours(hundredths), day=True)
 
 
-def _by_decimal(value: float) -> int | None:
-    """What a float's hours are by definition: its shortest decimal form, times 100,
-    when that is a whole positive number of hundredths within a week; else None."""
+def _by_decimal(value: float, day: bool) -> int | str:
+    """What a float's hours are by definition: its shortest decimal form times 100 when
+    that is a whole positive number of hundredths within the caps, else the refusal."""
     scaled = Decimal(repr(value)) * 100
-    if scaled <= 0 or scaled != scaled.to_integral_value() or scaled > MAX_WEEK_HUNDREDTHS:
-        return None
+    if scaled <= 0:
+        return "hours must be greater than 0"
+    if scaled != scaled.to_integral_value():
+        return "hours may have at most two decimals"
+    if day and scaled > MAX_DAY_HUNDREDTHS:
+        return "hours may not exceed 24 on a day"
+    if scaled > MAX_WEEK_HUNDREDTHS:
+        return "hours may not exceed 168"
     return int(scaled)
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False, min_value=0.0))
-def test_any_float_is_read_exactly_as_its_decimal_form(value: float) -> None:
-    expected = _by_decimal(value)
-    if expected is None:
-        with pytest.raises(ValueError, match=r"greater than 0|two decimals|exceed 168"):
-            to_hundredths(value)
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=0.0), st.booleans())
+def test_any_float_is_read_exactly_as_its_decimal_form(value: float, day: bool) -> None:
+    expected = _by_decimal(value, day)
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=f"^{expected}$"):
+            to_hundredths(value, day=day)
     else:
-        assert to_hundredths(value) == expected
+        assert to_hundredths(value, day=day) == expected
+
+
+class _Labelled(float):
+    def __repr__(self) -> str:
+        return f"_Labelled({float(self)})"
+
+
+def test_a_float_subclass_counts_by_its_value_not_its_repr() -> None:
+    assert to_hundredths(_Labelled(7.5)) == 750
+    with pytest.raises(ValueError, match="two decimals"):
+        to_hundredths(_Labelled(1e-05))

@@ -63,6 +63,11 @@ async def test_a_body_streamed_past_the_limit_is_413(declared: str | None) -> No
     assert refused.value.status == 413
 
 
+async def test_messages_of_other_types_are_passed_over_as_request_stream_does() -> None:
+    receive = messages({"type": "http.other"}, part(b"{}", True), {"type": "x"}, part(b"", False))
+    assert await receive_limited(receive, None, 1024) == b"{}"
+
+
 async def test_a_client_gone_before_the_end_of_the_body_is_a_disconnect() -> None:
     receive = messages(part(b"{", True), {"type": "http.disconnect"})
     with pytest.raises(ClientDisconnect):

@@ -36,7 +36,7 @@ def to_hundredths(value: int | float, *, day: bool = False) -> int:
 def _float_hundredths(value: float) -> int:
     """A positive float's hours as hundredths, read from its shortest decimal form (what
     the JSON text said): at most two decimals, or ValueError."""
-    text = repr(value)
+    text = float.__repr__(value)  # a subclass's own repr says nothing of its value
     if "e" in text:  # 1e-05, 1e+16: exactly, through Decimal
         exact = Decimal(text)
         if exact <= 0:

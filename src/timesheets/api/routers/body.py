@@ -46,13 +46,14 @@ async def receive_limited(receive: Receive, declared: str | None, limit: int) ->
     body = bytearray()
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] == "http.request":
+            body += message.get("body", b"")
+            if len(body) > limit:
+                raise _too_large(limit)
+            if not message.get("more_body", False):
+                return bytes(body)
+        elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise _too_large(limit)
-        if not message.get("more_body", False):
-            return bytes(body)
 
 
 def _too_large(limit: int) -> ApiError:
