@@ -16,7 +16,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver.models import AuthorizationCode, Grant, LoginSession, RefreshToken
+from timesheets.authserver.models import (
+    AuthorizationCode,
+    Grant,
+    LoginSession,
+    RefreshToken,
+    User,
+)
 
 
 def new_secret() -> tuple[str, bytes]:
@@ -158,12 +164,22 @@ async def create_session(
     return value
 
 
-async def find_session(session: AsyncSession, value: str, now: datetime) -> LoginSession | None:
-    """A live login session by cookie value."""
-    record = await session.get(LoginSession, digest(value))
-    if record is None or record.expires_at <= now:
-        return None
-    return record
+async def find_session(session: AsyncSession, value: str) -> LoginSession | None:
+    """A login session by cookie value, live or expired (`session_refusal` tells)."""
+    return await session.get(LoginSession, digest(value))
+
+
+def session_refusal(record: LoginSession | None, user: User | None, now: datetime) -> str | None:
+    """Why a browser's session does not sign it in, or None when it does."""
+    if record is None:
+        return "unknown session"
+    if record.expires_at <= now:
+        return "expired session"
+    if user is None:
+        return "user deleted"
+    if not user.enabled:
+        return "user disabled"
+    return None
 
 
 async def end_session(session: AsyncSession, value: str) -> None:

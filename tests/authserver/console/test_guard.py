@@ -3,10 +3,14 @@ role -> 403 and nothing else; every form needs its CSRF token from our own origi
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
+from sqlalchemy import update
 
 from tests.authserver.console.conftest import (
     ADMIN_EMAIL,
@@ -15,6 +19,7 @@ from tests.authserver.console.conftest import (
     Console,
 )
 from timesheets.authserver import people
+from timesheets.authserver.models import LoginSession
 
 PAGES = [
     "/admin",
@@ -123,6 +128,9 @@ async def test_forms_need_the_csrf_token_of_our_own_origin(console: Console) -> 
     before = await console.server.tenant.row_counts()
     good = await console.admin.csrf()
     session = console.admin.http.cookies["ts_session"]
+    # The session is checked before the CSRF token: a session lost here would answer the
+    # forms below with the sign-in redirect instead.
+    assert (await console.admin.http.get("/admin/apis")).status_code == 200
     for path, form in CHANGES:
         missing = await console.admin.http.post(path, data=form)
         wrong = await console.admin.http.post(path, data=form | {"csrf": good[:-2] + "00"})
@@ -130,7 +138,8 @@ async def test_forms_need_the_csrf_token_of_our_own_origin(console: Console) -> 
             path, data=form | {"csrf": good}, headers={"Origin": "https://evil.example"}
         )
         for answer in (missing, wrong, elsewhere):
-            assert answer.status_code == 403, (path, answer.text)
+            context = (path, answer.status_code, answer.headers.get("location"), answer.text)
+            assert answer.status_code == 403, context
             assert "Request refused" in answer.text
     await console.unchanged(before)
     # Another browser (signed in, but without the CSRF cookie the token belongs to):
@@ -157,3 +166,32 @@ async def test_pages_are_not_framed_cached_or_scripted_and_sign_out_ends_the_ses
     assert answer.headers["location"] == "/admin/login"
     assert (await console.admin.http.get("/admin/apis")).status_code == 303
     assert "You are signed out." in await console.admin.page("/admin/login")
+
+
+async def _expire_sessions(session: Any) -> None:
+    ended = datetime.now(UTC) - timedelta(seconds=1)
+    await session.execute(update(LoginSession).values(expires_at=ended))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (None, "unknown session"),
+        (_expire_sessions, "expired session"),
+        (_second_admin_disables_the_first, "user disabled"),
+    ],
+)
+async def test_a_session_that_signs_no_one_in_goes_to_sign_in_and_says_why(
+    console: Console, caplog: pytest.LogCaptureFixture, change: Any, reason: str
+) -> None:
+    assert (await console.admin.http.get("/admin/apis")).status_code == 200
+    if change is None:
+        console.admin.http.cookies.set("ts_session", "x" * 43)
+    else:
+        await console.server.tenant.run(change)
+    caplog.set_level(logging.INFO, logger="timesheets.authserver.login")
+    answer = await console.admin.http.get("/admin/apis")
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/admin/login")
+    refused = [r for r in caplog.records if r.getMessage() == "session cookie refused"]
+    assert [getattr(r, "reason", None) for r in refused] == [reason]

@@ -87,10 +87,15 @@ async def session_user(runtime: Runtime, request: Request) -> tuple[User, dateti
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
+    now = runtime.now()
     async with runtime.sessions() as session:
-        record = await grants.find_session(session, cookie, runtime.now())
+        record = await grants.find_session(session, cookie)
         user = await session.get(User, record.user_id) if record else None
-    if record is None or user is None or not user.enabled:
+    refusal = grants.session_refusal(record, user, now)
+    if refusal is not None or record is None or user is None:
+        # A browser sent a session cookie that signs no one in: said, so that an
+        # unexpected sign-out can be traced to its cause.
+        log.info("session cookie refused", extra={"reason": refusal})
         return None
     return user, record.auth_time
 
