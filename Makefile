@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/mixed.py --postgres
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/writer_turn.py
+	$(BIN)/python bench/group_commit.py
 
 fuzz: install
 	TIMESHEETS_FUZZ_EXAMPLES=$${TIMESHEETS_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz tests/bearer/test_verifier_fuzz.py
