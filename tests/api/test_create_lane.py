@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -25,6 +25,8 @@ from timesheets.api import create_lane
 from timesheets.api.app import create_app
 from timesheets.api.create_lane import CreateLane
 from timesheets.settings import ApiSettings
+
+T = TypeVar("T")
 
 DAY = {"date": "2026-11-30", "project": "StoreZero", "hours": 7.5, "user_id": "007"}
 FRESH = ("id", "created_at", "updated_at")
@@ -183,6 +185,17 @@ def _samples() -> Counter[tuple[str, ...]]:
     return found
 
 
+async def _counted(read: Callable[[], T], complete: Callable[[T], bool]) -> T:
+    """`read()` once `complete` holds of it, or as it is after 5 s. Both paths count a
+    request once its answer is sent, so the client may see the answer first."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = read()
+        if complete(found) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.01)
+
+
 async def _sent(
     client: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
@@ -194,15 +207,13 @@ async def _sent(
     before = _samples()
     caplog.clear()
     response = await client.post(url, headers=headers, content=_content(body))
-    # Both paths count a request once its answer is sent: the client may see the
-    # answer first, so the counts are read again until they appear (5 s at most).
-    deadline = time.monotonic() + 5
-    while True:
+
+    def added() -> Counter[tuple[str, ...]]:
         after = _samples()
         after.subtract(before)
-        if sum((+after).values()) >= 2 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.01)
+        return after
+
+    after = await _counted(added, lambda found: sum((+found).values()) >= 2)
     logged = [
         (r.name, r.levelname, r.getMessage())
         for r in caplog.records
@@ -280,12 +291,10 @@ async def test_the_lanes_answers_are_counted_by_route_and_status(
     )
     assert (created.status_code, refused.status_code) == (201, 403)
     expected = (before[0] + 1, before[1] + 1, before[2] + 2)
-    deadline = time.monotonic() + 5  # counted once the answer is sent, as in _sent
-    while True:
-        after = (_count("/timesheet", "201"), _count("/timesheet", "403"), _timed("/timesheet"))
-        if after == expected or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.01)
+    after = await _counted(
+        lambda: (_count("/timesheet", "201"), _count("/timesheet", "403"), _timed("/timesheet")),
+        lambda found: found == expected,
+    )
     assert after == expected
 
 
