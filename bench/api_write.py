@@ -295,9 +295,11 @@ def load_then_stop(
     tag: str,
     label: str,
     workload: Workload,
+    before_stop: Callable[[str], None] | None = None,
 ) -> tuple[WrkResult, list[str]]:
-    """Preflight, prepare, warm-up and measured run on a started server, then stop it
-    (SIGTERM: the workers finish what is in flight)."""
+    """Preflight, prepare, warm-up and measured run on a started server, then (after
+    `before_stop` is given its base URL) stop it (SIGTERM: the workers finish what is in
+    flight)."""
     base = f"http://{HOST}:{port}"
     try:
         preflight(base, bench.token, f"{tag}p-preflight", name)
@@ -306,9 +308,26 @@ def load_then_stop(
         result, acked = load(bench, base, tag, label, server.pgid, workload)
         if not server.alive():
             raise RuntimeError(f"{name} died during the load:\n{server.log_tail()}")
+        if before_stop is not None:
+            before_stop(base)
     finally:
         bench.run.processes.stop(server)
     return result, acked
+
+
+def writes_per_commit(base: str) -> list[float]:
+    """The mean writes a commit of the API's writer so far, from its `/metrics` (summed
+    over the workers); empty when it has not committed."""
+    with httpx.Client(timeout=10) as http:
+        text = http.get(f"{base}/metrics").raise_for_status().text
+    values = {
+        name: float(value)
+        for name, value in (line.split(" ", 1) for line in text.splitlines())
+        if name
+        in ("timesheets_api_writes_per_commit_sum", "timesheets_api_writes_per_commit_count")
+    }
+    count = values.get("timesheets_api_writes_per_commit_count", 0.0)
+    return [values["timesheets_api_writes_per_commit_sum"] / count] if count else []
 
 
 def check_stored(
@@ -355,11 +374,23 @@ def measure_ours(
         ready_path="/healthz",
         listeners=bench.args.workers,
     )
-    result, acked = load_then_stop(bench, server, name, port, tag, label, workload)
+    shares: list[float] = []
+    result, acked = load_then_stop(
+        bench,
+        server,
+        name,
+        port,
+        tag,
+        label,
+        workload,
+        before_stop=lambda base: shares.extend(writes_per_commit(base)),
+    )
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
         round_number, name, result, result.requests - result.non2xx, durability
     )
+    for share in shares:
+        measurement.notes.append(f"{share:.2f} writes a commit (warm-up and measured run)")
     if len(set(acked)) != len(acked):
         measurement.notes.append(f"{len(acked) - len(set(acked))} user_ids acknowledged twice")
     say(

@@ -50,6 +50,7 @@ async def test_metrics_count_requests_by_route_template_not_by_path(api: Api) ->
     )
     assert 'timesheets_http_request_duration_seconds_bucket{le="0.001",route="/timesheets"' in text
     assert re.search(r'timesheets_jwks_refreshes_total\{outcome="fetched"\} [1-9]', text)
+    assert re.search(r"^timesheets_api_writes_per_commit_count [1-9]", text, re.MULTILINE)
 
 
 async def test_readyz_is_200_when_the_database_and_keys_are_there(api: Api) -> None:

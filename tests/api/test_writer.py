@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -84,6 +85,18 @@ async def committed_names(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as connection:
         result = await connection.execute(select(rows.c.name).order_by(rows.c.id))
         return list(result.scalars())
+
+
+def histogram(name: str) -> tuple[float, float]:
+    """The count and sum of an unlabelled histogram of this process."""
+    return (
+        REGISTRY.get_sample_value(f"{name}_count") or 0.0,
+        REGISTRY.get_sample_value(f"{name}_sum") or 0.0,
+    )
+
+
+WRITES = "timesheets_api_writes_per_commit"
+SYNCS = "timesheets_api_wal_sync_seconds"
 
 
 async def test_fifty_concurrent_writes_share_fewer_commits(
@@ -429,6 +442,20 @@ async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_any_an
     assert writer_level(writer) == 1  # NORMAL: the WAL sync is the writer's own
 
 
+async def test_each_commit_reports_its_writes_and_its_wal_sync(
+    writer: GroupCommitWriter,
+) -> None:
+    (commits, writes), (syncs, synced) = histogram(WRITES), histogram(SYNCS)
+    await asyncio.gather(*[writer.submit(insert_row(f"m{i}")) for i in range(20)])
+    refused = writer.submit(insert_row("refused", fail=True))
+    with pytest.raises(ValueError, match="refused"):
+        await refused
+    assert histogram(WRITES) == (commits + writer.commits, writes + 21)
+    sync_count, sync_seconds = histogram(SYNCS)
+    assert sync_count == syncs + writer.commits
+    assert sync_seconds > synced
+
+
 async def test_the_wal_synced_is_sqlites_own_behind_a_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,6 +491,7 @@ async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
         await connection.run_sync(metadata.create_all)
     synced: list[int] = []
     monkeypatch.setattr(writer_module, "sync_file", synced.append)
+    syncs = histogram(SYNCS)
     normal = GroupCommitWriter(engine)
     try:
         assert await normal.submit(insert_row("fast")) == 1
@@ -472,6 +500,7 @@ async def test_on_a_file_kept_normal_the_writer_syncs_nothing_itself(
         await normal.close()
         await engine.dispose()
     assert synced == []
+    assert histogram(SYNCS) == syncs
 
 
 def test_a_connection_not_in_wal_mode_keeps_full(tmp_path: Path, engine: AsyncEngine) -> None:
@@ -623,11 +652,13 @@ async def test_shared_items_are_answered_by_their_direct_form_and_never_run(
         await pg_writer.submit(insert_row("refused", fail=True))
     run, direct = Run(), Direct()
     names = [f"s{i}" for i in range(6)]
+    commits, writes = histogram(WRITES)
     results = await asyncio.gather(
         *[pg_writer.submit_shared(run, name, direct=direct) for name in names]
     )
     assert results == [f"direct {name}" for name in names]
     assert direct.calls == [(names, True, False)]
+    assert histogram(WRITES) == (commits + 1, writes + 6)  # one statement, six writes
     assert run.calls == []
     assert await committed_names(pg_engine) == ["before", *names]
 

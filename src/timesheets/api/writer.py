@@ -71,6 +71,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
+from timesheets.metrics import WAL_SYNC, WRITES_PER_COMMIT
 
 log = logging.getLogger("timesheets.api.writer")
 RETRIES_AFTER_CONFLICT = 2
@@ -251,6 +252,7 @@ class GroupCommitWriter:
         try:
             results = await self._transact_with_retry(batch)
             self.commits += 1
+            WRITES_PER_COMMIT.observe(len(batch))
         except DurabilityUnknown as error:
             log.critical("the WAL could not be synced", extra={"writes": len(batch)})
             self._fatal = error
@@ -362,10 +364,12 @@ class GroupCommitWriter:
                 raise
         if self._wal is not None:
             path, descriptor = self._wal
+            started = time.perf_counter()
             try:
                 sync_file(descriptor)
             except OSError as error:
                 raise DurabilityUnknown(f"syncing {path} failed: {error}") from error
+            WAL_SYNC.observe(time.perf_counter() - started)
         return outcomes
 
     def _drop_sqlite(self, *, broken: bool = False) -> None:
