@@ -315,19 +315,27 @@ def load_then_stop(
     return result, acked
 
 
-def writes_per_commit(base: str) -> list[float]:
-    """The mean writes a commit of the API's writer so far, from its `/metrics` (summed
-    over the workers); empty when it has not committed."""
-    with httpx.Client(timeout=10) as http:
-        text = http.get(f"{base}/metrics").raise_for_status().text
+WRITES_METRIC = "timesheets_api_writes_per_transaction"
+
+
+def writes_per_transaction(base: str) -> list[str]:
+    """The mean writes a transaction of the API's writer so far, from its `/metrics`
+    (summed over the workers), as a note; a failed read is noted, not fatal."""
+    try:
+        with httpx.Client(timeout=10) as http:
+            text = http.get(f"{base}/metrics").raise_for_status().text
+    except httpx.HTTPError as error:
+        return [f"writes a transaction not read: {error}"]
     values = {
         name: float(value)
         for name, value in (line.split(" ", 1) for line in text.splitlines())
-        if name
-        in ("timesheets_api_writes_per_commit_sum", "timesheets_api_writes_per_commit_count")
+        if name in (f"{WRITES_METRIC}_sum", f"{WRITES_METRIC}_count")
     }
-    count = values.get("timesheets_api_writes_per_commit_count", 0.0)
-    return [values["timesheets_api_writes_per_commit_sum"] / count] if count else []
+    count = values.get(f"{WRITES_METRIC}_count", 0.0)
+    if not count:
+        return []
+    mean = values[f"{WRITES_METRIC}_sum"] / count
+    return [f"{mean:.2f} writes a transaction (warm-up and measured run)"]
 
 
 def check_stored(
@@ -374,7 +382,7 @@ def measure_ours(
         ready_path="/healthz",
         listeners=bench.args.workers,
     )
-    shares: list[float] = []
+    notes: list[str] = []
     result, acked = load_then_stop(
         bench,
         server,
@@ -383,14 +391,13 @@ def measure_ours(
         tag,
         label,
         workload,
-        before_stop=lambda base: shares.extend(writes_per_commit(base)),
+        before_stop=lambda base: notes.extend(writes_per_transaction(base)),
     )
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
         round_number, name, result, result.requests - result.non2xx, durability
     )
-    for share in shares:
-        measurement.notes.append(f"{share:.2f} writes a commit (warm-up and measured run)")
+    measurement.notes += notes
     if len(set(acked)) != len(acked):
         measurement.notes.append(f"{len(acked) - len(set(acked))} user_ids acknowledged twice")
     say(

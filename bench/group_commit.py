@@ -7,7 +7,8 @@ creates. Each turn is that many creates submitted together (one commit; the scri
 checks it), after a second connection has committed to the same file, as the other
 worker does between this one's turns, so every turn starts with SQLite's page cache
 reset. The figure is the process's CPU time (event loop, writer thread and the kernel
-on their behalf) per create; sizes alternate in chunks and each size's figure is its
+on their behalf, the WAL sync's included; the time spent waiting for the disk is not)
+per create; sizes alternate in chunks and each size's figure is its
 fastest chunk (the machine is shared: the fastest chunk is the least disturbed) with the
 median beside it. A least-squares line through the fastest chunks splits a turn's cost
 into what every turn pays whatever its size and what each create adds.
@@ -98,11 +99,12 @@ async def measure(sizes: list[int], creates: int) -> dict[int, list[float]]:
             issuer="http://127.0.0.1:9/", audience="https://timesheets", data_dir=Path(folder)
         )
         context = create_context(settings)
-        await db.upgrade(context.engine, MIGRATIONS, "head")
-        path = context.engine.url.database
-        assert path is not None
-        turns = Turns(context, path)
+        turns: Turns | None = None
         try:
+            await db.upgrade(context.engine, MIGRATIONS, "head")
+            path = context.engine.url.database
+            assert path is not None
+            turns = Turns(context, path)
             for size in sizes:  # warm-up: the file's first pages and the statement caches
                 for _ in range(max(1, 2000 // size)):
                     await turns.turn(size)
@@ -113,7 +115,8 @@ async def measure(sizes: list[int], creates: int) -> dict[int, list[float]]:
                     spent = sum([await turns.turn(size) for _ in range(count)])
                     chunks[size].append(spent / (count * size))
         finally:
-            turns.other.close()
+            if turns is not None:
+                turns.other.close()
             await context.writer.close()
             await context.http.aclose()
             await context.engine.dispose()

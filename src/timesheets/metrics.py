@@ -37,17 +37,6 @@ JWKS_REFRESHES = Counter(
     "Fetches of the issuer's JWKS by a resource server, by outcome (fetched, failed).",
     ["outcome"],
 )
-WRITES_PER_COMMIT = Histogram(
-    "timesheets_api_writes_per_commit",
-    "Writes (creates, uploads, deletions, decisions) that shared one commit of the API's "
-    "group-commit writer.",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-)
-WAL_SYNC = Histogram(
-    "timesheets_api_wal_sync_seconds",
-    "Time the API's writer took to sync SQLite's WAL after a commit, before answering.",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-)
 IMPORT_ROWS = Counter(
     "timesheets_import_rows_total",
     "Entries received by POST /timesheets/upload, by outcome (created, exists, rejected).",

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.pg import PostgresServer
 from timesheets import db
-from timesheets.api import pg_rows
+from timesheets.api import pg_rows, writer_metrics
 from timesheets.api import writer as writer_module
 from timesheets.api.writer import (
     DurabilityUnknown,
@@ -95,7 +95,7 @@ def histogram(name: str) -> tuple[float, float]:
     )
 
 
-WRITES = "timesheets_api_writes_per_commit"
+WRITES = "timesheets_api_writes_per_transaction"
 SYNCS = "timesheets_api_wal_sync_seconds"
 
 
@@ -204,6 +204,7 @@ async def test_a_database_failure_fails_the_whole_batch_and_the_writer_recovers(
     def broken(connection: Connection) -> None:
         connection.execute(text("SELECT * FROM no_such_table"))
 
+    before = histogram(WRITES), histogram(SYNCS)
     results = await asyncio.gather(
         writer.submit(insert_row("a")),
         writer.submit(broken),
@@ -212,6 +213,7 @@ async def test_a_database_failure_fails_the_whole_batch_and_the_writer_recovers(
     )
     assert all(isinstance(r, StoreUnavailable) for r in results)
     assert await committed_names(engine) == []
+    assert (histogram(WRITES), histogram(SYNCS)) == before  # no transaction to count
     assert await writer.submit(insert_row("after")) == 1
     assert await committed_names(engine) == ["after"]
 
@@ -367,6 +369,7 @@ def give_turn(descriptor: int) -> None:
 async def test_writes_that_arrive_while_waiting_for_the_turn_join_its_transaction(
     engine: AsyncEngine, writer: GroupCommitWriter
 ) -> None:
+    commits, writes = histogram(WRITES)
     held = hold_turn(engine)
     try:
         first = asyncio.create_task(writer.submit(insert_row("first")))
@@ -378,6 +381,7 @@ async def test_writes_that_arrive_while_waiting_for_the_turn_join_its_transactio
         give_turn(held)
     assert sorted(await asyncio.gather(first, *later)) == [1, 2, 3, 4, 5, 6]
     assert writer.commits == 1
+    assert histogram(WRITES) == (commits + 1, writes + 6)  # the writes taken in count
 
 
 async def test_a_failure_answers_the_writes_taken_in_while_waiting(
@@ -442,18 +446,41 @@ async def test_on_a_full_file_the_wal_is_synced_after_the_turn_and_before_any_an
     assert writer_level(writer) == 1  # NORMAL: the WAL sync is the writer's own
 
 
-async def test_each_commit_reports_its_writes_and_its_wal_sync(
-    writer: GroupCommitWriter,
+async def test_each_transaction_reports_its_writes_and_its_wal_sync(
+    writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (commits, writes), (syncs, synced) = histogram(WRITES), histogram(SYNCS)
+    sync = writer_module.sync_file
+
+    def slow(descriptor: int) -> None:
+        time.sleep(0.005)
+        sync(descriptor)
+
+    monkeypatch.setattr(writer_module, "sync_file", slow)
+    (transactions, writes), (syncs, synced) = histogram(WRITES), histogram(SYNCS)
     await asyncio.gather(*[writer.submit(insert_row(f"m{i}")) for i in range(20)])
-    refused = writer.submit(insert_row("refused", fail=True))
-    with pytest.raises(ValueError, match="refused"):
-        await refused
-    assert histogram(WRITES) == (commits + writer.commits, writes + 21)
+    with pytest.raises(ValueError, match="refused"):  # a transaction of a refused write
+        await writer.submit(insert_row("refused", fail=True))
+    assert histogram(WRITES) == (transactions + writer.commits, writes + 21)
     sync_count, sync_seconds = histogram(SYNCS)
     assert sync_count == syncs + writer.commits
-    assert sync_seconds > synced
+    assert sync_seconds - synced >= 0.005 * writer.commits
+
+
+async def test_a_metric_that_cannot_be_recorded_is_logged_and_fails_no_write(
+    engine: AsyncEngine,
+    writer: GroupCommitWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(amount: float) -> None:
+        raise OSError("no space left on the metrics device")
+
+    monkeypatch.setattr(writer_metrics.WRITES_PER_TRANSACTION, "observe", broken)
+    assert await writer.submit(insert_row("kept")) == 1
+    assert await writer.submit(insert_row("and the next")) == 2
+    assert await committed_names(engine) == ["kept", "and the next"]
+    failures = [r for r in caplog.records if r.name == "timesheets.api.writer"]
+    assert [r.getMessage() for r in failures] == ["the writer's metrics could not be recorded"] * 2
 
 
 async def test_the_wal_synced_is_sqlites_own_behind_a_link(

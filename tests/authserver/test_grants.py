@@ -26,5 +26,5 @@ def test_each_reason_a_session_signs_no_one_in() -> None:
     live = _session(NOW + timedelta(hours=8))
     assert session_refusal(None, None, NOW) == "unknown session"
     assert session_refusal(_session(NOW), _user(), NOW) == "expired session"  # at its end
-    assert session_refusal(live, None, NOW) == "user deleted"
+    assert session_refusal(live, None, NOW) == "user deleted meanwhile"
     assert session_refusal(live, _user(enabled=False), NOW) == "user disabled"

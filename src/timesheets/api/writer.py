@@ -70,8 +70,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from timesheets.api.writer_metrics import WAL_SYNC, WRITES_PER_TRANSACTION
 from timesheets.db import IMMEDIATE, create_sync_sqlite_engine
-from timesheets.metrics import WAL_SYNC, WRITES_PER_COMMIT
 
 log = logging.getLogger("timesheets.api.writer")
 RETRIES_AFTER_CONFLICT = 2
@@ -181,6 +181,9 @@ class GroupCommitWriter:
         # see one another process has already been told of); set in the writer's thread.
         self._wal: tuple[Path, int] | None = None
         self._connection: AsyncConnection | None = None  # kept between transactions
+        # The last turn's WAL sync, in seconds (set in the writer's thread, read once the
+        # turn is awaited).
+        self._synced: float | None = None
         self._last_used = 0.0
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
@@ -250,9 +253,9 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
+            self._synced = None
             results = await self._transact_with_retry(batch)
             self.commits += 1
-            WRITES_PER_COMMIT.observe(len(batch))
         except DurabilityUnknown as error:
             log.critical("the WAL could not be synced", extra={"writes": len(batch)})
             self._fatal = error
@@ -281,6 +284,17 @@ class GroupCommitWriter:
                 pending.future.set_result(value)
             else:
                 pending.future.set_exception(value)
+        self._observe(len(batch))
+
+    def _observe(self, writes: int) -> None:
+        """Record a transaction's metrics, once its callers have their answers: a metric
+        that cannot be written is logged and never fails a write that is stored."""
+        try:
+            WRITES_PER_TRANSACTION.observe(writes)
+            if self._synced is not None:
+                WAL_SYNC.observe(self._synced)
+        except Exception:
+            log.exception("the writer's metrics could not be recorded")
 
     async def _transact_with_retry(self, batch: list[_Pending]) -> list[Outcome]:
         """Run the batch; when another instance committed the same unique key first
@@ -369,7 +383,7 @@ class GroupCommitWriter:
                 sync_file(descriptor)
             except OSError as error:
                 raise DurabilityUnknown(f"syncing {path} failed: {error}") from error
-            WAL_SYNC.observe(time.perf_counter() - started)
+            self._synced = time.perf_counter() - started
         return outcomes
 
     def _drop_sqlite(self, *, broken: bool = False) -> None:

@@ -170,13 +170,18 @@ async def find_session(session: AsyncSession, value: str) -> LoginSession | None
 
 
 def session_refusal(record: LoginSession | None, user: User | None, now: datetime) -> str | None:
-    """Why a browser's session does not sign it in, or None when it does."""
+    """Why a browser's session does not sign it in, or None when it does.
+
+    "unknown session" covers a signed-out browser and a deleted user's (their sessions
+    go with them); "user deleted meanwhile" is a user deleted between the session's
+    lookup and their own.
+    """
     if record is None:
         return "unknown session"
     if record.expires_at <= now:
         return "expired session"
     if user is None:
-        return "user deleted"
+        return "user deleted meanwhile"
     if not user.enabled:
         return "user disabled"
     return None

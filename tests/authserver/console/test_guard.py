@@ -186,6 +186,7 @@ async def test_a_session_that_signs_no_one_in_goes_to_sign_in_and_says_why(
 ) -> None:
     assert (await console.admin.http.get("/admin/apis")).status_code == 200
     if change is None:
+        console.admin.http.cookies.clear()
         console.admin.http.cookies.set("ts_session", "x" * 43)
     else:
         await console.server.tenant.run(change)
@@ -195,3 +196,6 @@ async def test_a_session_that_signs_no_one_in_goes_to_sign_in_and_says_why(
     assert answer.headers["location"].startswith("/admin/login")
     refused = [r for r in caplog.records if r.getMessage() == "session cookie refused"]
     assert [getattr(r, "reason", None) for r in refused] == [reason]
+    assert getattr(refused[0], "user_id", None) == (
+        None if change is None else console.admin.user_id
+    )

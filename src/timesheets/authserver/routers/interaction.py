@@ -92,10 +92,11 @@ async def session_user(runtime: Runtime, request: Request) -> tuple[User, dateti
         record = await grants.find_session(session, cookie)
         user = await session.get(User, record.user_id) if record else None
     refusal = grants.session_refusal(record, user, now)
+    # Without a refusal, record and user are both there: their tests only narrow types.
     if refusal is not None or record is None or user is None:
-        # A browser sent a session cookie that signs no one in: said, so that an
-        # unexpected sign-out can be traced to its cause.
-        log.info("session cookie refused", extra={"reason": refusal})
+        # Said (never the cookie), so that an unexpected sign-out can be traced.
+        user_id = record.user_id if record is not None else None
+        log.info("session cookie refused", extra={"reason": refusal, "user_id": user_id})
         return None
     return user, record.auth_time
 
