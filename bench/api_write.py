@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -327,9 +328,10 @@ def writes_per_transaction(base: str) -> list[str]:
     except httpx.HTTPError as error:
         return [f"writes a transaction not read: {error}"]
     values = {
-        name: float(value)
-        for name, value in (line.split(" ", 1) for line in text.splitlines())
-        if name in (f"{WRITES_METRIC}_sum", f"{WRITES_METRIC}_count")
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == WRITES_METRIC
+        for sample in family.samples
     }
     count = values.get(f"{WRITES_METRIC}_count", 0.0)
     if not count:
