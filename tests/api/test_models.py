@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Index, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from tests.api.new_entries import new_entry
 from timesheets import db
+from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
 from timesheets.api.models import Base
+
+NAME = "uq_entries_external"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -62,3 +70,81 @@ async def test_the_migrated_schema_is_the_models(database_url: str) -> None:
     assert partial, "the models declare a partial index"
     for name, (declared, made) in partial.items():
         assert made.endswith(f"where {declared}"), (name, declared, made)
+
+
+def _definitions(connection: Connection) -> dict[str, str]:
+    """The entries table's indexes as made, by name (on SQLite, but a table constraint's,
+    which has no definition of its own)."""
+    if connection.dialect.name == "postgresql":
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'entries'"
+    else:
+        sql = (
+            "SELECT name, sql FROM sqlite_master"
+            " WHERE type = 'index' AND tbl_name = 'entries' AND sql IS NOT NULL"
+        )
+    return {name: definition for name, definition in connection.execute(text(sql)).all()}
+
+
+def _migrate(connection: Connection, to: str) -> None:
+    config = db._alembic_config(MIGRATIONS, connection)
+    if to == "head":
+        command.upgrade(config, to)
+    else:
+        command.downgrade(config, to)
+
+
+def _rows(connection: Connection) -> list[Any]:
+    return list(connection.execute(text("SELECT * FROM entries ORDER BY id")).all())
+
+
+def _stores_twice(connection: Connection, entry: repo.NewEntry) -> bool:
+    """Whether `entry` can be stored again beside the same entry (undone either way)."""
+    try:
+        with connection.begin_nested() as savepoint:
+            repo.insert_many(connection, [entry], lambda _type: 168 * 100, NOW)
+            savepoint.rollback()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def test_migration_0007_indexes_only_the_entries_that_have_an_external_id(
+    database_url: str,
+) -> None:
+    """An external id stays unique per uploader both ways; entries without one (two of
+    the same uploader here) are kept out of the index at head, and the table's rows and
+    other indexes come through the change unchanged."""
+    uploaded = new_entry("ann")
+    engine = db.create_engine(database_url)
+    try:
+        await db.upgrade(engine, MIGRATIONS)
+        async with engine.begin() as connection:
+            batch = [
+                uploaded,
+                new_entry("bob", external_id=None),
+                new_entry("cy", external_id=None),
+            ]
+            await connection.run_sync(repo.insert_many, batch, lambda _type: 168 * 100, NOW)
+            rows = await connection.run_sync(_rows)
+            upgraded = await connection.run_sync(_definitions)
+            refused_at_head = not await connection.run_sync(_stores_twice, uploaded)
+            await connection.run_sync(_migrate, "0006")
+            downgraded = await connection.run_sync(_definitions)
+            refused_before = not await connection.run_sync(_stores_twice, uploaded)
+            rows_before = await connection.run_sync(_rows)
+            await connection.run_sync(_migrate, "head")
+            again = await connection.run_sync(_definitions)
+            rows_again = await connection.run_sync(_rows)
+    finally:
+        await engine.dispose()
+    assert len(rows) == 3
+    assert refused_at_head
+    assert refused_before
+    assert rows_before == rows
+    assert rows_again == rows
+    made = _bare(upgraded.pop(NAME))
+    assert "unique index" in made, made
+    assert made.endswith("where external_id is not null"), made
+    assert "where" not in _bare(downgraded.pop(NAME, "")), downgraded
+    again.pop(NAME)
+    assert upgraded == downgraded == again

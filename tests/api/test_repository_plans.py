@@ -673,7 +673,7 @@ async def test_the_migrations_make_the_declared_indexes(big: AsyncEngine) -> Non
             ).scalars()
         )
     declared = {index.name for index in repo.entries.indexes}
-    assert made == declared | {"pk_entries", "uq_entries_external"}
+    assert made == declared | {"pk_entries"}
 
 
 async def test_a_table_read_whole_fails_the_check(big: AsyncEngine) -> None:

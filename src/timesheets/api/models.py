@@ -13,7 +13,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -25,10 +24,11 @@ NAMING = {
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "pk": "pk_%(table_name)s",
 }
-# The rows of ix_entries_undated_week, and of the indexes keyed by date (migrations 0004
-# and 0006 write the same predicates).
+# The rows of ix_entries_undated_week, of the indexes keyed by date and of the external
+# ids' (migrations 0004, 0006 and 0007 write the same predicates).
 UNDATED = "entry_date IS NULL"
 DATED = "entry_date IS NOT NULL"
+EXTERNAL = "external_id IS NOT NULL"
 
 
 class Base(DeclarativeBase):
@@ -43,9 +43,17 @@ class Entry(Base):
 
     __tablename__ = "entries"
     __table_args__ = (
-        # External ids belong to whoever uploads: a machine client, or one person.
-        UniqueConstraint(
-            "created_by_client", "created_by_subject", "external_id", name="uq_entries_external"
+        # External ids belong to whoever uploads: a machine client, or one person. Only
+        # entries that have one are in it (NULLs never clash in a unique index anyway), so
+        # the API's own creates do not write to it.
+        Index(
+            "uq_entries_external",
+            "created_by_client",
+            "created_by_subject",
+            "external_id",
+            unique=True,
+            sqlite_where=text(EXTERNAL),
+            postgresql_where=text(EXTERNAL),
         ),
         # Hours per person and week (the caps, a person's weeks), with status and hours in
         # the index; the caps' day sums also read each of those entries' dates from the
