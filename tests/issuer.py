@@ -43,6 +43,8 @@ class TestIssuer:
     published: set[str] = field(default_factory=set)
     jwks_fetches: int = 0
     discovery_fetches: int = 0
+    #: While set, discovery and the JWKS answer 503 (still counted): an issuer in trouble.
+    failing: bool = False
     live: LiveServer | None = None
 
     def add_key(self, kid: str | None = None, *, publish: bool = True, alg: str = "RS256") -> str:
@@ -130,10 +132,14 @@ class TestIssuer:
 
         async def discovery(_request: Request) -> JSONResponse:
             self.discovery_fetches += 1
+            if self.failing:
+                return JSONResponse({"error": "temporarily_unavailable"}, 503)
             return JSONResponse({"issuer": self.url, "jwks_uri": f"{self.url}/jwks"})
 
         async def jwks(_request: Request) -> JSONResponse:
             self.jwks_fetches += 1
+            if self.failing:
+                return JSONResponse({"error": "temporarily_unavailable"}, 503)
             return JSONResponse(self.jwks())
 
         return Starlette(

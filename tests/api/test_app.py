@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests import issuer as test_issuer
 from tests.api.conftest import Api
 from tests.api.routers.test_upload import item
 from tests.api.seed import SEED
+from tests.bearer.conftest import FakeClock, forge
 from tests.live import serve_in_thread
 from timesheets.api.app import create_app
+from timesheets.api.create_lane import CreateLane
+from timesheets.bearer.jwks import JwksCache
 from timesheets.settings import ApiSettings
 
 
@@ -92,6 +98,58 @@ async def test_readyz_is_503_while_the_issuer_cannot_give_keys(
     finally:
         live.stop()
         issuer.stop()
+
+
+async def test_while_a_failing_issuer_gives_no_keys_requests_get_503_without_asking_it(
+    issuer: test_issuer.TestIssuer,
+    database_url: str,
+    make_api_settings: Callable[..., ApiSettings],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # With no keys yet and the issuer failing, the API asks it once per
+    # TIMESHEETS_API_JWKS_REFETCH_SECONDS, whatever tokens arrive: the
+    # other requests get the outage's 503 at once, each logged. The cache runs on a fake
+    # clock, so the shipped 10 s cooldown is exact.
+    issuer.failing = True
+    settings = make_api_settings(issuer, database_url)
+    app = create_app(settings)
+    assert isinstance(app, CreateLane)
+    cache = app.api.state.verifier.keys.jwks
+    assert isinstance(cache, JwksCache)
+    clock = cache.clock = FakeClock()
+    live = serve_in_thread(app, settings.port)
+    caplog.set_level(logging.WARNING, logger="timesheets")
+    forged = [
+        forge({"alg": "RS256", "typ": "at+jwt", "kid": f"forged-{i}"}, issuer.claims())
+        for i in range(30)
+    ]
+    try:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            reads = [http.get("/timesheets", headers=_bearer(token)) for token in forged[:20]]
+            refused = list(await asyncio.gather(*reads))
+            for token in forged[20:]:
+                refused.append(await http.post("/timesheets", json=SEED, headers=_bearer(token)))
+            for answer in refused:
+                assert answer.status_code == 503
+                assert answer.headers["retry-after"] == "2"
+                assert answer.json() == {"message": "Storage temporarily unavailable; retry"}
+            assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 0)
+            lines = [r for r in caplog.records if r.getMessage() == "dependency unavailable"]
+            assert len(lines) == 30
+            assert all("keys are not available" in r.reason for r in lines)
+            assert "next fetch in 10.0 s" in lines[-1].reason
+
+            issuer.failing = False
+            clock.advance(settings.jwks_refetch_seconds)
+            read = await http.get("/timesheets", headers=_bearer(issuer.token()))
+            assert read.status_code == 200, read.text
+            assert (issuer.discovery_fetches, issuer.jwks_fetches) == (2, 1)
+    finally:
+        live.stop()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _import_rows(text: str) -> dict[str, float]:

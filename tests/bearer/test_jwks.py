@@ -18,8 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.bearer.conftest import RSA_KID, TLS, FakeClock
+from tests.bearer.conftest import RSA_KID, TLS, FakeClock, MakeSetup, forge
 from tests.issuer import TestIssuer as Issuer
+from timesheets.bearer.errors import InvalidToken
 from timesheets.bearer.jwks import JwksCache, KeysUnavailable, discovery_urls
 
 ISS = "https://id.example.test"
@@ -401,28 +402,154 @@ async def test_issuer_outage_retries_at_most_once_per_cooldown(
 async def test_outage_with_nothing_cached_is_keys_unavailable(
     issuer: Issuer, http: httpx.AsyncClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No keys at all: KeysUnavailable (answered as 503, not 401), and logged."""
+    """No keys at all: KeysUnavailable (answered as 503, not 401). The failed attempt is
+    logged once; a lookup within the cooldown is refused without a second attempt."""
     issuer.stop()
-    cache = JwksCache(issuer.url, http, clock=clock)
+    cache = JwksCache(issuer.url, http, clock=clock, refetch_cooldown=10)
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
-        with pytest.raises(KeysUnavailable):
+        with pytest.raises(KeysUnavailable, match=r"next fetch in 10\.0 s"):
             await cache.key(RSA_KID, "RS256")
-        with pytest.raises(KeysUnavailable):
+        clock.advance(4)
+        with pytest.raises(KeysUnavailable, match=r"next fetch in 6\.0 s"):
             await cache.key(RSA_KID, "RS256")
     warnings = [r for r in caplog.records if r.name == "timesheets.bearer.jwks"]
-    assert [r.levelno for r in warnings] == [logging.WARNING, logging.WARNING]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert warnings[0].cached == 0
 
 
 async def test_recovery_after_a_cold_outage(
     scripted: Scripted, mock_http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """With nothing cached, each request retries, so keys appear as soon as the issuer does."""
+    """With nothing cached, the issuer is asked again once the cooldown has passed, and
+    not before: keys appear at the first attempt after it recovers."""
     scripted.responses[JWKS_URI] = lambda: httpx.Response(503)
-    cache = scripted_cache(mock_http, clock)
-    with pytest.raises(KeysUnavailable):
+    cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
+    with pytest.raises(KeysUnavailable, match="503"):
         await cache.key("a", "RS256")
     scripted.responses[JWKS_URI] = lambda: httpx.Response(200, json=scripted.jwks)
+    clock.advance(9.9)
+    with pytest.raises(KeysUnavailable, match="503"):
+        await cache.key("a", "RS256")
+    assert scripted.requests == [OIDC, JWKS_URI]
+    clock.advance(0.1)
     assert await cache.key("a", "RS256") is not None
+    assert scripted.requests == [OIDC, JWKS_URI, JWKS_URI]  # discovery was kept
+
+
+def forged(test_issuer: Issuer, i: int) -> str:
+    """A token naming a kid the issuer never had, with valid claims."""
+    return forge({"alg": "RS256", "typ": "at+jwt", "kid": f"forged-{i}"}, test_issuer.claims())
+
+
+async def test_a_failing_issuer_is_asked_once_per_cooldown_while_nothing_is_cached(
+    issuer: Issuer, make_setup: MakeSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 8725 §3.10 spirit: forged tokens cannot multiply requests to a failing issuer.
+
+    Concurrent and sequential verifications inside the cooldown make one attempt between
+    them, and each is refused with KeysUnavailable; readiness probes obey the same limit.
+    """
+    issuer.failing = True
+    setup = make_setup(issuer, refetch_cooldown=10)
+    with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
+        results = await asyncio.gather(
+            *(setup.verifier.verify(forged(issuer, i)) for i in range(50)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, KeysUnavailable) for r in results), results
+        for i in range(100):
+            with pytest.raises(KeysUnavailable, match="503"):
+                await setup.verifier.verify(forged(issuer, i))
+        assert not await setup.cache.ready()
+        assert setup.fetches() == (1, 0)
+        setup.clock.advance(9.9)
+        with pytest.raises(KeysUnavailable, match=r"next fetch in 0\.1 s"):
+            await setup.verifier.verify(issuer.token())
+        assert setup.fetches() == (1, 0)
+        setup.clock.advance(0.1)
+        results = await asyncio.gather(
+            *(setup.verifier.verify(forged(issuer, i)) for i in range(50)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, KeysUnavailable) for r in results), results
+        assert setup.fetches() == (2, 0)
+    warnings = [r for r in caplog.records if r.name == "timesheets.bearer.jwks"]
+    assert [r.getMessage() for r in warnings] == [
+        "cannot refresh the issuer's keys; keeping the cached ones"
+    ] * 2  # one line per attempt, none per refused lookup
+    assert all("503" in r.reason and r.cached == 0 for r in warnings)
+
+    issuer.failing = False  # recovered, but the cooldown still holds
+    with pytest.raises(KeysUnavailable):
+        await setup.verifier.verify(issuer.token())
+    assert setup.fetches() == (2, 0)
+    setup.clock.advance(10)
+    principal = await setup.verifier.verify(issuer.token())
+    assert principal.client_id == "importer"
+    assert setup.fetches() == (3, 1)
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await setup.verifier.verify(forged(issuer, 0))
+    assert setup.fetches() == (3, 1)  # an unknown kid waits for the cooldown again
+
+
+class Gated(Scripted):
+    """A scripted issuer whose answers wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.arrived: list[str] = []
+        self.waiting = asyncio.Event()
+
+    async def handle_later(self, request: httpx.Request) -> httpx.Response:
+        self.arrived.append(str(request.url))
+        self.waiting.set()
+        await self.gate.wait()
+        return self.handle(request)
+
+
+@pytest.fixture
+async def gated() -> Any:
+    """A gated issuer and an HTTP client whose requests go to it."""
+    issuer = Gated()
+    transport = httpx.MockTransport(issuer.handle_later)
+    async with httpx.AsyncClient(transport=transport, verify=TLS) as client:
+        yield issuer, client
+
+
+async def test_callers_wait_for_the_fetch_in_flight_even_without_a_cooldown(
+    gated: tuple[Gated, httpx.AsyncClient], clock: FakeClock
+) -> None:
+    """Lookups arriving during an attempt share it instead of starting their own, even
+    with a zero cooldown; a failed attempt answers all of them."""
+    issuer, http = gated
+    issuer.responses[OIDC] = lambda: httpx.Response(503)
+    cache = scripted_cache(http, clock, refetch_cooldown=0)
+    lookups = [asyncio.create_task(cache.key(f"kid-{i}", "RS256")) for i in range(20)]
+    await issuer.waiting.wait()
+    issuer.gate.set()
+    results = await asyncio.gather(*lookups, return_exceptions=True)
+    assert all(isinstance(r, KeysUnavailable) for r in results), results
+    assert issuer.arrived == [OIDC]
+
+
+async def test_a_caller_giving_up_does_not_cancel_the_shared_fetch(
+    gated: tuple[Gated, httpx.AsyncClient], clock: FakeClock
+) -> None:
+    """The caller that started the attempt is cancelled (its client left); the others
+    still get the keys from that same attempt."""
+    issuer, http = gated
+    cache = scripted_cache(http, clock)
+    first = asyncio.create_task(cache.key("a", "RS256"))
+    await issuer.waiting.wait()
+    others = [asyncio.create_task(cache.key("a", "RS256")) for _ in range(5)]
+    await asyncio.sleep(0)
+    first.cancel()
+    issuer.gate.set()
+    keys = await asyncio.gather(*others)
+    assert all(k is not None and k.kid == "a" for k in keys)
+    assert first.cancelled()
+    assert issuer.arrived == [OIDC, JWKS_URI]  # the cancelled discovery was not abandoned
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,16 @@
 """The issuer's keys: found through discovery, fetched from its JWKS, cached, refreshed.
 
 - Keys are fetched once and kept; they are refreshed when older than `max_age`.
-- A token with an unknown `kid` causes at most one refetch per `refetch_cooldown`, so a
-  flood of forged kids cannot flood the issuer; a genuinely new key is found at once.
+- At most one fetch attempt (discovery and JWKS) is in flight, and at most one starts per
+  `refetch_cooldown`, failed attempts included and whether or not keys are cached: a flood
+  of forged kids, or of any tokens while the issuer is down, cannot flood the issuer
+  (in the spirit of RFC 8725 §3.10: received header values are not trusted). Callers
+  arriving meanwhile wait for the attempt in flight. The first attempt starts at once, and
+  a genuinely new key is found on first sight once the cooldown allows.
 - A refresh replaces the whole set, so keys that leave the JWKS stop being accepted.
-- When the issuer cannot be reached, the cached keys keep working and the outage is logged.
+- When the issuer cannot be reached, the cached keys keep working and the outage is logged;
+  with nothing cached, lookups raise `KeysUnavailable` without asking the issuer again
+  until the cooldown has passed.
 """
 
 from __future__ import annotations
@@ -51,58 +57,73 @@ class JwksCache:
         self._keys: dict[str | None, VerificationKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._failure: str | None = None
+        self._in_flight: asyncio.Task[None] | None = None
 
     async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for a token's `kid` and `alg`, refetching within the limits above."""
-        now = self.clock()
-        if self._fetched_at is None or now - self._fetched_at >= self.max_age:
-            await self.refresh(force=self._fetched_at is None)
+        tried = False
+        if self._fetched_at is None or self.clock() - self._fetched_at >= self.max_age:
+            tried = await self.refresh()
         key = select_key(self._keys, kid, alg)
-        if key is None and self._may_refetch(self.clock()):
-            await self.refresh(force=False)
+        if key is None and not tried:
+            await self.refresh()
             key = select_key(self._keys, kid, alg)
         if not self._keys:
-            raise KeysUnavailable("the issuer's keys are not available")
+            raise KeysUnavailable(self._unavailable())
         return key
 
     async def ready(self) -> bool:
-        """Whether keys are cached, fetching them once (within the cooldown) if none are."""
+        """Whether keys are cached, fetching them (within the cooldown) if none are."""
         if not self._keys:
-            try:
-                await self.refresh(force=self._fetched_at is None)
-            except KeysUnavailable:
-                return False
+            await self.refresh()
         return bool(self._keys)
 
-    def _may_refetch(self, now: float) -> bool:
-        return self._attempted_at is None or now - self._attempted_at >= self.refetch_cooldown
+    async def refresh(self) -> bool:
+        """Fetch the keys, or wait for the fetch in flight; whether an attempt was seen.
 
-    async def refresh(self, *, force: bool) -> None:
-        """Fetch the JWKS (once for concurrent callers); keep the old keys on failure."""
-        attempted = self._attempted_at
-        async with self._lock:
-            if self._attempted_at != attempted or (force and self._fetched_at is not None):
-                return  # another request refreshed while this one waited
-            if not force and not self._may_refetch(self.clock()):
-                return
-            self._attempted_at = self.clock()
-            try:
-                keys = parse_jwks(await self._fetch_jwks())
-            except (httpx.HTTPError, ValueError) as exc:
-                JWKS_REFRESHES.labels("failed").inc()
-                log.warning(
-                    "cannot refresh the issuer's keys; keeping the cached ones",
-                    extra={"issuer": self.issuer, "reason": str(exc), "cached": len(self._keys)},
-                )
-                if not self._keys:
-                    raise KeysUnavailable(str(exc)) from exc
-                return
-            self._keys = keys
-            self._fetched_at = self.clock()
-            self.fetches += 1
-            JWKS_REFRESHES.labels("fetched").inc()
-            log.info("fetched the issuer's keys", extra={"issuer": self.issuer, "keys": len(keys)})
+        No attempt starts within `refetch_cooldown` of the last one. A failed attempt keeps
+        the cached keys.
+        """
+        if self._in_flight is None:
+            now = self.clock()
+            if self._attempted_at is not None and now - self._attempted_at < self.refetch_cooldown:
+                return False
+            self._attempted_at = now
+            self._in_flight = asyncio.create_task(self._attempt())
+            self._in_flight.add_done_callback(self._landed)
+        # Shielded: a caller that gives up (a client gone) does not cancel the others' fetch.
+        await asyncio.shield(self._in_flight)
+        return True
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        if self._in_flight is task:
+            self._in_flight = None
+
+    def _unavailable(self) -> str:
+        """Why there are no keys, and when the issuer will next be asked."""
+        reason = self._failure or "the issuer's JWKS has no usable keys"
+        since = self.clock() - (self._attempted_at or 0.0)
+        wait = max(self.refetch_cooldown - since, 0.0)
+        return f"the issuer's keys are not available ({reason}); next fetch in {wait:.1f} s"
+
+    async def _attempt(self) -> None:
+        try:
+            keys = parse_jwks(await self._fetch_jwks())
+        except (httpx.HTTPError, ValueError) as exc:
+            self._failure = str(exc) or type(exc).__name__
+            JWKS_REFRESHES.labels("failed").inc()
+            log.warning(
+                "cannot refresh the issuer's keys; keeping the cached ones",
+                extra={"issuer": self.issuer, "reason": self._failure, "cached": len(self._keys)},
+            )
+            return
+        self._keys = keys
+        self._failure = None
+        self._fetched_at = self.clock()
+        self.fetches += 1
+        JWKS_REFRESHES.labels("fetched").inc()
+        log.info("fetched the issuer's keys", extra={"issuer": self.issuer, "keys": len(keys)})
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         if self.jwks_uri is None:
