@@ -191,7 +191,12 @@ class ApiSettings(BaseSettings):
         int, Field(ge=60, description="Longest exp - iat accepted, seconds.")
     ] = 86400
     jwks_refetch_seconds: Annotated[
-        float, Field(ge=0, description="At most one JWKS refetch per this many seconds.")
+        float,
+        Field(
+            ge=0,
+            description="At most one JWKS fetch attempt per this many seconds, failed ones "
+            "included, with or without keys cached.",
+        ),
     ] = 10.0
     jwks_max_age_seconds: Annotated[
         float, Field(gt=0, description="Refresh the cached JWKS after this long.")
