@@ -74,29 +74,50 @@ def test_a_day_entry_gets_its_iso_week_from_the_date() -> None:
     assert entry.user_type is None
 
 
-def test_a_date_may_repeat_its_own_week_but_not_another() -> None:
+MISMATCH = "date 2024-12-30 is in ISO week 2025-W01; year and week sent with a date must be its own"
+
+
+@pytest.mark.parametrize("model", [TimesheetCreate, UploadItem])
+def test_a_date_may_repeat_its_own_week_but_not_another(model: type[Any]) -> None:
     day = {"date": "2024-12-30", "project": "P", "hours": 1}
-    assert TimesheetCreate.model_validate(day | {"year": 2025, "week": 1}).iso_week == (2025, 1)
-    errors = errors_of(TimesheetCreate, day | {"year": 2024, "week": 53})
-    assert any("2025-W01" in error["message"] for error in errors)
-    assert fields_of(TimesheetCreate, day | {"year": 2024}) == {"body"}
+    assert model.model_validate(day | {"year": 2025, "week": 1}).iso_week == (2025, 1)
+    assert model.model_validate(day | {"year": 2025}).iso_week == (2025, 1)
+    for other in (
+        {"year": 2024, "week": 53},
+        {"year": 2024},
+        {"week": 53},
+        {"year": 2024, "week": 1},
+    ):
+        assert errors_of(model, day | other) == [{"field": "date", "message": MISMATCH}]
 
 
-@pytest.mark.parametrize("missing", [{"year": None, "week": None}, {"year": None}, {"week": None}])
-def test_an_entry_needs_a_date_or_a_year_and_week(missing: dict[str, None]) -> None:
-    data = {k: v for k, v in (SEED | missing).items() if v is not None}
-    errors = errors_of(TimesheetCreate, data)
-    assert errors == [{"field": "body", "message": "give either date, or year and week"}]
+@pytest.mark.parametrize("model", [TimesheetCreate, UploadItem])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({k: v for k, v in SEED.items() if k not in ("year", "week")}, ["year", "week"]),
+        ({k: v for k, v in SEED.items() if k != "year"}, ["year"]),
+        ({k: v for k, v in SEED.items() if k != "week"}, ["week"]),
+        ({"project": "P", "hours": 1}, ["year", "week"]),
+    ],
+)
+def test_an_entry_needs_a_date_or_a_year_and_week_and_the_refusal_names_the_missing(
+    model: type[Any], body: dict[str, Any], fields: list[str]
+) -> None:
+    assert errors_of(model, body) == [
+        {"field": field, "message": "give either date, or year and week"} for field in fields
+    ]
 
 
+@pytest.mark.parametrize("model", [TimesheetCreate, UploadItem])
 @pytest.mark.parametrize(("year", "ok"), [(2020, True), (2026, True), (2021, False), (2025, False)])
-def test_week_53_exists_only_in_long_years(year: int, ok: bool) -> None:
+def test_week_53_exists_only_in_long_years(model: type[Any], year: int, ok: bool) -> None:
     data = SEED | {"year": year, "week": 53}
     if ok:
-        assert TimesheetCreate.model_validate(data).iso_week == (year, 53)
+        assert model.model_validate(data).iso_week == (year, 53)
     else:
-        assert errors_of(TimesheetCreate, data) == [
-            {"field": "body", "message": f"ISO year {year} has weeks 1 to 52"}
+        assert errors_of(model, data) == [
+            {"field": "week", "message": f"ISO year {year} has weeks 1 to 52"}
         ]
 
 
@@ -158,8 +179,8 @@ def test_text_at_the_length_limits_is_accepted_as_given() -> None:
 
 
 @pytest.mark.parametrize("body", [None, [], "entry", 5])
-def test_a_body_that_is_not_an_object_is_refused(body: Any) -> None:
-    assert errors_of(TimesheetCreate, body)
+def test_a_body_that_is_not_an_object_is_refused_naming_the_body(body: Any) -> None:
+    assert fields_of(TimesheetCreate, body) == {"body"}
 
 
 def test_entries_are_frozen() -> None:
@@ -186,7 +207,7 @@ def test_a_rejection_needs_a_reason() -> None:
     assert (rejection.decision, rejection.reason) == ("reject", "wrong project")
     for data in ({"decision": "reject"}, {"decision": "reject", "reason": None}):
         assert errors_of(Decision, data) == [
-            {"field": "body", "message": "a rejection needs a reason"}
+            {"field": "reason", "message": "a rejection needs a reason"}
         ]
     assert fields_of(Decision, {"decision": "reject", "reason": "  "}) == {"reason"}
 

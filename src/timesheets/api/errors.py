@@ -35,12 +35,16 @@ class ApiError(Exception):
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """Pydantic errors as [{field, message}]."""
+    """Pydantic errors as [{field, message}]: a whole-model check's error once for each
+    field it names (`schemas._refused`), any other error without a place as the body's."""
     result = []
     for item in error.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in item["loc"]) or "body"
         message = str(item["msg"]).removeprefix("Value error, ")
-        result.append({"field": prefix + location, "message": message})
+        if item["loc"]:
+            fields = [".".join(str(part) for part in item["loc"])]
+        else:
+            fields = list(item.get("ctx", {}).get("fields", ())) or ["body"]
+        result += [{"field": prefix + field, "message": message} for field in fields]
     return result
 
 

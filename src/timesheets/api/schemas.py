@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from timesheets.api.domain.hours import to_hundredths
 from timesheets.api.domain.weeks import check_week, week_of
@@ -50,6 +51,11 @@ Description = Annotated[str, Field(max_length=2000), AfterValidator(_clean_text)
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
+def _refused(message: str, *fields: str) -> PydanticCustomError:
+    """A whole-model check's refusal naming the fields to fix (`errors.field_errors`)."""
+    return PydanticCustomError("refused", message, {"fields": fields})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -81,16 +87,25 @@ class EntryFields(_Strict):
 
     @model_validator(mode="after")
     def _week_or_date(self) -> EntryFields:
+        """A date fixes the ISO week: `year` and `week` sent with it must be its own, or
+        `date` is refused. Without a date, a missing `year` or `week` is refused, and a
+        `week` its `year` does not have."""
         if self.date is not None:
             year, week = week_of(self.date)
-            if (self.year is not None and self.year != year) or (
-                self.week is not None and self.week != week
-            ):
-                raise ValueError(f"date {self.date} is in ISO week {year}-W{week:02d}")
+            if self.year not in (None, year) or self.week not in (None, week):
+                raise _refused(
+                    f"date {self.date} is in ISO week {year}-W{week:02d}; "
+                    "year and week sent with a date must be its own",
+                    "date",
+                )
         elif self.year is None or self.week is None:
-            raise ValueError("give either date, or year and week")
+            missing = [name for name in ("year", "week") if getattr(self, name) is None]
+            raise _refused("give either date, or year and week", *missing)
         else:
-            check_week(self.year, self.week)
+            try:
+                check_week(self.year, self.week)
+            except ValueError as error:
+                raise _refused(str(error), "week") from None
         return self
 
     @property
@@ -128,5 +143,5 @@ class Decision(_Strict):
     @model_validator(mode="after")
     def _reason_for_rejection(self) -> Decision:
         if self.decision == "reject" and not self.reason:
-            raise ValueError("a rejection needs a reason")
+            raise _refused("a rejection needs a reason", "reason")
         return self

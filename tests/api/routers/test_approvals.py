@@ -134,7 +134,7 @@ async def test_refused_decisions_change_nothing(api: Api) -> None:
         f"/approvals/{alices}", json={"decision": "reject"}, headers=api.auth(mona)
     )
     assert missing_reason.json()["errors"] == [
-        {"field": "body", "message": "a rejection needs a reason"}
+        {"field": "reason", "message": "a rejection needs a reason"}
     ]
 
     raw_refusals = [

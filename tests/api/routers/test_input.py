@@ -275,20 +275,42 @@ async def test_I04_iso_weeks_exist_or_are_refused(api: Api) -> None:
             "/timesheets", json=SEED | {"year": year, "week": week}, headers=api.auth()
         )
         assert response.status_code == 422, (year, week, response.text)
-    mismatch = await api.http.post(
-        "/timesheets",
-        json={
-            "user_id": "u",
-            "project": "P",
-            "hours": 1,
-            "date": "2024-12-30",
-            "year": 2024,
-            "week": 53,
-        },
+    day = {"user_id": "u", "project": "P", "hours": 1, "date": "2024-12-30"}
+    mismatch = (
+        "date 2024-12-30 is in ISO week 2025-W01; year and week sent with a date must be its own"
+    )
+    missing = "give either date, or year and week"
+    # A week-level refusal names the field to fix; a date fixes the week, so a year or
+    # week that disagrees with it is refused as the date's.
+    refusals: list[tuple[dict[str, Any], list[dict[str, str]]]] = [
+        (SEED | {"week": 53}, [{"field": "week", "message": "ISO year 2017 has weeks 1 to 52"}]),
+        (
+            SEED | {"year": 2021, "week": 53},
+            [{"field": "week", "message": "ISO year 2021 has weeks 1 to 52"}],
+        ),
+        ({k: v for k, v in SEED.items() if k != "week"}, [{"field": "week", "message": missing}]),
+        ({k: v for k, v in SEED.items() if k != "year"}, [{"field": "year", "message": missing}]),
+        (
+            {k: v for k, v in day.items() if k != "date"},
+            [{"field": "year", "message": missing}, {"field": "week", "message": missing}],
+        ),
+        (day | {"year": 2024, "week": 53}, [{"field": "date", "message": mismatch}]),
+        (day | {"year": 2024}, [{"field": "date", "message": mismatch}]),
+        (day | {"week": 52}, [{"field": "date", "message": mismatch}]),
+    ]
+    for body, errors in refusals:
+        for path in ("/timesheets", "/timesheet"):
+            response = await api.http.post(path, json=body, headers=api.auth())
+            assert response.status_code == 422, (path, body, response.text)
+            assert response.json()["errors"] == errors, (path, body)
+    upload = await api.http.post(
+        "/timesheets/upload",
+        json=[body | {"external_id": f"row-{n}"} for n, (body, _) in enumerate(refusals)],
         headers=api.auth(),
     )
-    assert mismatch.json()["errors"] == [
-        {"field": "body", "message": "date 2024-12-30 is in ISO week 2025-W01"}
+    assert upload.status_code == 200, upload.text
+    assert [(r["status"], r["errors"]) for r in upload.json()["items"]] == [
+        ("rejected", errors) for _, errors in refusals
     ]
     for query in (
         "week_from=2024-W1",
