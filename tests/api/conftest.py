@@ -76,16 +76,24 @@ def make_api_settings(tmp_path: Path) -> Callable[..., ApiSettings]:
     return make
 
 
+@contextlib.asynccontextmanager
+async def serving(issuer: TestIssuer, settings: ApiSettings) -> AsyncIterator[Api]:
+    """The Timesheets API with these settings on their loopback port."""
+    live = serve_in_thread(create_app(settings), settings.port)
+    try:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            yield Api(live, settings, issuer, http)
+    finally:
+        live.stop()
+
+
 @pytest.fixture
 async def api(
     issuer: TestIssuer, database_url: str, make_api_settings: Callable[..., ApiSettings]
 ) -> AsyncIterator[Api]:
     """The Timesheets API on a free loopback port, on SQLite and on PostgreSQL."""
-    settings = make_api_settings(issuer, database_url)
-    live = serve_in_thread(create_app(settings), settings.port)
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
-        yield Api(live, settings, issuer, http)
-    live.stop()
+    async with serving(issuer, make_api_settings(issuer, database_url)) as served:
+        yield served
 
 
 @contextlib.asynccontextmanager

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tests.api.conftest import Api
+import pytest
+
+from tests.api.conftest import Api, serving
+from tests.issuer import TestIssuer
+from timesheets.settings import ApiSettings
 
 PERSON_SCOPES = "read:timesheets create:timesheets delete:timesheets"
 MANAGER_SCOPES = "read:timesheets create:timesheets approve:timesheets delete:timesheets"
@@ -143,6 +148,38 @@ async def test_pages_are_stable_and_counted(api: Api) -> None:
     assert await listed(api, "limit=2&offset=1&user_id=u9") == (order[8:10], 5)
     default_page = (await api.http.get("/timesheets", headers=api.auth())).json()
     assert [entry["id"] for entry in default_page] == order
+
+
+@pytest.mark.parametrize("path", ["/timesheets", "/approvals"])
+async def test_both_lists_give_at_most_the_configured_page_size(
+    path: str,
+    issuer: TestIssuer,
+    database_url: str,
+    make_api_settings: Callable[..., ApiSettings],
+) -> None:
+    settings = make_api_settings(issuer, database_url, page_size_max=3)
+    async with serving(issuer, settings) as api:
+        created = [
+            (
+                await create(
+                    api, {"user_id": f"u{i}", "project": "P", "year": 2026, "week": 9, "hours": 1}
+                )
+            )["id"]
+            for i in range(5)
+        ]
+
+        async def page(query: str) -> tuple[list[str], str]:
+            response = await api.http.get(f"{path}?{query}", headers=api.auth())
+            assert response.status_code == 200, f"{query}: {response.text}"
+            return [entry["id"] for entry in response.json()], response.headers["x-total-count"]
+
+        assert await page("limit=200") == (created[:3], "5")
+        assert await page("") == (created[:3], "5")
+        assert await page("limit=4&offset=3") == (created[3:], "5")
+        assert await page("limit=2&offset=1") == (created[1:3], "5")
+        refused = await api.http.get(f"{path}?limit=201", headers=api.auth())
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == ["limit"]
 
 
 BAD_QUERIES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,37 @@ def _context(request: Request) -> ApiContext:
     return context
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which page of a list: `limit` entries from `offset`."""
+
+    limit: int
+    offset: int
+
+
+def _page(
+    request: Request,
+    limit: Annotated[
+        int, Query(ge=1, le=200, description="Entries per page, at most the API's page_size_max")
+    ] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Page:
+    """The page asked for, cut to the configured `page_size_max`."""
+    return Page(min(limit, _context(request).settings.page_size_max), offset)
+
+
+Paged = Annotated[Page, Depends(_page)]
+
+
+async def _listed(
+    request: Request, response: Response, principal: Principal, where: EntryFilter, page: Page
+) -> list[dict[str, Any]]:
+    """One page of the entries `where` selects, with their full count in X-Total-Count."""
+    rows, total = await entries.list_(_context(request), principal, where, page.limit, page.offset)
+    response.headers["X-Total-Count"] = str(total)
+    return rows
+
+
 def _week(name: str, value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -47,6 +79,7 @@ async def list_timesheets(
     request: Request,
     response: Response,
     principal: Reader,
+    page: Paged,
     user_id: Annotated[str | None, Query(max_length=100)] = None,
     project: Annotated[str | None, Query(max_length=200)] = None,
     status: Literal["submitted", "approved", "rejected"] | None = None,
@@ -54,11 +87,8 @@ async def list_timesheets(
     date_to: Annotated[date | None, Query(alias="to")] = None,
     week_from: Week = None,
     week_to: Week = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """Your entries; a manager's or machine's token sees everyone's. Stable order."""
-    context = _context(request)
     where = EntryFilter(
         user_id=user_id,
         project=project,
@@ -68,11 +98,7 @@ async def list_timesheets(
         week_from=_week("week_from", week_from),
         week_to=_week("week_to", week_to),
     )
-    rows, total = await entries.list_(
-        context, principal, where, min(limit, context.settings.page_size_max), offset
-    )
-    response.headers["X-Total-Count"] = str(total)
-    return rows
+    return await _listed(request, response, principal, where, page)
 
 
 @router.get(
@@ -116,15 +142,10 @@ async def list_approvals(
     request: Request,
     response: Response,
     principal: Approver,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    page: Paged,
 ) -> list[dict[str, Any]]:
     """Every submitted entry, oldest first."""
-    rows, total = await entries.list_(
-        _context(request), principal, EntryFilter(status="submitted"), limit, offset
-    )
-    response.headers["X-Total-Count"] = str(total)
-    return rows
+    return await _listed(request, response, principal, EntryFilter(status="submitted"), page)
 
 
 @router.put(
