@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timesheets.api.schemas import TimesheetCreate, UploadItem
+from timesheets.api.schemas import Decision, TimesheetCreate, UploadItem
 
 _MESSAGE = {"type": "object", "properties": {"message": {"type": "string"}}}
 
@@ -29,6 +29,16 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     415: _error("Unsupported media type"),
 }
 
+#: `PUT /approvals/{id}`'s optional body, for FastAPI's `openapi_extra` (the route reads
+#: the body itself: empty approves, `null` too).
+DECISION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "description": "Empty to approve; `decision` and `reason` to reject.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}},
+    }
+}
+
 
 def _responses(success: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -44,9 +54,10 @@ def _responses(success: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_write_paths(schema: dict[str, Any]) -> None:
-    """Describe POST /timesheets and POST /timesheets/upload in `schema`."""
+    """Describe POST /timesheets and POST /timesheets/upload in `schema`, and add the
+    request bodies' schemas (`DECISION_BODY`'s too)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (TimesheetCreate, UploadItem):
+    for model in (TimesheetCreate, UploadItem, Decision):
         definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(definition.pop("$defs", {}))
         components[model.__name__] = definition

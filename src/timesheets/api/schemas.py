@@ -137,8 +137,18 @@ class UploadItem(EntryFields):
 class Decision(_Strict):
     """`PUT /approvals/{id}`: empty body approves; a rejection needs a reason."""
 
+    # The rule `_reason_for_rejection` checks, for the OpenAPI document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"decision": {"const": "reject"}}, "required": ["decision"]},
+            "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+        }
+    )
+
     decision: Literal["approve", "reject"] = "approve"
-    reason: Description | None = None
+    reason: Description | None = Field(
+        None, description="Why the entry is rejected: required to reject, not blank."
+    )
 
     @model_validator(mode="after")
     def _reason_for_rejection(self) -> Decision:

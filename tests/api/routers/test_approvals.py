@@ -210,3 +210,33 @@ async def test_a_rejected_entry_no_longer_counts_towards_the_caps(api: Api) -> N
         ("rejected", "mona", "spa"),
         ("deleted", "alice", "spa"),
     ]
+
+
+async def test_the_openapi_document_gives_the_decisions_optional_body(api: Api) -> None:
+    document = (await api.http.get("/openapi.json")).json()
+    put = document["paths"]["/approvals/{entry_id}"]["put"]
+    assert put["requestBody"] == {
+        "required": False,
+        "description": "Empty to approve; `decision` and `reason` to reject.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}},
+    }
+    schema = document["components"]["schemas"]["Decision"]
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    assert "required" not in schema
+    assert schema["properties"]["decision"] == {
+        "default": "approve",
+        "enum": ["approve", "reject"],
+        "title": "Decision",
+        "type": "string",
+    }
+    assert schema["properties"]["reason"]["anyOf"] == [
+        {"maxLength": 2000, "type": "string"},
+        {"type": "null"},
+    ]
+    assert schema["if"] == {
+        "properties": {"decision": {"const": "reject"}},
+        "required": ["decision"],
+    }
+    assert schema["then"] == {"required": ["reason"], "properties": {"reason": {"type": "string"}}}
+    assert {"413", "415", "422"} <= set(put["responses"])

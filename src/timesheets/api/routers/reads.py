@@ -12,7 +12,7 @@ from timesheets.api import entries
 from timesheets.api.context import ApiContext
 from timesheets.api.domain.weeks import parse_week
 from timesheets.api.errors import ApiError
-from timesheets.api.openapi import BEARER_ERRORS, CONFLICT, NOT_FOUND
+from timesheets.api.openapi import BEARER_ERRORS, CONFLICT, DECISION_BODY, NOT_FOUND
 from timesheets.api.repository import EntryFilter
 from timesheets.api.routers.body import optional_json_body
 from timesheets.bearer.claims import Principal
@@ -153,6 +153,7 @@ async def list_approvals(
     summary="Approve or reject an entry",
     tags=["approvals"],
     responses=NOT_FOUND | CONFLICT,
+    openapi_extra=DECISION_BODY,
 )
 async def decide(request: Request, entry_id: str, principal: Approver) -> dict[str, Any]:
     """Empty body approves; `{"decision": "reject", "reason": "..."}` rejects."""
