@@ -10,6 +10,7 @@ from starlette.types import Receive
 from timesheets.api.errors import ApiError
 from timesheets.api.json_body import MalformedBody, parse_json, parse_json_lines
 from timesheets.header_numbers import declared_over
+from timesheets.request_body import body_within
 
 JSON_TYPES = ("application/json",)
 JSON_LINES_TYPES = ("application/x-ndjson", "application/jsonl")
@@ -27,36 +28,32 @@ def media_type_of(content_type: str) -> str:
 
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once it exceeds `limit` (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared_over(declared, limit):
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
+    body = await body_within(request, limit)
+    if body is None:
+        raise too_large(limit)
+    return body
 
 
 async def receive_limited(receive: Receive, declared: str | None, limit: int) -> bytes:
     """The body straight from the ASGI `receive`, within `limit` as `read_limited` holds
     it; a client gone before the end raises ClientDisconnect, as `Request.stream` does."""
     if declared_over(declared, limit):
-        raise _too_large(limit)
+        raise too_large(limit)
     body = bytearray()
     while True:
         message = await receive()
         if message["type"] == "http.request":
             body += message.get("body", b"")
             if len(body) > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             if not message.get("more_body", False):
                 return bytes(body)
         elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
 
 
-def _too_large(limit: int) -> ApiError:
+def too_large(limit: int) -> ApiError:
+    """413: the body exceeds the API's limit."""
     return ApiError(413, f"Request body exceeds {limit} bytes")
 
 
