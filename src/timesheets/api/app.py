@@ -25,10 +25,15 @@ from timesheets.api.create_lane import CreateLane
 from timesheets.api.errors import UNAVAILABLE, ApiError
 from timesheets.api.openapi import add_write_paths
 from timesheets.api.routers import reads
+from timesheets.api.routers.body import too_large
 from timesheets.api.routers.writes import create_timesheet, upload_timesheets
 from timesheets.api.writer import GroupCommitWriter, StoreUnavailable
 from timesheets.bearer.claims import ClaimRules
-from timesheets.bearer.dependencies import VerifierUnavailable, bearer_error_response
+from timesheets.bearer.dependencies import (
+    FormTooLarge,
+    VerifierUnavailable,
+    bearer_error_response,
+)
 from timesheets.bearer.errors import BearerError
 from timesheets.bearer.jwks import JwksCache
 from timesheets.bearer.keys import VerificationKey
@@ -123,6 +128,11 @@ def _handlers(app: FastAPI) -> None:
             log.warning("request failed", extra={"status": error.status, "reason": error.message})
         return error.response()
 
+    async def form_too_large(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, FormTooLarge)
+        log.info("request refused", extra={"status": 413, "reason": str(error)})
+        return too_large(error.limit).response()
+
     async def unavailable(_request: Request, error: Exception) -> Response:
         log.warning("dependency unavailable", extra={"reason": str(error)})
         return UNAVAILABLE.response()
@@ -140,6 +150,7 @@ def _handlers(app: FastAPI) -> None:
         return Response(body, 422, media_type="application/json")
 
     app.add_exception_handler(BearerError, bearer)
+    app.add_exception_handler(FormTooLarge, form_too_large)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StoreUnavailable, unavailable)
     # The database went away under a read (connection refused, reset, or the server
@@ -167,6 +178,7 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
     app = FastAPI(title="Timesheets API", version="1", lifespan=lifespan, redoc_url=None)
     app.state.context = context
     app.state.verifier = context.verifier
+    app.state.max_form_bytes = settings.max_body_bytes
     _handlers(app)
     app.add_route("/timesheets", create_timesheet, methods=["POST"], include_in_schema=False)
     app.add_route("/timesheet", create_timesheet, methods=["POST"], include_in_schema=False)

@@ -1,4 +1,17 @@
-"""Using the verifier from web frameworks: a FastAPI dependency and a plain helper."""
+"""Using the verifier from web frameworks: a FastAPI dependency and a plain helper.
+
+RFC 6750 §2: a client MUST NOT send its token more than one way in a request, and §3.1
+answers one that does with 400 invalid_request. Only the Authorization header is accepted
+(`transport`), so with a bearer header an `application/x-www-form-urlencoded` body (§2.2)
+holding `access_token` is refused on every method and endpoint, those that ignore their
+body (DELETE, GET) included, before the endpoint runs and before the token is verified,
+as a token in the query is. The whole form is read, declared or chunked, up to the
+caller's limit (the API's body limit); one past it cannot be searched and is refused with
+FormTooLarge (413, as the API answers any body past its limit). A form without
+`access_token` is kept for the endpoint, which answers as it would any body. Without a
+bearer header a form's token counts as none (§2), so nothing is read; other media types
+are never read here and cost one header lookup.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +28,12 @@ from timesheets.bearer.errors import BearerError, InsufficientScope, InvalidRequ
 from timesheets.bearer.jwks import KeysUnavailable
 from timesheets.bearer.transport import token_from_request
 from timesheets.bearer.verifier import TokenVerifier
-from timesheets.header_numbers import digits
+from timesheets.request_body import body_within
 
 log = logging.getLogger("timesheets.bearer")
 
 FORM = "application/x-www-form-urlencoded"
-#: Largest form body searched for a second token (a JWT is at most 8 KiB).
+#: Largest form body searched for a second token unless the caller names its own limit.
 MAX_FORM_BYTES = 16384
 
 
@@ -28,13 +41,28 @@ class VerifierUnavailable(Exception):
     """The issuer's keys cannot be had: answer 503, not 401."""
 
 
+class FormTooLarge(Exception):
+    """A form body beside a bearer header exceeds `limit` bytes, so whether it carries a
+    second token cannot be known: answer 413 without running the endpoint."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body exceeds {limit} bytes")
+        self.limit = limit
+
+
 async def authenticate(
-    connection: HTTPConnection, verifier: TokenVerifier, scope: str | None
+    connection: HTTPConnection,
+    verifier: TokenVerifier,
+    scope: str | None,
+    *,
+    form_limit: int = MAX_FORM_BYTES,
 ) -> Principal:
-    """The caller of a request, holding `scope` if one is required."""
+    """The caller of a request, holding `scope` if one is required; a form body of up to
+    `form_limit` bytes is searched for a second token (FormTooLarge beyond)."""
     query = connection.scope.get("query_string", b"").decode("latin-1")  # as URL.query has it
     token = token_from_request(connection.headers.get("authorization"), query)
-    if await _token_in_form_body(connection):
+    if await _token_in_form_body(connection, form_limit):
+        # RFC 6750 §2, §3.1: a token sent more than one way is invalid_request.
         raise InvalidRequest("the token must be sent in the Authorization header only")
     return await principal_of(token, verifier, scope)
 
@@ -50,20 +78,22 @@ async def principal_of(token: str, verifier: TokenVerifier, scope: str | None) -
     return principal
 
 
-async def _token_in_form_body(connection: HTTPConnection) -> bool:
-    """Whether a form-encoded body also carries `access_token` (RFC 6750 §2.2, §3.1: a
-    token sent two ways is invalid_request).
+async def _token_in_form_body(connection: HTTPConnection, limit: int) -> bool:
+    """Whether a form-encoded body (RFC 6750 §2.2) carries `access_token`, on any method.
 
-    Only a body of declared length up to MAX_FORM_BYTES is read; Starlette keeps it for the
-    endpoint. A larger or chunked form is not searched: no endpoint accepts a form (415).
+    The body, declared or chunked, is read up to `limit` bytes (FormTooLarge beyond) and
+    kept for the endpoint as `Request.body()` keeps it. Other media types are not read.
     """
-    if not isinstance(connection, Request) or connection.method in ("GET", "HEAD"):
+    if not isinstance(connection, Request):
         return False
     media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
-    declared = connection.headers.get("content-length", "")
-    if media_type != FORM or not digits(declared) or int(declared) > MAX_FORM_BYTES:
+    if media_type != FORM:
         return False
-    body = await connection.body()
+    body = await body_within(connection, limit)
+    if body is None:
+        raise FormTooLarge(limit)
+    # Starlette replays a body it has kept (`Request.stream`), so the endpoint reads it too.
+    connection._body = body
     return any(name == b"access_token" for name, _ in parse_qsl(body, keep_blank_values=True))
 
 
@@ -80,11 +110,15 @@ def bearer_error_response(error: BearerError) -> Response:
 def require_scope(scope: str | None) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the caller, who must hold `scope`.
 
-    The verifier is read from `request.app.state.verifier`.
+    The verifier is read from `request.app.state.verifier`, the largest form body searched
+    for a second token from `request.app.state.max_form_bytes`.
     """
 
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request, request.app.state.verifier, scope)
+        state = request.app.state
+        principal = await authenticate(
+            request, state.verifier, scope, form_limit=state.max_form_bytes
+        )
         request.state.principal = principal
         return principal
 

@@ -3,6 +3,8 @@ operation needs; RFC 6750 answers otherwise, and nothing changes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from tests.authserver.conftest import AUDIENCE
@@ -10,6 +12,8 @@ from tests.authserver.management.conftest import Management
 from timesheets.authserver.admin import MANAGEMENT_SCOPES
 
 NEW_API = {"name": "Reports", "identifier": "https://reports.abc.example"}
+MACHINE = {"name": "Timesheets Import Job", "app_type": "machine"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 async def test_no_token_is_401_with_a_bearer_challenge(management: Management) -> None:
@@ -68,3 +72,35 @@ async def test_a_token_in_the_query_string_is_refused(management: Management) ->
     answer = await management.http.get(f"/api/v2/clients?access_token={token}")
     assert answer.status_code == 401  # RFC 9700 §2.5 / RFC 6750 §2.3: never from the URI
     assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+async def parts(body: bytes) -> AsyncIterator[bytes]:
+    """The body sent chunked (no Content-Length)."""
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
+
+
+async def test_a_form_token_beside_the_header_deletes_nothing(management: Management) -> None:
+    """RFC 6750 §2, §3.1: a token in a form body too is invalid_request, also where the
+    endpoint ignores its body; a form past 16 KiB cannot be searched and is 413."""
+    token = await management.token(["create:clients", "delete:clients", "read:clients"])
+    created = await management.call("POST", "clients", token, json=MACHINE)
+    assert created.status_code == 201, created.text
+    path = f"clients/{created.json()['client_id']}"
+    before = await management.server.tenant.row_counts()
+    small = b"note=" + b"x" * 10_000 + b"&access_token=" + token.encode()
+    for content in (small, parts(small)):
+        answer = await management.call("DELETE", path, token, content=content, headers=FORM)
+        assert answer.status_code == 400, answer.text
+        assert answer.headers.get_list("www-authenticate") == [
+            'Bearer realm="timesheets", error="invalid_request", '
+            'error_description="the token must be sent in the Authorization header only"'
+        ]
+        assert answer.json()["error"] == "invalid_request"
+    large = b"note=" + b"x" * 20_000
+    for content in (large, parts(large)):
+        answer = await management.call("DELETE", path, token, content=content, headers=FORM)
+        assert answer.status_code == 413, answer.text
+        assert answer.json() == {"message": "Request body exceeds 16384 bytes"}
+    assert await management.server.tenant.row_counts() == before
+    assert (await management.call("GET", path, token)).status_code == 200

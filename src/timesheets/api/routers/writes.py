@@ -45,7 +45,9 @@ async def create_timesheet(request: Request) -> Response:
 
     `timesheets.api.create_lane` serves most of these calls with the same steps."""
     context: ApiContext = request.app.state.context
-    principal = await authenticate(request, context.verifier, CREATE_SCOPE)
+    principal = await authenticate(
+        request, context.verifier, CREATE_SCOPE, form_limit=context.settings.max_body_bytes
+    )
     key = idempotency_key(request.headers.get("idempotency-key"))
     data = await json_body(request, context.settings.max_body_bytes)
     status, body, headers = await created(context, principal, data, key)
@@ -72,7 +74,9 @@ async def upload_timesheets(request: Request) -> Response:
     """`POST /timesheets/upload`: one entry, a JSON array, or JSON Lines."""
     context: ApiContext = request.app.state.context
     settings = context.settings
-    principal = await authenticate(request, context.verifier, "batch:upload")
+    principal = await authenticate(
+        request, context.verifier, "batch:upload", form_limit=settings.max_body_bytes
+    )
     data = await json_body(request, settings.max_body_bytes, lines=True)
     single = isinstance(data, dict)
     items = [data] if single else data

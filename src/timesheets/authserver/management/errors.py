@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets.authserver import admin
-from timesheets.bearer.dependencies import bearer_error_response
+from timesheets.bearer.dependencies import FormTooLarge, bearer_error_response
 from timesheets.bearer.errors import BearerError
 
 log = logging.getLogger("timesheets.authserver.management")
@@ -69,6 +69,10 @@ def install(app: FastAPI) -> None:
         log.info("management request refused", extra={"status": error.status_code})
         return bearer_error_response(error)
 
+    async def form_too_large(_request: Request, error: Exception) -> Response:
+        log.info("management request refused", extra={"status": 413, "reason": str(error)})
+        return error_response(413, str(error))
+
     async def validation(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
         if not request.url.path.startswith(PREFIX):
@@ -87,4 +91,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(admin.TenantError, tenant_error)
     app.add_exception_handler(ManagementError, management_error)
     app.add_exception_handler(BearerError, bearer)
+    app.add_exception_handler(FormTooLarge, form_too_large)
     app.add_exception_handler(RequestValidationError, validation)
