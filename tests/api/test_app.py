@@ -1,11 +1,12 @@
-"""The API's outer layer on the running service: request ids, metrics and readiness."""
+"""The API's outer layer on the running service: request ids, metrics, readiness and CORS."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -171,3 +172,76 @@ async def test_metrics_count_uploaded_rows_by_outcome(api: Api) -> None:
     after = _import_rows((await api.http.get("/metrics")).text)
     deltas = {k: after.get(k, 0) - before.get(k, 0) for k in ("created", "exists", "rejected")}
     assert deltas == {"created": 2, "exists": 2, "rejected": 1}
+
+
+WEB_ORIGIN = "https://timesheets.abc.example"
+
+
+@pytest.fixture
+async def cors_api(
+    issuer: test_issuer.TestIssuer, tmp_path: Path, make_api_settings: Callable[..., ApiSettings]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API configured for one web app's origin, and a client to it."""
+    settings = make_api_settings(
+        issuer, f"sqlite+aiosqlite:///{tmp_path / 'api.db'}", cors_origins=[WEB_ORIGIN]
+    )
+    live = serve_in_thread(create_app(settings), settings.port)
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        yield http
+    live.stop()
+
+
+def _preflight(origin: str) -> dict[str, str]:
+    """The headers of a browser's preflight before a JSON create with a token."""
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    }
+
+
+async def test_the_web_apps_origin_may_call_the_api_and_read_its_answers(
+    cors_api: httpx.AsyncClient, issuer: test_issuer.TestIssuer
+) -> None:
+    preflight = await cors_api.options("/timesheets", headers=_preflight(WEB_ORIGIN))
+    assert preflight.status_code == 200
+    assert preflight.headers.get_list("access-control-allow-origin") == [WEB_ORIGIN]
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "content-type", "idempotency-key"} <= set(allowed.split(", "))
+
+    origin = {"Origin": WEB_ORIGIN}
+    auth = origin | {"Authorization": f"Bearer {issuer.token()}"}
+    created = await cors_api.post("/timesheets", json=SEED, headers=auth)
+    listed = await cors_api.get("/timesheets", headers=auth)
+    refused = await cors_api.get("/timesheets", headers=origin)
+    assert [created.status_code, listed.status_code, refused.status_code] == [201, 200, 401]
+    for answer in (created, listed, refused):
+        assert answer.headers.get_list("access-control-allow-origin") == [WEB_ORIGIN]
+        assert "Origin" in answer.headers["vary"]
+    exposed = listed.headers["access-control-expose-headers"]
+    assert {"X-Total-Count", "Location", "WWW-Authenticate"} <= set(exposed.split(", "))
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://elsewhere.example",
+        "http://timesheets.abc.example",
+        "https://timesheets.abc.example:8443",
+        "null",
+    ],
+)
+async def test_any_other_origin_is_given_no_cors_headers(
+    cors_api: httpx.AsyncClient, issuer: test_issuer.TestIssuer, origin: str
+) -> None:
+    # The preflight is refused; the answers are served (the token decides), but with no
+    # allowed origin named the browser withholds them from the page.
+    preflight = await cors_api.options("/timesheets", headers=_preflight(origin))
+    auth = {"Origin": origin, "Authorization": f"Bearer {issuer.token()}"}
+    created = await cors_api.post("/timesheets", json=SEED, headers=auth)
+    listed = await cors_api.get("/timesheets", headers=auth)
+    assert [preflight.status_code, created.status_code, listed.status_code] == [400, 201, 200]
+    for answer in (preflight, created, listed):
+        assert "access-control-allow-origin" not in answer.headers
+        assert "access-control-allow-credentials" not in answer.headers
