@@ -30,6 +30,9 @@ from timesheets.web.app import create_app as create_web_app
 log = logging.getLogger("timesheets.up")
 API_PORT = 8000
 WEB_PORT = 3000
+#: The web app's origin: the one web origin its client is registered with, and so the one
+#: origin the API lets browsers call it from.
+WEB_URL = f"http://127.0.0.1:{WEB_PORT}"
 
 
 def _serve(factory: Any, host: str, port: int) -> None:
@@ -44,7 +47,7 @@ def api_settings_for(auth: AuthServerSettings) -> ApiSettings:
         audience=AUDIENCE,
         data_dir=auth.data_dir,
         port=API_PORT,
-        cors_origins=[f"http://127.0.0.1:{WEB_PORT}", f"http://localhost:{WEB_PORT}"],
+        cors_origins=[WEB_URL],
     )
 
 
@@ -58,7 +61,7 @@ def run_up(settings: AuthServerSettings) -> None:
             await prepare(runtime)
             urls = {
                 "api_url": f"http://{api.host}:{api.port}",
-                "web_url": f"http://127.0.0.1:{WEB_PORT}",
+                "web_url": WEB_URL,
             }
             document = await bootstrap(runtime, settings.data_dir, urls)
         finally:

@@ -32,6 +32,7 @@ import jwt
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
 
+from tests.e2e.test_scenario import SEED_ENTRY
 from tests.pg import PostgresServer, free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -40,6 +41,8 @@ TIMESHEETS = str(Path(sys.executable).with_name("timesheets"))
 KEK = "e2e-key-encryption-key-0123456789"
 API = "https://api.example.test"
 UP_PORT = 9000
+UP_API_PORT = 8000
+UP_WEB_PORT = 3000
 UP_AUDIENCE = "https://api.timesheets.local"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -492,11 +495,61 @@ def token_with_seed_request(issuer: str, audience: str, client_id: str, secret: 
     return token
 
 
+def check_up_serves_the_api_for_payroll_and_the_web_app(
+    up: ServerProcess, document: dict[str, Any], import_token: str
+) -> None:
+    """The API `timesheets up` started accepts the issuer's tokens by their scopes (the
+    import job creates, payroll reads), and lets browsers call it from the web app's
+    registered origin alone."""
+    api_url = f"http://127.0.0.1:{UP_API_PORT}"
+    assert document["api_url"] == api_url
+    assert document["web_url"] == f"http://127.0.0.1:{UP_WEB_PORT}"
+    ServerProcess(up.process, up.log, UP_API_PORT).wait_healthy()
+    reports = document["reports_client"]
+    assert set(reports) == {"client_id", "client_secret"}
+    token = token_with_seed_request(
+        up.url, UP_AUDIENCE, reports["client_id"], reports["client_secret"]
+    )
+    assert verify_access_token(token, discover(up.url), UP_AUDIENCE)["scope"] == "read:timesheets"
+    imported = httpx.post(
+        f"{api_url}/timesheets",
+        headers={"Authorization": f"Bearer {import_token}"},
+        json=SEED_ENTRY,
+        timeout=10,
+    )
+    assert imported.status_code == 201, imported.text
+    auth = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{api_url}/timesheets", headers=auth, timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert [entry["id"] for entry in listed.json()] == [imported.json()["id"]]
+    refused = httpx.post(f"{api_url}/timesheets", headers=auth, json=SEED_ENTRY, timeout=10)
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(
+            f"{api_url}/timesheets",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+            timeout=10,
+        )
+
+    web = preflight(document["web_url"])
+    assert web.headers.get_list("access-control-allow-origin") == [document["web_url"]]
+    for other in (f"http://localhost:{UP_WEB_PORT}", "null"):
+        assert "access-control-allow-origin" not in preflight(other).headers, other
+    assert httpx.get(document["web_url"], timeout=10).status_code == 200
+
+
 def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
     tmp_path: Path, start_server: Callable[..., ServerProcess], bytecode_cache: Path
 ) -> None:
-    if not port_is_free(UP_PORT):
-        pytest.skip(f"port {UP_PORT} is in use on this machine; `timesheets up` needs it")
+    for port in (UP_PORT, UP_API_PORT, UP_WEB_PORT):
+        if not port_is_free(port):
+            pytest.skip(f"port {port} is in use on this machine; `timesheets up` needs it")
     data_dir = tmp_path / "data"
     issuer = f"http://127.0.0.1:{UP_PORT}"
     env = command_env(bytecode_cache)
@@ -521,6 +574,8 @@ def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
     assert claims["client_id"] == job["client_id"]
     assert sorted(claims["scope"].split()) == ["batch:upload", "create:timesheets"]
     first_kids = {key["kid"] for key in httpx.get(metadata["jwks_uri"], timeout=10).json()["keys"]}
+
+    check_up_serves_the_api_for_payroll_and_the_web_app(first, document, first_token)
 
     management = document["management"]
     assert management["audience"] == f"{issuer}/api/v2/"
