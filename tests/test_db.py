@@ -1,4 +1,5 @@
-"""The SQLite settings of the services' engines and of the API's writer connection."""
+"""The SQLite settings of the services' engines and of the API's writer connection, and
+which migrations a database still lacks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.api.test_pg_rows import head_revision
 from timesheets import db
+from timesheets.api.app import MIGRATIONS
 
 
 @pytest.fixture
@@ -62,3 +65,23 @@ async def test_other_connections_keep_sqlite_defaults_for_cache_and_checkpoints(
         "cache_size": -2000,
         "wal_autocheckpoint": 1000,
     }
+
+
+async def test_pending_revisions_are_those_above_the_databases_newest_first(
+    engine: AsyncEngine,
+) -> None:
+    fresh = await db.pending_revisions(engine, MIGRATIONS)
+    assert (fresh[0], fresh[-1]) == (head_revision(), "0001")
+    assert len(set(fresh)) == len(list((MIGRATIONS / "versions").glob("0*.py")))
+    await db.upgrade(engine, MIGRATIONS, "0004")
+    assert await db.pending_revisions(engine, MIGRATIONS) == fresh[: fresh.index("0004")]
+    await db.upgrade(engine, MIGRATIONS)
+    assert await db.pending_revisions(engine, MIGRATIONS) == []
+
+
+async def test_a_revision_of_a_newer_release_leaves_nothing_pending(engine: AsyncEngine) -> None:
+    """A newer release migrated the database during an upgrade: this one may serve it."""
+    await db.upgrade(engine, MIGRATIONS)
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    assert await db.pending_revisions(engine, MIGRATIONS) == []

@@ -131,7 +131,7 @@ def api(
     ] = None,
 ) -> None:
     """Serve the Timesheets API alone."""
-    from timesheets.api.app import create_app
+    from timesheets.api.app import NotMigrated, create_app, require_migrated
     from timesheets.api.app import migrate as apply_migrations
     from timesheets.serve import serve
 
@@ -149,6 +149,17 @@ def api(
     )
     if settings.migrate:
         asyncio.run(apply_migrations(settings))
+    else:
+        try:
+            asyncio.run(require_migrated(settings))
+        except NotMigrated as error:
+            log.error(
+                "not started: the database lacks migrations and --no-migrate"
+                " (TIMESHEETS_API_MIGRATE=false) is set; start one instance with"
+                " migrations on, which applies them before it serves",
+                extra={"pending": error.pending},
+            )
+            raise typer.Exit(1) from None
     factory = functools.partial(create_app, settings, migrate_on_start=False)
     serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
 

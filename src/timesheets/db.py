@@ -136,6 +136,25 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(read)
 
 
+async def pending_revisions(engine: AsyncEngine, script_location: Path) -> list[str]:
+    """The revisions in `script_location` the database has not applied, newest first.
+
+    Empty when the database is at head, or at a revision not found there (a newer
+    release's: revisions are additive, so this release may still serve it).
+    """
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+
+    current = await current_revision(engine)
+    script = ScriptDirectory(str(script_location))
+    try:
+        return [
+            revision.revision for revision in script.iterate_revisions("heads", current or "base")
+        ]
+    except RevisionError:
+        return []
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC, on SQLite as on PostgreSQL."""
 

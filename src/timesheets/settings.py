@@ -167,7 +167,13 @@ class ApiSettings(BaseSettings):
     database_url: Annotated[
         str, Field(description="SQLAlchemy async URL; default SQLite in the data directory.")
     ] = ""
-    migrate: Annotated[bool, Field(description="Apply pending migrations on start.")] = True
+    migrate: Annotated[
+        bool,
+        Field(
+            description="Apply pending migrations on start; when off, refuse to start while"
+            " any are pending."
+        ),
+    ] = True
     sqlite_synchronous: Annotated[
         str,
         Field(

@@ -8,10 +8,13 @@ group) when the test ends; every wait is bounded.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +25,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.test_pg_rows import head_revision
 from tests.pg import free_port
+from timesheets import db
+from timesheets.api.app import MIGRATIONS
+from timesheets.settings import sqlite_url
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -281,6 +288,27 @@ def test_the_import_job_posts_the_seed_entry_and_others_are_refused(platform: Pl
     assert [entry["week"] for entry in listed.json()] == [24, 25]
 
 
+def api_that_exits(data_dir: Path, env: dict[str, str], *flags: str) -> tuple[int, str]:
+    """`timesheets api --data-dir DIR --port PORT FLAGS...`, expected to exit by itself:
+    its exit status and standard error."""
+    process = subprocess.Popen(
+        [TIMESHEETS, "api", "--data-dir", str(data_dir), "--port", str(free_port()), *flags],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=STOP_TIMEOUT)
+    return process.returncode, stderr.decode(errors="replace")
+
+
 @pytest.mark.parametrize(
     ("flags", "missing", "present"),
     [
@@ -295,25 +323,124 @@ def test_the_import_job_posts_the_seed_entry_and_others_are_refused(platform: Pl
 def test_the_api_refuses_to_start_without_issuer_and_audience(
     tmp_path: Path, bytecode_cache: Path, flags: list[str], missing: list[str], present: list[str]
 ) -> None:
-    process = subprocess.Popen(
-        [TIMESHEETS, "api", "--data-dir", str(tmp_path), "--port", str(free_port()), *flags],
-        env=command_env(bytecode_cache),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        _stdout, stderr_bytes = process.communicate(timeout=COMMAND_TIMEOUT)
-    finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate(timeout=STOP_TIMEOUT)
-    stderr = stderr_bytes.decode(errors="replace")
-    assert process.returncode != 0
+    returncode, stderr = api_that_exits(tmp_path, command_env(bytecode_cache), *flags)
+    assert returncode != 0
     for name in missing:
         assert name in stderr, stderr
     for name in present:
         assert name not in stderr, stderr
     assert not (tmp_path / "api.db").exists()
+
+
+#: Flags that let `timesheets api` start without an issuer to ask (/healthz needs none).
+API_FLAGS = ("--issuer", "http://127.0.0.1:9", "--audience", AUDIENCE)
+
+
+@contextlib.contextmanager
+def serving_api(data_dir: Path, env: dict[str, str], *flags: str) -> Iterator[Server]:
+    """`timesheets api` on a free port, healthy, and stopped at the end."""
+    port = free_port()
+    log = data_dir.parent / f"api-{port}.log"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(
+            [TIMESHEETS, "api", "--data-dir", str(data_dir), "--port", str(port), *flags],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process, log, f"http://127.0.0.1:{port}")
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+def revision_of(path: Path) -> str | None:
+    """The Alembic revision a SQLite file is at; None before its first migration."""
+    assert path.exists(), path
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return str(row[0]) if row else None
+
+
+def migrate_to(path: Path, revision: str) -> None:
+    """Apply the API's migrations to a SQLite file up to `revision`, as an operator would."""
+
+    async def run() -> None:
+        engine = db.create_engine(sqlite_url(path))
+        try:
+            await db.upgrade(engine, MIGRATIONS, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_the_api_takes_its_database_from_the_environment_and_migrates_it_on_start(
+    tmp_path: Path, bytecode_cache: Path
+) -> None:
+    data_dir, database = tmp_path / "data", tmp_path / "elsewhere" / "api.db"
+    env = command_env(bytecode_cache, TIMESHEETS_API_DATABASE_URL=sqlite_url(database))
+    with serving_api(data_dir, env, *API_FLAGS):
+        assert revision_of(database) == head_revision()
+    assert not (data_dir / "api.db").exists()
+
+
+def test_the_database_url_flag_wins_over_the_environment(
+    tmp_path: Path, bytecode_cache: Path
+) -> None:
+    data_dir, from_env, from_flag = tmp_path / "data", tmp_path / "env.db", tmp_path / "flag.db"
+    env = command_env(bytecode_cache, TIMESHEETS_API_DATABASE_URL=sqlite_url(from_env))
+    with serving_api(data_dir, env, *API_FLAGS, "--database-url", sqlite_url(from_flag)):
+        assert revision_of(from_flag) == head_revision()
+    assert not from_env.exists()
+
+
+@pytest.mark.parametrize(
+    ("migrated_to", "flags", "environment"),
+    [
+        (None, ["--no-migrate"], {}),
+        (None, [], {"TIMESHEETS_API_MIGRATE": "false"}),
+        ("0004", ["--no-migrate"], {}),
+    ],
+    ids=["fresh-flag", "fresh-environment", "behind-flag"],
+)
+def test_with_migrations_off_the_api_refuses_a_database_that_lacks_some(
+    tmp_path: Path,
+    bytecode_cache: Path,
+    migrated_to: str | None,
+    flags: list[str],
+    environment: dict[str, str],
+) -> None:
+    database = tmp_path / "data" / "api.db"
+    database.parent.mkdir()
+    if migrated_to:
+        migrate_to(database, migrated_to)
+    env = command_env(bytecode_cache, **environment)
+    returncode, stderr = api_that_exits(database.parent, env, *API_FLAGS, *flags)
+    assert returncode == 1, stderr
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    errors = [entry for entry in logged if entry["level"] == "error"]
+    assert len(errors) == 1, stderr
+    assert "lacks migrations" in errors[0]["message"]
+    assert "--no-migrate (TIMESHEETS_API_MIGRATE=false)" in errors[0]["message"]
+    pending = errors[0]["pending"]
+    assert (pending[0], pending[-1]) == (head_revision(), "0005" if migrated_to else "0001")
+    assert "Traceback" not in stderr
+    assert revision_of(database) == migrated_to
+
+
+def test_with_migrations_off_the_api_serves_a_database_migrated_beforehand(
+    tmp_path: Path, bytecode_cache: Path
+) -> None:
+    database = tmp_path / "data" / "api.db"
+    database.parent.mkdir()
+    migrate_to(database, "head")
+    with serving_api(database.parent, command_env(bytecode_cache), *API_FLAGS, "--no-migrate"):
+        assert revision_of(database) == head_revision()
