@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -21,18 +19,11 @@ from timesheets.api.domain.access import (
     sees_everyone,
 )
 from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
+from timesheets.api.idempotency import Reply, fingerprint, remembered, replay_or_refusal
 from timesheets.api.presenter import audit_json, created_message, entry_json
 from timesheets.api.schemas import Decision, EntryFields, TimesheetCreate, UploadItem
 from timesheets.api.writer import DurabilityUnknown, OutcomeUnknown, StoreUnavailable
 from timesheets.bearer.claims import Principal
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A status code and JSON body."""
-
-    status: int
-    body: dict[str, Any]
 
 
 def new_entry(principal: Principal, fields: EntryFields, external_id: str | None) -> repo.NewEntry:
@@ -89,7 +80,8 @@ async def _settled(write: Awaitable[Any]) -> Any:
         raise ApiError(409, str(conflict)) from None
 
 
-async def _submit(context: ApiContext, job: Any) -> Any:
+async def submit(context: ApiContext, job: Any) -> Any:
+    """Run a writer job; its result once committed, the store's refusals as API errors."""
     return await _settled(context.writer.submit(job))
 
 
@@ -115,12 +107,8 @@ async def create(
     except ValidationError as error:
         raise invalid(field_errors(error)) from None
     entry = new_entry(principal, fields, None)
-    fingerprint = (
-        hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        if idempotency_key is not None
-        else ""
-    )
-    item = _Create(context, principal.subject, entry, idempotency_key, fingerprint)
+    body_print = fingerprint(data) if idempotency_key is not None else ""
+    item = _Create(context, principal.subject, entry, idempotency_key, body_print)
     reply: Reply = await _settled(
         context.writer.submit_shared(_create_many, item, direct=_create_many_at_once)
     )
@@ -160,7 +148,7 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
     for n, item in enumerate(items):
         key = None if item.idempotency_key is None else (item.subject, item.idempotency_key)
         if key is not None and key in stored:
-            outcomes[n] = _replay_or_refusal(stored[key], item.fingerprint)
+            outcomes[n] = replay_or_refusal(stored[key], item.fingerprint)
         elif key is not None and key in first_of:
             repeats.append((n, first_of[key]))  # the same key earlier in this batch
         else:
@@ -168,47 +156,22 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
                 first_of[key] = n
             fresh.append(n)
     rows = repo.insert_many(connection, [items[n].entry for n in fresh], context.weekly_cap, now)
-    remembered: list[dict[str, Any]] = []
+    records: dict[int, dict[str, Any]] = {}
     for n, row in zip(fresh, rows, strict=True):
         if isinstance(row, repo.RuleViolation):
             outcomes[n] = row
             continue
         reply = outcomes[n] = _created(items[n], row)
-        if items[n].idempotency_key is not None:
-            remembered.append(
-                repo.idempotent_row(
-                    items[n].subject,
-                    str(items[n].idempotency_key),
-                    items[n].fingerprint,
-                    201,
-                    json.dumps(reply.body),
-                    now,
-                )
-            )
+        token = items[n].idempotency_key
+        if token is not None:
+            records[n] = remembered(items[n].subject, token, items[n].fingerprint, reply, now)
     for n, first in repeats:
-        earlier = outcomes[first]
-        if isinstance(earlier, Reply):
-            record = {"fingerprint": items[first].fingerprint, "status_code": 201}
-            outcomes[n] = _replay_or_refusal(
-                record | {"body": json.dumps(earlier.body)}, items[n].fingerprint
-            )
-        else:
-            outcomes[n] = earlier
-    repo.store_idempotent_many(connection, remembered)
+        earlier = records.get(first)
+        outcomes[n] = (
+            outcomes[first] if earlier is None else replay_or_refusal(earlier, items[n].fingerprint)
+        )
+    repo.store_idempotent_many(connection, list(records.values()))
     return outcomes
-
-
-def _replay_or_refusal(stored: dict[str, Any], fingerprint: str) -> Reply | ApiError:
-    try:
-        return _replay(stored, fingerprint)
-    except ApiError as error:
-        return error
-
-
-def _replay(stored: dict[str, Any], fingerprint: str) -> Reply:
-    if stored["fingerprint"] != fingerprint:
-        raise ApiError(422, "Idempotency-Key was already used with a different body")
-    return Reply(int(stored["status_code"]), json.loads(stored["body"]))
 
 
 async def upload(
@@ -261,7 +224,7 @@ async def upload(
                 results[index] |= {"status": "exists", "id": earlier["id"], "row": earlier["row"]}
 
     if valid:
-        await _submit(context, job)
+        await submit(context, job)
     for result in results:  # only an upload of one entry answers with the entry
         row = result.pop("row", None)
         if row is not None and len(items) == 1:
@@ -307,7 +270,7 @@ async def delete(context: ApiContext, principal: Principal, entry_id: str) -> No
             connection, entry_id, principal.subject, principal.client_id, context.now()
         )
 
-    await _submit(context, job)
+    await submit(context, job)
 
 
 async def decide(
@@ -333,7 +296,7 @@ async def decide(
             context.now(),
         )
 
-    return entry_json(await _submit(context, job))
+    return entry_json(await submit(context, job))
 
 
 async def trail(context: ApiContext, principal: Principal, entry_id: str) -> list[dict[str, Any]]:
