@@ -7,6 +7,7 @@ postgresql://user@host:port) uses an existing server instead.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import itertools
 import os
@@ -18,6 +19,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def find_bindir() -> Path | None:
@@ -218,3 +222,17 @@ def start_postgres() -> PostgresServer:
             server.port = free_port()
             time.sleep(0.5)
     return server
+
+
+async def until_someone_waits_for_a_lock(engine: AsyncEngine, locktype: str = "%") -> None:
+    """Return once a session of `engine`'s PostgreSQL database waits for a lock whose type
+    is like `locktype` (any by default); fail after 10 s."""
+    query = text("SELECT count(*) FROM pg_locks WHERE locktype LIKE :type AND NOT granted")
+    async with engine.connect() as connection:
+        for _ in range(200):
+            waiting = await connection.scalar(query, {"type": locktype})
+            await connection.rollback()  # a fresh snapshot for the next look
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody waits for a lock of type {locktype!r}")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.new_entries import new_entry
-from tests.pg import PostgresServer
+from tests.pg import PostgresServer, until_someone_waits_for_a_lock
 from timesheets import db
 from timesheets.api import pg_rows
 from timesheets.api import repository as repo
@@ -374,20 +374,6 @@ async def test_rejected_hours_count_toward_neither_the_week_nor_the_day(
     assert await stored_counts(migrated) == [3, 3]
 
 
-async def until_someone_waits_for_an_advisory_lock(engine: AsyncEngine) -> None:
-    """Return once a session waits for an advisory lock (fail after 10 s)."""
-    async with engine.connect() as connection:
-        for _ in range(200):
-            waiting = await connection.scalar(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-            )
-            await connection.rollback()  # a fresh snapshot for the next look
-            if waiting:
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError("nobody waits for an advisory lock")
-
-
 async def test_a_batch_that_waited_for_a_persons_lock_counts_what_the_holder_committed(
     migrated: AsyncEngine, raw: asyncpg.Connection
 ) -> None:
@@ -406,7 +392,7 @@ async def test_a_batch_that_waited_for_a_persons_lock_counts_what_the_holder_com
         )
         assert not isinstance(taken[0], repo.RuleViolation)
         waiting = asyncio.create_task(within_caps(raw, batch, room_of(batch)))
-        await until_someone_waits_for_an_advisory_lock(migrated)
+        await until_someone_waits_for_a_lock(migrated, "advisory")
         assert not waiting.done()
         await transaction.commit()
         assert await asyncio.wait_for(waiting, 10) is False

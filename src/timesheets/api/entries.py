@@ -1,4 +1,5 @@
-"""The Timesheets API's use cases: create, upload, list, read, delete, decide."""
+"""The Timesheets API's use cases: create, list, read, delete, decide (the upload's are
+in `timesheets.api.uploads`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from timesheets.api.domain.access import (
 from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
 from timesheets.api.idempotency import Reply, fingerprint, remembered, replay_or_refusal
 from timesheets.api.presenter import audit_json, created_message, entry_json
-from timesheets.api.schemas import Decision, EntryFields, TimesheetCreate, UploadItem
+from timesheets.api.schemas import Decision, EntryFields, TimesheetCreate
 from timesheets.api.writer import DurabilityUnknown, OutcomeUnknown, StoreUnavailable
 from timesheets.bearer.claims import Principal
 
@@ -172,64 +173,6 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
         )
     repo.store_idempotent_many(connection, list(records.values()))
     return outcomes
-
-
-async def upload(
-    context: ApiContext, principal: Principal, items: list[Any]
-) -> list[dict[str, Any]]:
-    """`POST /timesheets/upload`: each item created, already present, or rejected."""
-    results: list[dict[str, Any]] = [{} for _ in items]
-    valid: list[tuple[int, repo.NewEntry]] = []
-    for index, item in enumerate(items):
-        external_id = item.get("external_id") if isinstance(item, dict) else None
-        results[index] = {"index": index, "external_id": external_id}
-        try:
-            fields = UploadItem.model_validate(item)
-            valid.append((index, new_entry(principal, fields, fields.external_id)))
-        except ValidationError as error:
-            results[index] |= {"status": "rejected", "errors": field_errors(error)}
-        except ApiError as error:
-            results[index] |= {"status": "rejected", "errors": error.errors or []}
-
-    def job(connection: Connection) -> None:
-        now = context.now()
-        keyed = [entry.external_id for _, entry in valid if entry.external_id is not None]
-        stored = repo.find_externals(connection, principal.client_id, principal.subject, keyed)
-        first_of: dict[str, int] = {}
-        fresh: list[tuple[int, repo.NewEntry]] = []
-        repeats: list[tuple[int, int]] = []
-        for index, entry in valid:
-            key = entry.external_id
-            if key is not None and key in stored:
-                row = stored[key]
-                results[index] |= {"status": "exists", "id": row["id"], "row": row}
-            elif key is not None and key in first_of:
-                repeats.append((index, first_of[key]))  # the same id earlier in this batch
-            else:
-                if key is not None:
-                    first_of[key] = index
-                fresh.append((index, entry))
-        outcomes = repo.insert_many(connection, [e for _, e in fresh], context.weekly_cap, now)
-        for (index, _entry), outcome in zip(fresh, outcomes, strict=True):
-            if isinstance(outcome, repo.RuleViolation):
-                errors = [{"field": outcome.field, "message": str(outcome)}]
-                results[index] |= {"status": "rejected", "errors": errors}
-            else:
-                results[index] |= {"status": "created", "id": outcome["id"], "row": outcome}
-        for index, first in repeats:
-            earlier = results[first]
-            if earlier.get("status") == "rejected":
-                results[index] |= {"status": "rejected", "errors": earlier["errors"]}
-            else:
-                results[index] |= {"status": "exists", "id": earlier["id"], "row": earlier["row"]}
-
-    if valid:
-        await submit(context, job)
-    for result in results:  # only an upload of one entry answers with the entry
-        row = result.pop("row", None)
-        if row is not None and len(items) == 1:
-            result["entry"] = entry_json(row)
-    return results
 
 
 async def _read(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:

@@ -40,6 +40,23 @@ DECISION_BODY: dict[str, Any] = {
 }
 
 
+#: The `Idempotency-Key` request header of both write endpoints.
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes retries safe: the first request with a key stores its answer, and a retry "
+        "with the same key and body gets that answer again (same status and body) without "
+        "storing anything. Keys belong to the token's subject; a key already used with "
+        "another body, or on the other write endpoint, is refused with 422; one outside "
+        "1 to 200 characters with 400. A request refused as a whole (4xx, 503) stores "
+        "nothing, its key included, and may be sent again."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
 def _responses(success: dict[str, Any]) -> dict[str, Any]:
     return {
         **success,
@@ -48,7 +65,10 @@ def _responses(success: dict[str, Any]) -> dict[str, Any]:
         "403": _error("Insufficient scope (RFC 6750)"),
         "413": _error("Body too large"),
         "415": _error("Unsupported media type"),
-        "422": _error("Invalid timesheet; `errors` names each field"),
+        "422": _error(
+            "Invalid timesheet (`errors` names each field), or an Idempotency-Key already "
+            "used with another body"
+        ),
         "503": _error("Storage temporarily unavailable"),
     }
 
@@ -73,14 +93,7 @@ def add_write_paths(schema: dict[str, Any]) -> None:
         "summary": "Create a timesheet entry (scope create:timesheets)",
         "operationId": "create_timesheet",
         "security": security,
-        "parameters": [
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 200},
-            }
-        ],
+        "parameters": [_IDEMPOTENCY_KEY],
         "requestBody": {
             "required": True,
             "content": {
@@ -95,8 +108,18 @@ def add_write_paths(schema: dict[str, Any]) -> None:
         "post": {
             "tags": ["timesheets"],
             "summary": "Upload entries, each once per external_id (scope batch:upload)",
+            "description": (
+                "One entry (answered with itself: 201 created, 200 already present, 422 "
+                "rejected) or a batch as a JSON array or JSON Lines (200, with each item "
+                "created, already present, or rejected with the reason). An item with an "
+                "`external_id` is stored once per client and subject. Items without one "
+                "are stored again by every request: send an `Idempotency-Key` so that a "
+                "retry of the same body replays the first answer and stores nothing. The "
+                "same items as an array or as JSON Lines are the same body."
+            ),
             "operationId": "upload_timesheets",
             "security": security,
+            "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {
                 "required": True,
                 "content": {

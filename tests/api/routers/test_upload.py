@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+
+import httpx
+import pytest
 
 from tests.api.conftest import Api
 from tests.api.seed import SEED
@@ -356,3 +360,187 @@ async def test_a_persons_external_id_never_reaches_another_persons_entry(api: Ap
     assert (bobs.json()["user_id"], bobs.json()["project"]) == ("bob", "Mine")
     listed = await api.http.get("/timesheets", headers=api.auth(bob))
     assert [entry["project"] for entry in listed.json()] == ["Mine"]
+
+
+REUSED = {"message": "Idempotency-Key was already used with a different body"}
+
+
+async def send(api: Api, form: str, items: list[Any], key: str | None) -> httpx.Response:
+    """Upload `items` as one object ("object", a single item), a JSON array ("array") or
+    JSON Lines ("lines"), with `key` as the Idempotency-Key when given."""
+    headers = api.auth() | ({} if key is None else {"Idempotency-Key": key})
+    if form == "lines":
+        body = "\n".join(json.dumps(one) for one in items).encode()
+        headers |= {"Content-Type": "application/x-ndjson"}
+    else:
+        body = json.dumps(items[0] if form == "object" else items).encode()
+        headers |= {"Content-Type": "application/json"}
+    return await api.http.post("/timesheets/upload", content=body, headers=headers)
+
+
+@pytest.mark.parametrize("form", ["object", "array", "lines"])
+async def test_a_retry_under_its_key_stores_items_without_external_ids_once(
+    api: Api, form: str
+) -> None:
+    items = [item(None)] if form == "object" else [item(None), item(None, project="Q")]
+    first = await send(api, form, items, "upload-1")
+    assert first.status_code == (201 if form == "object" else 200), first.text
+    if form == "object":
+        assert first.json()["upload_status"] == "created"
+        assert first.headers["location"] == f"/timesheets/{first.json()['id']}"
+    else:
+        assert (first.json()["created"], first.json()["exists"]) == (2, 0)
+    stored = {"entries": len(items), "audit_events": len(items), "idempotency_keys": 1}
+    assert await api.row_counts() == stored
+
+    again = await send(api, form, items, "upload-1")
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert again.headers.get("location") == first.headers.get("location")
+    assert await api.row_counts() == stored
+
+    # Without a key, the same items are stored again, as ever.
+    plain = await send(api, form, items, None)
+    assert plain.status_code == first.status_code, plain.text
+    assert (await api.row_counts())["entries"] == 2 * len(items)
+
+
+async def test_the_same_items_as_an_array_or_as_json_lines_are_one_body(api: Api) -> None:
+    items = [item(None), item("row-1", project="Q")]
+    first = await send(api, "array", items, "upload-1")
+    assert first.status_code == 200, first.text
+    as_lines = await send(api, "lines", items, "upload-1")
+    assert (as_lines.status_code, as_lines.json()) == (200, first.json())
+    # One item alone is answered with the entry, in a batch with its result: other bodies.
+    alone = await send(api, "object", items[:1], "upload-2")
+    assert alone.status_code == 201, alone.text
+    before = await api.row_counts()
+    as_batch = await send(api, "array", items[:1], "upload-2")
+    assert (as_batch.status_code, as_batch.json()) == (422, REUSED)
+    assert await api.row_counts() == before
+
+
+@pytest.mark.parametrize("form", ["object", "array", "lines"])
+async def test_another_body_under_a_used_key_is_422_and_stores_nothing(api: Api, form: str) -> None:
+    items = [item(None)] if form == "object" else [item(None), item(None, project="Q")]
+    first = await send(api, form, items, "upload-1")
+    assert first.is_success, first.text
+    before = await api.row_counts()
+    for other in (
+        [item(None, hours=3)],  # another entry
+        [item(None, hours=25)],  # one the validation rejects
+        [item("row-1")],  # one with an external id
+        [item(None, project="R"), *items],  # one more
+    ):
+        for other_form in (form, "object" if form != "object" else "array"):
+            refused = await send(api, other_form, other, "upload-1")
+            assert (refused.status_code, refused.json()) == (422, REUSED), (other_form, other)
+    assert await api.row_counts() == before
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+async def test_a_key_outside_1_to_200_characters_is_400_and_stores_nothing(
+    api: Api, key: str
+) -> None:
+    for form, body in (("array", [item(None)]), ("object", [item(None)])):
+        refused = await send(api, form, body, key)
+        assert refused.status_code == 400, refused.text
+        assert refused.json() == {"message": "Idempotency-Key must be 1 to 200 characters"}
+    malformed = await api.http.post(
+        "/timesheets/upload",
+        content=b"[{",
+        headers=api.auth() | {"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
+    assert malformed.json() == {"message": "Idempotency-Key must be 1 to 200 characters"}
+    assert await api.row_counts() == {"entries": 0, "audit_events": 0, "idempotency_keys": 0}
+    accepted = await send(api, "object", [item(None)], "k" * 200)
+    assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_rejected_entry_under_a_key_is_not_remembered(api: Api) -> None:
+    # A refusal of the whole request (422) is not stored, as for a create: the key is free.
+    invalid = await send(api, "object", [item(None, hours=25)], "upload-1")
+    assert invalid.status_code == 422, invalid.text
+    assert [error["field"] for error in invalid.json()["errors"]] == ["hours"]
+    assert (await send(api, "object", [item(None, hours=8)], None)).status_code == 201
+    over_the_day = await send(api, "object", [item(None, hours=20)], "upload-1")
+    assert over_the_day.status_code == 422, over_the_day.text
+    assert over_the_day.json()["errors"] == [
+        {"field": "hours", "message": "more than 24 hours on 2026-03-02"}
+    ]
+    assert await api.row_counts() == {"entries": 1, "audit_events": 1, "idempotency_keys": 0}
+    accepted = await send(api, "object", [item(None, hours=1)], "upload-1")
+    assert accepted.status_code == 201, accepted.text
+    replayed = await send(api, "object", [item(None, hours=1)], "upload-1")
+    assert (replayed.status_code, replayed.json()) == (201, accepted.json())
+    assert (await api.row_counts())["entries"] == 2
+
+
+async def test_a_batch_whose_items_are_all_rejected_is_remembered_under_its_key(
+    api: Api,
+) -> None:
+    items = [item(None, hours=25), "not an entry"]
+    first = await send(api, "array", items, "upload-1")
+    assert first.status_code == 200, first.text
+    assert (first.json()["created"], first.json()["rejected"]) == (0, 2)
+    assert await api.row_counts() == {"entries": 0, "audit_events": 0, "idempotency_keys": 1}
+    again = await send(api, "array", items, "upload-1")
+    assert (again.status_code, again.json()) == (200, first.json())
+    other = await send(api, "array", [item(None)], "upload-1")
+    assert (other.status_code, other.json()) == (422, REUSED)
+    assert (await api.row_counts())["entries"] == 0
+
+
+async def test_a_key_is_the_subjects_for_one_request_on_either_endpoint(api: Api) -> None:
+    body = item(None)  # a body both endpoints take
+    created = await api.http.post(
+        "/timesheets", json=body, headers=api.auth() | {"Idempotency-Key": "shared-1"}
+    )
+    assert created.status_code == 201, created.text
+    before = await api.row_counts()
+    for form, items in (("object", [body]), ("array", [body]), ("object", [item("row-1")])):
+        reused = await send(api, form, items, "shared-1")
+        assert (reused.status_code, reused.json()) == (422, REUSED), (form, items)
+    assert await api.row_counts() == before
+
+    uploaded = await send(api, "object", [body], "shared-2")
+    assert uploaded.status_code == 201, uploaded.text
+    before = await api.row_counts()
+    for create_body in (body, SEED):
+        reused = await api.http.post(
+            "/timesheets", json=create_body, headers=api.auth() | {"Idempotency-Key": "shared-2"}
+        )
+        assert (reused.status_code, reused.json()) == (422, REUSED)
+    assert await api.row_counts() == before
+
+    # Another subject's key of the same name is another request.
+    other = api.issuer.token(api.issuer.claims(client_id="other", sub="other@clients"))
+    theirs = await api.http.post(
+        "/timesheets/upload",
+        json=body,
+        headers=api.auth(other) | {"Idempotency-Key": "shared-1"},
+    )
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["id"] not in (created.json()["id"], uploaded.json()["id"])
+    assert (await api.row_counts())["idempotency_keys"] == 3
+
+
+@pytest.mark.parametrize("form", ["object", "array"])
+async def test_concurrent_uploads_under_one_key_store_one_set_of_entries(
+    api: Api, form: str
+) -> None:
+    items = [item(None)] if form == "object" else [item(None), item(None, project="Q")]
+    answers = await asyncio.gather(*[send(api, form, items, "race-1") for _ in range(8)])
+    assert {answer.status_code for answer in answers} == {201 if form == "object" else 200}
+    assert all(answer.json() == answers[0].json() for answer in answers)
+    assert await api.row_counts() == {
+        "entries": len(items),
+        "audit_events": len(items),
+        "idempotency_keys": 1,
+    }
+    # Different bodies racing under one key: one is stored, the others refused.
+    racing = await asyncio.gather(
+        *[send(api, form, [item(None, hours=h) for _ in items], "race-2") for h in (1, 2, 3, 4)]
+    )
+    success = 201 if form == "object" else 200
+    assert sorted(r.status_code for r in racing) == sorted([success, 422, 422, 422])
+    assert (await api.row_counts())["entries"] == 2 * len(items)

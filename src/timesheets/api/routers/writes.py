@@ -15,13 +15,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from timesheets.api import entries
+from timesheets.api import entries, uploads
 from timesheets.api.context import ApiContext
 from timesheets.api.errors import ApiError
 from timesheets.api.routers.body import json_body
 from timesheets.bearer.claims import Principal
 from timesheets.bearer.dependencies import authenticate
-from timesheets.metrics import IMPORT_ROWS
 
 CREATE_SCOPE = "create:timesheets"
 
@@ -66,39 +65,21 @@ async def created(
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Store an entry: the answer's status, body and headers (`Location` when stored)."""
     reply = await entries.create(context, principal, data, key)
-    headers = {"Location": f"/timesheets/{reply.body['id']}"} if "id" in reply.body else {}
-    return reply.status, reply.body, headers
+    return reply.status, reply.body, _location(reply.body)
+
+
+def _location(body: dict[str, Any]) -> dict[str, str]:
+    """`Location` of the entry an answer holds, if it holds one."""
+    return {"Location": f"/timesheets/{body['id']}"} if "id" in body else {}
 
 
 async def upload_timesheets(request: Request) -> Response:
     """`POST /timesheets/upload`: one entry, a JSON array, or JSON Lines."""
     context: ApiContext = request.app.state.context
-    settings = context.settings
     principal = await authenticate(
-        request, context.verifier, "batch:upload", form_limit=settings.max_body_bytes
+        request, context.verifier, "batch:upload", form_limit=context.settings.max_body_bytes
     )
-    data = await json_body(request, settings.max_body_bytes, lines=True)
-    single = isinstance(data, dict)
-    items = [data] if single else data
-    if not isinstance(items, list):
-        raise ApiError(400, "The body must be an entry, an array of entries, or JSON Lines")
-    if len(items) > settings.max_batch_items:
-        raise ApiError(413, f"A batch holds at most {settings.max_batch_items} entries")
-    results = await entries.upload(context, principal, items)
-    counts = {k: sum(r["status"] == k for r in results) for k in ("created", "exists", "rejected")}
-    for outcome, count in counts.items():
-        if count:
-            IMPORT_ROWS.labels(outcome).inc(count)
-    if single:
-        result = results[0]
-        if result["status"] == "rejected":
-            raise ApiError(422, "Invalid timesheet", errors=result["errors"])
-        status = 201 if result["status"] == "created" else 200
-        return _json(
-            status,
-            {**result["entry"], "upload_status": result["status"]},
-            {"Location": f"/timesheets/{result['id']}"},
-        )
-    for result in results:
-        result.pop("entry", None)
-    return _json(200, {**counts, "items": results})
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    data = await json_body(request, context.settings.max_body_bytes, lines=True)
+    reply = await uploads.upload(context, principal, data, key)
+    return _json(reply.status, reply.body, _location(reply.body))
