@@ -132,8 +132,12 @@ async def test_while_a_failing_issuer_gives_no_keys_requests_get_503_without_ask
                 refused.append(await http.post("/timesheets", json=SEED, headers=_bearer(token)))
             for answer in refused:
                 assert answer.status_code == 503
-                assert answer.headers["retry-after"] == "2"
-                assert answer.json() == {"message": "Storage temporarily unavailable; retry"}
+                # The issuer is asked again in the cooldown's 10 s (the clock is frozen).
+                assert answer.headers["retry-after"] == "10"
+                assert answer.json() == {
+                    "message": "Token verification temporarily unavailable: the issuer's keys "
+                    "cannot be fetched; retry"
+                }
             assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 0)
             lines = [r for r in caplog.records if r.getMessage() == "dependency unavailable"]
             assert len(lines) == 30

@@ -10,7 +10,12 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from timesheets.bearer.claims import ClaimRules
-from timesheets.bearer.dependencies import FormTooLarge, _token_in_form_body, authenticate
+from timesheets.bearer.dependencies import (
+    FormTooLarge,
+    VerifierUnavailable,
+    _token_in_form_body,
+    authenticate,
+)
 from timesheets.bearer.errors import InvalidRequest, InvalidToken, MissingToken
 from timesheets.bearer.verifier import StaticKeys, TokenVerifier
 
@@ -157,3 +162,12 @@ async def test_a_form_without_a_token_goes_on_to_the_token_check() -> None:
 async def test_the_form_limit_defaults_to_16_kib() -> None:
     with pytest.raises(FormTooLarge, match="exceeds 16384 bytes"):
         await authenticate(chunked(LARGE).request, VERIFIER, None)
+
+
+@pytest.mark.parametrize(("wait", "seconds"), [(10.0, 10), (6.2, 7), (0.3, 1), (0.0, 1)])
+def test_keys_unavailable_asks_for_a_retry_once_the_issuer_may_be_asked_again(
+    wait: float, seconds: int
+) -> None:
+    """Retry-After is in whole seconds (RFC 9110 §10.2.3): rounded up, and never 0, so
+    a client does not come back before the issuer is asked again."""
+    assert VerifierUnavailable("no keys", wait).retry_after == seconds

@@ -407,11 +407,12 @@ async def test_outage_with_nothing_cached_is_keys_unavailable(
     issuer.stop()
     cache = JwksCache(issuer.url, http, clock=clock, refetch_cooldown=10)
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
-        with pytest.raises(KeysUnavailable, match=r"next fetch in 10\.0 s"):
+        with pytest.raises(KeysUnavailable, match=r"next fetch in 10\.0 s") as first:
             await cache.key(RSA_KID, "RS256")
         clock.advance(4)
-        with pytest.raises(KeysUnavailable, match=r"next fetch in 6\.0 s"):
+        with pytest.raises(KeysUnavailable, match=r"next fetch in 6\.0 s") as second:
             await cache.key(RSA_KID, "RS256")
+    assert (first.value.retry_after, second.value.retry_after) == (10, 6)
     warnings = [r for r in caplog.records if r.name == "timesheets.bearer.jwks"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
     assert warnings[0].cached == 0

@@ -55,3 +55,13 @@ def invalid(errors: list[dict[str, str]]) -> ApiError:
 
 NOT_FOUND = ApiError(404, "Timesheet not found")
 UNAVAILABLE = ApiError(503, "Storage temporarily unavailable; retry", headers={"Retry-After": "2"})
+
+
+def keys_unavailable(retry_after: int) -> ApiError:
+    """503 while the issuer's keys cannot be had: no token can be checked before the
+    issuer is asked again, `retry_after` seconds from now."""
+    return ApiError(
+        503,
+        "Token verification temporarily unavailable: the issuer's keys cannot be fetched; retry",
+        headers={"Retry-After": str(retry_after)},
+    )

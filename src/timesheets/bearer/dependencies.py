@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -38,7 +39,12 @@ MAX_FORM_BYTES = 16384
 
 
 class VerifierUnavailable(Exception):
-    """The issuer's keys cannot be had: answer 503, not 401."""
+    """The issuer's keys cannot be had: answer 503, not 401, and `Retry-After` the whole
+    seconds until the issuer is asked again (at least 1)."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class FormTooLarge(Exception):
@@ -72,7 +78,7 @@ async def principal_of(token: str, verifier: TokenVerifier, scope: str | None) -
     try:
         principal = await verifier.verify(token)
     except KeysUnavailable as exc:
-        raise VerifierUnavailable(str(exc)) from exc
+        raise VerifierUnavailable(str(exc), exc.retry_after) from exc
     if scope is not None and scope not in principal.scopes:
         raise InsufficientScope(f"the {scope} scope is required", scope=scope)
     return principal

@@ -31,7 +31,12 @@ log = logging.getLogger("timesheets.bearer.jwks")
 
 
 class KeysUnavailable(Exception):
-    """No keys could be obtained from the issuer and none are cached."""
+    """No keys could be obtained from the issuer and none are cached; the issuer is asked
+    again in `retry_after` seconds at the earliest."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class JwksCache:
@@ -70,7 +75,7 @@ class JwksCache:
             await self.refresh()
             key = select_key(self._keys, kid, alg)
         if not self._keys:
-            raise KeysUnavailable(self._unavailable())
+            raise self._unavailable()
         return key
 
     async def ready(self) -> bool:
@@ -100,12 +105,14 @@ class JwksCache:
         if self._in_flight is task:
             self._in_flight = None
 
-    def _unavailable(self) -> str:
+    def _unavailable(self) -> KeysUnavailable:
         """Why there are no keys, and when the issuer will next be asked."""
         reason = self._failure or "the issuer's JWKS has no usable keys"
         since = self.clock() - (self._attempted_at or 0.0)
         wait = max(self.refetch_cooldown - since, 0.0)
-        return f"the issuer's keys are not available ({reason}); next fetch in {wait:.1f} s"
+        return KeysUnavailable(
+            f"the issuer's keys are not available ({reason}); next fetch in {wait:.1f} s", wait
+        )
 
     async def _attempt(self) -> None:
         try:
