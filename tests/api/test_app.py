@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests import issuer as test_issuer
 from tests.api.conftest import Api
@@ -17,6 +18,7 @@ from tests.api.routers.test_upload import item
 from tests.api.seed import SEED
 from tests.bearer.conftest import FakeClock, forge
 from tests.live import serve_in_thread
+from timesheets.api import repository
 from timesheets.api.app import create_app
 from timesheets.api.create_lane import CreateLane
 from timesheets.bearer.jwks import JwksCache
@@ -249,3 +251,17 @@ async def test_any_other_origin_is_given_no_cors_headers(
     for answer in (preflight, created, listed):
         assert "access-control-allow-origin" not in answer.headers
         assert "access-control-allow-credentials" not in answer.headers
+
+
+@pytest.mark.parametrize("failure", [OperationalError("SELECT", {}, Exception("gone")), OSError()])
+async def test_a_database_gone_under_a_read_is_a_503_to_retry_not_a_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    def lost(*_args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(repository, "get_entry", lost)
+    answer = await api.http.get("/timesheets/abc", headers=_bearer(api.issuer.token()))
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"
+    assert answer.json() == {"message": "Storage temporarily unavailable; retry"}

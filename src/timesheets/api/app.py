@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from timesheets import db
 from timesheets.api.context import ApiContext
 from timesheets.api.create_lane import CreateLane
-from timesheets.api.errors import ApiError, keys_unavailable
+from timesheets.api.errors import UNAVAILABLE, ApiError, keys_unavailable
 from timesheets.api.openapi import add_write_paths
 from timesheets.api.routers import reads
 from timesheets.api.routers.body import too_large
@@ -153,9 +153,10 @@ def _handlers(app: FastAPI) -> None:
         return too_large(error.limit).response()
 
     async def unavailable(_request: Request, error: Exception) -> Response:
-        assert isinstance(error, VerifierUnavailable)
         log.warning("dependency unavailable", extra={"reason": str(error)})
-        return keys_unavailable(error.retry_after).response()
+        if isinstance(error, VerifierUnavailable):
+            return keys_unavailable(error.retry_after).response()
+        return UNAVAILABLE.response()
 
     async def validation(_request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
