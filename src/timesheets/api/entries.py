@@ -203,9 +203,10 @@ async def list_(
 
 
 async def delete(context: ApiContext, principal: Principal, entry_id: str) -> None:
-    """`DELETE /timesheets/{id}`: people delete their own, never an approved entry."""
+    """`DELETE /timesheets/{id}`: people delete their own, machines their client's, never
+    an approved entry."""
     row = await _read(context, principal, entry_id)
-    if not may_delete(principal, row["user_id"]):
+    if not may_delete(principal, row["user_id"], row["created_by_client"]):
         raise NOT_FOUND
 
     def job(connection: Connection) -> None:

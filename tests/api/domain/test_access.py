@@ -83,10 +83,13 @@ def test_managers_and_machines_read_everyone() -> None:
         assert may_read(caller, caller.subject)
 
 
-def test_only_owners_and_machines_delete() -> None:
-    assert may_delete(PERSON, "alice")
-    assert not may_delete(PERSON, "bob")
+def test_people_delete_their_own_and_machines_their_clients() -> None:
+    assert may_delete(PERSON, "alice", "web-app")
+    assert may_delete(PERSON, "alice", "importer")
+    assert not may_delete(PERSON, "bob", "web-app")
     # Approving everyone's entries does not make them the manager's to delete.
-    assert not may_delete(MANAGER, "alice")
-    assert may_delete(MANAGER, "mona")
-    assert may_delete(MACHINE, "alice")
+    assert not may_delete(MANAGER, "alice", "web-app")
+    assert may_delete(MANAGER, "mona", "web-app")
+    assert may_delete(MACHINE, "alice", "importer")
+    assert not may_delete(MACHINE, "alice", "web-app")
+    assert not may_delete(MACHINE, "alice", "payroll-export")
