@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from timesheets.datadir import ensure_key_file, key_file
 from timesheets.importer.command import import_command
 from timesheets.logging import configure
 from timesheets.settings import ApiSettings, AuthServerSettings, default_data_dir
+
+if TYPE_CHECKING:
+    from timesheets.db import NotMigrated
 
 app = typer.Typer(help="ABC Inc.'s Timesheets platform.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -70,6 +73,7 @@ def authserver(
 ) -> None:
     """Serve the authorization server alone."""
     from timesheets.authserver.app import create_app, create_runtime, prepare
+    from timesheets.db import NotMigrated
     from timesheets.serve import serve
 
     configure()
@@ -92,9 +96,22 @@ def authserver(
         finally:
             await runtime.engine.dispose()
 
-    asyncio.run(prepare_once())
+    try:
+        asyncio.run(prepare_once())
+    except NotMigrated as error:
+        raise _not_started(error, "TIMESHEETS_AUTH_MIGRATE") from None
     factory = functools.partial(create_app, settings, prepare_on_start=False)
     serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
+
+
+def _not_started(error: NotMigrated, variable: str) -> typer.Exit:
+    """Log why a service with migrations off refuses its database; the exit to raise."""
+    log.error(
+        f"not started: the database lacks migrations and --no-migrate ({variable}=false)"
+        " is set; start one instance with migrations on, which applies them before it serves",
+        extra={"pending": error.pending},
+    )
+    return typer.Exit(1)
 
 
 def pinned(settings: ApiSettings | AuthServerSettings) -> bool:
@@ -131,8 +148,9 @@ def api(
     ] = None,
 ) -> None:
     """Serve the Timesheets API alone."""
-    from timesheets.api.app import NotMigrated, create_app, require_migrated
+    from timesheets.api.app import create_app, require_migrated
     from timesheets.api.app import migrate as apply_migrations
+    from timesheets.db import NotMigrated
     from timesheets.serve import serve
 
     configure()
@@ -153,13 +171,7 @@ def api(
         try:
             asyncio.run(require_migrated(settings))
         except NotMigrated as error:
-            log.error(
-                "not started: the database lacks migrations and --no-migrate"
-                " (TIMESHEETS_API_MIGRATE=false) is set; start one instance with"
-                " migrations on, which applies them before it serves",
-                extra={"pending": error.pending},
-            )
-            raise typer.Exit(1) from None
+            raise _not_started(error, "TIMESHEETS_API_MIGRATE") from None
     factory = functools.partial(create_app, settings, migrate_on_start=False)
     serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
 

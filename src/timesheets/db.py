@@ -136,6 +136,21 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(read)
 
 
+class NotMigrated(Exception):
+    """A database lacks revisions this release needs, and migrations on start are off."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__(f"pending migrations: {', '.join(pending)}")
+        self.pending = pending
+
+
+async def require_migrated(engine: AsyncEngine, script_location: Path) -> None:
+    """Raise `NotMigrated` unless the database has every revision in `script_location`."""
+    pending = await pending_revisions(engine, script_location)
+    if pending:
+        raise NotMigrated(pending)
+
+
 async def pending_revisions(engine: AsyncEngine, script_location: Path) -> list[str]:
     """The revisions in `script_location` the database has not applied, newest first.
 

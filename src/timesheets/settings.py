@@ -59,7 +59,13 @@ class AuthServerSettings(BaseSettings):
         str, Field(description="Secret that encrypts private signing keys and API secrets at rest.")
     ] = ""
     dev: Annotated[bool, Field(description="Development mode: allows the placeholder key.")] = False
-    migrate: Annotated[bool, Field(description="Apply pending migrations on start.")] = True
+    migrate: Annotated[
+        bool,
+        Field(
+            description="Apply pending migrations on start; when off, refuse to start while"
+            " any are pending."
+        ),
+    ] = True
     sqlite_synchronous: Annotated[
         str, Field(description="SQLite `synchronous` pragma (FULL survives a power cut).")
     ] = "FULL"

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -609,3 +610,40 @@ def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
     # The signing keys were kept, not remade: tokens from before the restart still verify.
     assert jwt.get_unverified_header(token)["kid"] in first_kids
     assert verify_access_token(first_token, metadata, UP_AUDIENCE)["jti"] == claims["jti"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment"),
+    [(["--no-migrate"], {}), ([], {"TIMESHEETS_AUTH_MIGRATE": "false"})],
+    ids=["flag", "environment"],
+)
+def test_with_migrations_off_the_authserver_refuses_a_fresh_database(
+    tmp_path: Path, bytecode_cache: Path, flags: list[str], environment: dict[str, str]
+) -> None:
+    """One logged error naming the pending revisions and exit status 1; no traceback,
+    and nothing made in the database."""
+    port = free_port()
+    args = ["authserver", "--data-dir", str(tmp_path), "--port", str(port)]
+    args += ["--issuer", f"http://127.0.0.1:{port}", *flags]
+    finished = subprocess.run(
+        [TIMESHEETS, *args],
+        env=command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK, **environment),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = finished.stderr.decode(errors="replace")
+    assert finished.returncode == 1, stderr
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    errors = [entry for entry in logged if entry["level"] == "error"]
+    assert len(errors) == 1, stderr
+    assert "lacks migrations" in errors[0]["message"]
+    assert "--no-migrate (TIMESHEETS_AUTH_MIGRATE=false)" in errors[0]["message"]
+    assert errors[0]["pending"][-1] == "0001"
+    assert "Traceback" not in stderr
+    database = tmp_path / "authserver.db"
+    if database.exists():
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == []

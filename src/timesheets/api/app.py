@@ -116,23 +116,13 @@ async def migrate(settings: ApiSettings) -> None:
         await engine.dispose()
 
 
-class NotMigrated(Exception):
-    """The API's database lacks revisions this release needs."""
-
-    def __init__(self, pending: list[str]) -> None:
-        super().__init__(f"pending migrations: {', '.join(pending)}")
-        self.pending = pending
-
-
 async def require_migrated(settings: ApiSettings) -> None:
-    """Raise `NotMigrated` unless the API's database has every revision of this release."""
+    """Raise `db.NotMigrated` unless the API's database has every revision of this release."""
     engine = db.create_engine(settings.database_url)
     try:
-        pending = await db.pending_revisions(engine, MIGRATIONS)
+        await db.require_migrated(engine, MIGRATIONS)
     finally:
         await engine.dispose()
-    if pending:
-        raise NotMigrated(pending)
 
 
 def _handlers(app: FastAPI) -> None:

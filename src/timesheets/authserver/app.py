@@ -174,9 +174,12 @@ def create_runtime(settings: AuthServerSettings) -> Runtime:
 
 
 async def prepare(runtime: Runtime) -> None:
-    """Migrate (unless turned off); make sure signing keys and the management API exist."""
+    """Migrate (or, with migrations turned off, raise `db.NotMigrated` if the database
+    lacks some); make sure signing keys and the management API exist."""
     if runtime.settings.migrate:
         await db.upgrade(runtime.engine, MIGRATIONS)
+    else:
+        await db.require_migrated(runtime.engine, MIGRATIONS)
     await runtime.prepare_keys()
     for attempt in range(2):
         try:
