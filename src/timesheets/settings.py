@@ -37,6 +37,15 @@ CPU_AFFINITY = (
 )
 
 
+Migrate = Annotated[
+    bool,
+    Field(
+        description="Apply pending migrations on start; when off, refuse to start while any"
+        " are pending."
+    ),
+]
+
+
 class AuthServerSettings(BaseSettings):
     """The authorization server. Environment prefix `TIMESHEETS_AUTH_`."""
 
@@ -59,13 +68,7 @@ class AuthServerSettings(BaseSettings):
         str, Field(description="Secret that encrypts private signing keys and API secrets at rest.")
     ] = ""
     dev: Annotated[bool, Field(description="Development mode: allows the placeholder key.")] = False
-    migrate: Annotated[
-        bool,
-        Field(
-            description="Apply pending migrations on start; when off, refuse to start while"
-            " any are pending."
-        ),
-    ] = True
+    migrate: Migrate = True
     sqlite_synchronous: Annotated[
         str, Field(description="SQLite `synchronous` pragma (FULL survives a power cut).")
     ] = "FULL"
@@ -173,13 +176,7 @@ class ApiSettings(BaseSettings):
     database_url: Annotated[
         str, Field(description="SQLAlchemy async URL; default SQLite in the data directory.")
     ] = ""
-    migrate: Annotated[
-        bool,
-        Field(
-            description="Apply pending migrations on start; when off, refuse to start while"
-            " any are pending."
-        ),
-    ] = True
+    migrate: Migrate = True
     sqlite_synchronous: Annotated[
         str,
         Field(
