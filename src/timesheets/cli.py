@@ -179,11 +179,15 @@ def api(
 @app.command()
 def up(data_dir: DataDir = default_data_dir()) -> None:
     """Run the whole system on SQLite, bootstrapping the demo tenant on first start."""
+    from timesheets.db import NotMigrated
     from timesheets.up import run_up
 
     configure()
     ensure_key_file(data_dir)
-    run_up(auth_settings(data_dir))
+    try:
+        run_up(auth_settings(data_dir))
+    except NotMigrated as error:
+        raise _not_started(error, "TIMESHEETS_AUTH_MIGRATE") from None
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ bytecode cache directory so that each one does not recompile the whole dependenc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -35,6 +36,9 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from tests.e2e.test_scenario import SEED_ENTRY
 from tests.pg import PostgresServer, free_port
+from timesheets import db
+from timesheets.authserver.app import MIGRATIONS as AUTH_MIGRATIONS
+from timesheets.settings import sqlite_url
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -613,15 +617,27 @@ def test_up_bootstraps_serves_on_9000_and_reuses_its_tenant(
 
 
 @pytest.mark.parametrize(
-    ("flags", "environment"),
-    [(["--no-migrate"], {}), ([], {"TIMESHEETS_AUTH_MIGRATE": "false"})],
-    ids=["flag", "environment"],
+    ("migrated_to", "flags", "environment"),
+    [
+        (None, ["--no-migrate"], {}),
+        (None, [], {"TIMESHEETS_AUTH_MIGRATE": "false"}),
+        ("0002", ["--no-migrate"], {}),
+    ],
+    ids=["fresh-flag", "fresh-environment", "behind-flag"],
 )
-def test_with_migrations_off_the_authserver_refuses_a_fresh_database(
-    tmp_path: Path, bytecode_cache: Path, flags: list[str], environment: dict[str, str]
+def test_with_migrations_off_the_authserver_refuses_a_database_that_lacks_some(
+    tmp_path: Path,
+    bytecode_cache: Path,
+    migrated_to: str | None,
+    flags: list[str],
+    environment: dict[str, str],
 ) -> None:
     """One logged error naming the pending revisions and exit status 1; no traceback,
-    and nothing made in the database."""
+    and the database left as it was."""
+    database = tmp_path / "authserver.db"
+    if migrated_to:
+        asyncio.run(_migrate_authserver(database, migrated_to))
+    before = _schema(database)
     port = free_port()
     args = ["authserver", "--data-dir", str(tmp_path), "--port", str(port)]
     args += ["--issuer", f"http://127.0.0.1:{port}", *flags]
@@ -640,10 +656,49 @@ def test_with_migrations_off_the_authserver_refuses_a_fresh_database(
     assert len(errors) == 1, stderr
     assert "lacks migrations" in errors[0]["message"]
     assert "--no-migrate (TIMESHEETS_AUTH_MIGRATE=false)" in errors[0]["message"]
-    assert errors[0]["pending"][-1] == "0001"
+    pending = errors[0]["pending"]
+    assert pending[-1] == ("0003" if migrated_to else "0001")
     assert "Traceback" not in stderr
-    database = tmp_path / "authserver.db"
-    if database.exists():
-        with contextlib.closing(sqlite3.connect(database)) as connection:
-            tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
-        assert tables == []
+    assert _schema(database) == before
+
+
+async def _migrate_authserver(database: Path, revision: str) -> None:
+    engine = db.create_engine(sqlite_url(database))
+    try:
+        await db.upgrade(engine, AUTH_MIGRATIONS, revision)
+    finally:
+        await engine.dispose()
+
+
+def _schema(database: Path) -> list[Any]:
+    """The SQLite file's schema and Alembic revision; empty when there is no file."""
+    if not database.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        schema = connection.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+        if ("table", "alembic_version") in [(kind, name) for kind, name, _ in schema]:
+            schema += connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    return sorted(schema, key=repr)
+
+
+def test_with_migrations_off_the_admin_cli_refuses_a_fresh_database(
+    tmp_path: Path, bytecode_cache: Path
+) -> None:
+    """The tenant's commands say the database lacks migrations and exit 1, touching
+    nothing, rather than failing with a traceback."""
+    env = command_env(
+        bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK, TIMESHEETS_AUTH_MIGRATE="false"
+    )
+    result = subprocess.run(
+        [TIMESHEETS, "admin", "--data-dir", str(tmp_path), "export"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the database lacks migrations (pending migrations: " in result.stderr
+    assert "TIMESHEETS_AUTH_MIGRATE=false" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _schema(tmp_path / "authserver.db") == []

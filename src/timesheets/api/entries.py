@@ -206,7 +206,8 @@ async def delete(context: ApiContext, principal: Principal, entry_id: str) -> No
     """`DELETE /timesheets/{id}`: people delete their own, machines their client's, never
     an approved entry."""
     row = await _read(context, principal, entry_id)
-    if not may_delete(principal, row["user_id"], row["created_by_client"]):
+    stored_by = (row["created_by_subject"], row["created_by_client"])
+    if not may_delete(principal, row["user_id"], stored_by):
         raise NOT_FOUND
 
     def job(connection: Connection) -> None:

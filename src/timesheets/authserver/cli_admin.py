@@ -65,6 +65,7 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
     from timesheets.authserver import admin
     from timesheets.authserver.app import create_runtime, prepare
     from timesheets.cli import auth_settings
+    from timesheets.db import NotMigrated
 
     settings = auth_settings(ctx.find_root().obj if ctx.find_root().obj else ctx.obj)
 
@@ -81,6 +82,13 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
         return asyncio.run(go())
     except admin.TenantError as error:
         err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    except NotMigrated as error:
+        err.print(
+            f"[red]error:[/red] the database lacks migrations ({error}) and they are off"
+            " (TIMESHEETS_AUTH_MIGRATE=false); start the authorization server once with"
+            " them on"
+        )
         raise typer.Exit(1) from None
 
 

@@ -83,13 +83,17 @@ def test_managers_and_machines_read_everyone() -> None:
         assert may_read(caller, caller.subject)
 
 
-def test_people_delete_their_own_and_machines_their_clients() -> None:
-    assert may_delete(PERSON, "alice", "web-app")
-    assert may_delete(PERSON, "alice", "importer")
-    assert not may_delete(PERSON, "bob", "web-app")
+def test_people_delete_their_own_and_machines_what_they_stored() -> None:
+    by_alice, by_machine = ("alice", "spa"), ("importer@clients", "importer")
+    assert may_delete(PERSON, "alice", by_alice)
+    assert may_delete(PERSON, "alice", by_machine)
+    assert not may_delete(PERSON, "bob", ("bob", "spa"))
     # Approving everyone's entries does not make them the manager's to delete.
-    assert not may_delete(MANAGER, "alice", "web-app")
-    assert may_delete(MANAGER, "mona", "web-app")
-    assert may_delete(MACHINE, "alice", "importer")
-    assert not may_delete(MACHINE, "alice", "web-app")
-    assert not may_delete(MACHINE, "alice", "payroll-export")
+    assert not may_delete(MANAGER, "alice", by_alice)
+    assert may_delete(MANAGER, "mona", ("mona", "spa"))
+    assert may_delete(MACHINE, "alice", by_machine)
+    assert not may_delete(MACHINE, "alice", by_alice)
+    assert not may_delete(MACHINE, "alice", ("payroll@clients", "payroll"))
+    # A person who logged hours through the machine's own client (one that also holds
+    # the client credentials grant): still the person's, not the machine's.
+    assert not may_delete(MACHINE, "alice", ("alice", "importer"))

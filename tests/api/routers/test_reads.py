@@ -271,6 +271,14 @@ async def test_delete_own_entries_never_approved_ones(api: Api) -> None:
         api, {"project": "P", "date": "2026-03-03", "hours": 8, "user_id": "alice"}
     )
     bobs = await create(api, {"project": "P", "date": "2026-03-02", "hours": 8}, bob)
+    # Logged by alice through the machine's own client (one holding both grants).
+    via_machine_client = await create(
+        api,
+        {"project": "P", "date": "2026-03-05", "hours": 8},
+        api.issuer.token(
+            api.issuer.claims(sub="alice", client_id="importer", gty=None, scope=PERSON_SCOPES)
+        ),
+    )
     approved = await create(
         api, {"project": "P", "date": "2026-03-04", "hours": 8, "user_id": "alice"}
     )
@@ -283,6 +291,7 @@ async def test_delete_own_entries_never_approved_ones(api: Api) -> None:
         (f"/timesheets/{first['id']}", mona, 404),
         # A machine never deletes the hours a person logged themselves.
         (f"/timesheets/{first['id']}", None, 404),
+        (f"/timesheets/{via_machine_client['id']}", None, 404),
         (f"/timesheets/{first['id']}", reader, 403),
         ("/timesheets/0123456789abcdef0123456789abcdef", alice, 404),
         (f"/timesheets/{approved['id']}", alice, 409),
@@ -306,7 +315,7 @@ async def test_delete_own_entries_never_approved_ones(api: Api) -> None:
     counts = await api.row_counts()
     assert counts["entries"] == before["entries"] - 2
     assert counts["audit_events"] == before["audit_events"] + 2
-    assert await listed(api, "", alice) == ([approved["id"]], 1)
+    assert await listed(api, "", alice) == ([via_machine_client["id"], approved["id"]], 2)
 
     trail = await api.http.get(f"/timesheets/{first['id']}/audit", headers=api.auth(mona))
     assert trail.status_code == 200

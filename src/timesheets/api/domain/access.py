@@ -3,8 +3,9 @@
 A person's token acts on that person's entries only; the person comes from the token.
 A manager (approve:timesheets) may also read everyone's and decide on them. A machine
 token (no person) names the person it creates for, and reads every entry it may read;
-it deletes only the entries its own client stored (an import withdrawing its rows),
-never the hours a person logged themselves or another client stored for them.
+it deletes only the entries it stored itself, as that machine client, never the hours a
+person logged (even through a client that also holds the client credentials grant) or
+another client stored for them.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def may_read(principal: Principal, owner: str) -> bool:
     return sees_everyone(principal) or owner == principal.subject
 
 
-def may_delete(principal: Principal, owner: str, stored_by_client: str) -> bool:
-    """Whether the caller may delete an entry of `owner` that the client
-    `stored_by_client` stored (people: their own only; machines: their client's only)."""
+def may_delete(principal: Principal, owner: str, stored_by: tuple[str, str]) -> bool:
+    """Whether the caller may delete an entry of `owner` stored by `stored_by`, a
+    (subject, client id) pair: people their own only, machines what they stored."""
     if principal.is_machine:
-        return stored_by_client == principal.client_id
+        return stored_by == (principal.subject, principal.client_id)
     return owner == principal.subject
