@@ -702,3 +702,27 @@ def test_with_migrations_off_the_admin_cli_refuses_a_fresh_database(
     assert "TIMESHEETS_AUTH_MIGRATE=false" in result.stderr
     assert "Traceback" not in result.stderr
     assert _schema(tmp_path / "authserver.db") == []
+
+
+def test_with_migrations_off_up_refuses_a_fresh_database_before_serving(
+    tmp_path: Path, bytecode_cache: Path
+) -> None:
+    """`timesheets up` logs the pending revisions and exits 1 before binding a port."""
+    env = command_env(bytecode_cache, TIMESHEETS_AUTH_MIGRATE="false")
+    finished = subprocess.run(
+        [TIMESHEETS, "up", "--data-dir", str(tmp_path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = finished.stderr.decode(errors="replace")
+    assert finished.returncode == 1, stderr
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    errors = [entry for entry in logged if entry["level"] == "error"]
+    assert len(errors) == 1, stderr
+    assert "--no-migrate (TIMESHEETS_AUTH_MIGRATE=false)" in errors[0]["message"]
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "bootstrap.json").exists()
+    assert _schema(tmp_path / "authserver.db") == []
