@@ -641,9 +641,20 @@ def test_with_migrations_off_the_authserver_refuses_a_database_that_lacks_some(
     port = free_port()
     args = ["authserver", "--data-dir", str(tmp_path), "--port", str(port)]
     args += ["--issuer", f"http://127.0.0.1:{port}", *flags]
+    env = command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK, **environment)
+    error, stderr = _refused_unmigrated(env, *args)
+    pending = error["pending"]
+    assert pending[-1] == ("0003" if migrated_to else "0001")
+    assert "Traceback" not in stderr
+    assert _schema(database) == before
+
+
+def _refused_unmigrated(env: dict[str, str], *args: str) -> tuple[dict[str, Any], str]:
+    """Run `timesheets ARGS...`, which must exit 1 logging exactly one error: that it
+    refuses a database lacking migrations. The error and the standard error output."""
     finished = subprocess.run(
         [TIMESHEETS, *args],
-        env=command_env(bytecode_cache, TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY=KEK, **environment),
+        env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=60,
@@ -656,10 +667,7 @@ def test_with_migrations_off_the_authserver_refuses_a_database_that_lacks_some(
     assert len(errors) == 1, stderr
     assert "lacks migrations" in errors[0]["message"]
     assert "--no-migrate (TIMESHEETS_AUTH_MIGRATE=false)" in errors[0]["message"]
-    pending = errors[0]["pending"]
-    assert pending[-1] == ("0003" if migrated_to else "0001")
-    assert "Traceback" not in stderr
-    assert _schema(database) == before
+    return errors[0], stderr
 
 
 async def _migrate_authserver(database: Path, revision: str) -> None:
@@ -709,20 +717,7 @@ def test_with_migrations_off_up_refuses_a_fresh_database_before_serving(
 ) -> None:
     """`timesheets up` logs the pending revisions and exits 1 before binding a port."""
     env = command_env(bytecode_cache, TIMESHEETS_AUTH_MIGRATE="false")
-    finished = subprocess.run(
-        [TIMESHEETS, "up", "--data-dir", str(tmp_path)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    stderr = finished.stderr.decode(errors="replace")
-    assert finished.returncode == 1, stderr
-    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    errors = [entry for entry in logged if entry["level"] == "error"]
-    assert len(errors) == 1, stderr
-    assert "--no-migrate (TIMESHEETS_AUTH_MIGRATE=false)" in errors[0]["message"]
+    _error, stderr = _refused_unmigrated(env, "up", "--data-dir", str(tmp_path))
     assert "Traceback" not in stderr
     assert not (tmp_path / "bootstrap.json").exists()
     assert _schema(tmp_path / "authserver.db") == []
