@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -109,18 +110,21 @@ def create_context(settings: ApiSettings) -> ApiContext:
 
 async def migrate(settings: ApiSettings) -> None:
     """Apply pending migrations to the API's database."""
-    engine = db.create_engine(settings.database_url)
-    try:
-        await db.upgrade(engine, MIGRATIONS)
-    finally:
-        await engine.dispose()
+    await _on_database(settings, db.upgrade)
 
 
 async def require_migrated(settings: ApiSettings) -> None:
     """Raise `db.NotMigrated` unless the API's database has every revision of this release."""
+    await _on_database(settings, db.require_migrated)
+
+
+async def _on_database(
+    settings: ApiSettings, step: Callable[[AsyncEngine, Path], Awaitable[None]]
+) -> None:
+    """Run a migration step on the API's database through an engine of its own."""
     engine = db.create_engine(settings.database_url)
     try:
-        await db.require_migrated(engine, MIGRATIONS)
+        await step(engine, MIGRATIONS)
     finally:
         await engine.dispose()
 
