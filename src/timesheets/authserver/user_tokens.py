@@ -23,6 +23,7 @@ from timesheets.authserver.oauth.rfc9068 import access_token_claims
 from timesheets.authserver.oauth.scope import parse_scope
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest
+from timesheets.authserver.oauth.user_scopes import still_allowed
 from timesheets.authserver.runtime import Runtime
 from timesheets.authserver.signing import sign_access_token, sign_id_token
 from timesheets.db import IMMEDIATE
@@ -40,6 +41,9 @@ class Issue:
     auth_time: datetime
     nonce: str | None = None
     family_started: datetime | None = None
+    granted: tuple[str, ...] | None = None
+    """The grant's scopes, kept by the new refresh token (RFC 6749 §6: identical to the
+    refreshed one's), when the access token asked for fewer; None: `scopes`."""
 
 
 def _lifetimes(runtime: Runtime) -> grants.RefreshLifetimes:
@@ -61,19 +65,20 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
     issued_at = int(now.timestamp())
     lifetime = min([settings.user_token_seconds, *(api.token_lifetime for api in targets)])
     audiences = list(issue.audiences)
-    if "openid" in issue.scopes:
-        audiences.append(endpoint(settings.issuer, "/userinfo"))
     extra: dict[str, Any] = {"grant_id": issue.grant_id, "user_type": issue.user.user_type}
+    async with runtime.sessions() as session:
+        permitted = await people.user_permissions(session, issue.user.id)
     if targets and targets[0].permissions_claim:
-        async with runtime.sessions() as session:
-            permitted = await people.user_permissions(session, issue.user.id)
         extra["permissions"] = sorted(permitted.get(targets[0].identifier, frozenset()))
+    scopes = still_allowed(issue.scopes, issue.client, targets, permitted)
+    if "openid" in scopes:
+        audiences.append(endpoint(settings.issuer, "/userinfo"))
     claims = access_token_claims(
         issuer=settings.issuer,
         subject=issue.user.id,
         client_id=issue.client.client_id,
         audiences=tuple(audiences),
-        scopes=issue.scopes,
+        scopes=scopes,
         issued_at=issued_at,
         lifetime=lifetime,
         jti=secrets.token_urlsafe(16),
@@ -84,25 +89,26 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
         "access_token": await sign_access_token(runtime, signing_api, claims),
         "token_type": "Bearer",
         "expires_in": lifetime,
-        "scope": " ".join(issue.scopes),
+        "scope": " ".join(scopes),
     }
-    if "offline_access" in issue.scopes and "refresh_token" in issue.client.grant_types:
+    granted = issue.scopes if issue.granted is None else issue.granted
+    if "offline_access" in granted and "refresh_token" in issue.client.grant_types:
         async with runtime.sessions() as session, session.begin():
             response["refresh_token"] = await grants.issue_refresh_token(
                 session,
                 grant_id=issue.grant_id,
                 client_id=issue.client.client_id,
                 user_id=issue.user.id,
-                scopes=list(issue.scopes),
+                scopes=list(granted),
                 audiences=list(issue.audiences),
                 auth_time=issue.auth_time,
                 now=now,
                 lifetimes=_lifetimes(runtime),
                 family_started=issue.family_started,
             )
-    if "openid" in issue.scopes:
+    if "openid" in scopes:
         profile = oidc.profile_claims(
-            issue.scopes,
+            scopes,
             name=issue.user.name,
             email=issue.user.email,
             user_type=issue.user.user_type,
@@ -258,5 +264,8 @@ async def refresh(runtime: Runtime, client: ClientView, request: TokenRequest) -
             tuple(record.audiences),
             record.auth_time,
             family_started=record.created_at,
+            # RFC 6749 §6: the new refresh token's scope is identical to the old one's,
+            # however few the client asked for this time.
+            granted=tuple(record.scopes),
         ),
     )

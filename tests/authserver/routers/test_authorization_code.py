@@ -93,30 +93,43 @@ async def test_code_pkce_refresh_and_replay(auth_server: AuthServer) -> None:
     assert dead.json()["error"] == "invalid_grant"
 
 
-async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer) -> None:
-    client_id = await _setup(auth_server, ["read:timesheets"])
+async def _signed_in(server: AuthServer, client_id: str) -> dict[str, str]:
+    """The token response of a code redeemed for Erin."""
     verifier, challenge = pkce_pair()
     result = await authorize_and_login(
-        auth_server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
+        server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
     )
-    first = (
-        await auth_server.http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": result.params["code"],
-                "redirect_uri": REDIRECT,
-                "client_id": client_id,
-                "code_verifier": verifier,
-            },
-        )
-    ).json()
+    form = {
+        "grant_type": "authorization_code",
+        "code": result.params["code"],
+        "redirect_uri": REDIRECT,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    tokens: dict[str, str] = (await server.http.post("/oauth/token", data=form)).json()
+    return tokens
+
+
+async def _refreshed(
+    server: AuthServer, client_id: str, refresh_token: str, **extra: str
+) -> dict[str, str]:
+    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+    answer = await server.http.post("/oauth/token", data=form | extra)
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, str] = answer.json()
+    return tokens
+
+
+def _access_scope(tokens: dict[str, str]) -> str:
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    return str(claims["scope"])
+
+
+async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    first = await _signed_in(auth_server, client_id)
     refresh = {"grant_type": "refresh_token", "client_id": client_id}
-    second = (
-        await auth_server.http.post(
-            "/oauth/token", data=refresh | {"refresh_token": first["refresh_token"]}
-        )
-    ).json()
+    second = await _refreshed(auth_server, client_id, first["refresh_token"])
     assert second["refresh_token"] != first["refresh_token"]
     reuse = await auth_server.http.post(
         "/oauth/token", data=refresh | {"refresh_token": first["refresh_token"]}
@@ -130,6 +143,44 @@ async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer
         "/userinfo", headers={"Authorization": f"Bearer {second['access_token']}"}
     )
     assert userinfo.status_code == 401
+
+
+async def test_refresh_drops_a_scope_whose_role_was_taken_away(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets", "approve:timesheets"])
+    tokens = await _signed_in(auth_server, client_id)
+    full = "openid profile offline_access read:timesheets approve:timesheets"
+    assert tokens["scope"] == full
+
+    async def demote(session):  # type: ignore[no-untyped-def]
+        await people.unassign_role(session, "erin@abc.example", "Employee")
+
+    await auth_server.tenant.run(demote)
+    demoted = await _refreshed(auth_server, client_id, tokens["refresh_token"])
+    assert demoted["scope"] == "openid profile offline_access"
+    assert _access_scope(demoted) == demoted["scope"]
+
+    async def restore(session):  # type: ignore[no-untyped-def]
+        await people.assign_role(session, "erin@abc.example", "Employee")
+
+    await auth_server.tenant.run(restore)
+    # The grant itself is unchanged: with the role back, its scopes come back.
+    restored = await _refreshed(auth_server, client_id, demoted["refresh_token"])
+    assert restored["scope"] == full
+
+
+async def test_refresh_asking_for_fewer_scopes_keeps_the_grant(auth_server: AuthServer) -> None:
+    client_id = await _setup(auth_server, ["read:timesheets", "approve:timesheets"])
+    tokens = await _signed_in(auth_server, client_id)
+    narrow = await _refreshed(
+        auth_server, client_id, tokens["refresh_token"], scope="read:timesheets"
+    )
+    assert narrow["scope"] == "read:timesheets"
+    assert _access_scope(narrow) == "read:timesheets"
+    assert "id_token" not in narrow
+    # RFC 6749 §6: the new refresh token has the old one's scope, offline_access included.
+    again = await _refreshed(auth_server, client_id, narrow["refresh_token"])
+    assert again["scope"] == "openid profile offline_access read:timesheets approve:timesheets"
+    assert "id_token" in again
 
 
 async def test_public_client_without_pkce_is_refused_with_state(auth_server: AuthServer) -> None:
