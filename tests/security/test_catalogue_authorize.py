@@ -383,7 +383,12 @@ async def test_R04_state_is_echoed_byte_exact(auth_server: AuthServer) -> None:
     async with httpx.AsyncClient(base_url=auth_server.url, timeout=30) as browser:
         answer = await browser.get(_url(_query(clients.spa, challenge, prompt="none")))
     params = _params(answer, REDIRECT)
-    assert params == {"error": "login_required", "state": STATE, "iss": auth_server.url}
+    assert params == {
+        "error": "login_required",
+        "error_description": "the person must sign in",
+        "state": STATE,
+        "iss": auth_server.url,
+    }
 
 
 async def test_R04_login_without_csrf_or_cross_site_is_refused(auth_server: AuthServer) -> None:

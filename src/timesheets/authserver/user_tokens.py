@@ -124,6 +124,7 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
                 auth_time=int(issue.auth_time.timestamp()),
                 nonce=issue.nonce,
                 profile=profile,
+                access_token=response["access_token"],
             ),
         )
     return response
@@ -192,6 +193,7 @@ async def redeem_code(
         ),
         client_id=client.client_id,
         redirect_uri=request.get("redirect_uri"),
+        registered=client.redirect_uris,
         verifier=request.get("code_verifier"),
         now=now,
     )

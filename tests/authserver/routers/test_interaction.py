@@ -3,9 +3,14 @@ step, expired codes, the implicit grant, login throttling, CSRF, pages and CORS.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import httpx
+import jwt
 import pytest
 from sqlalchemy import update
 
@@ -19,7 +24,7 @@ ORIGIN = "https://spa.example.com"
 PASSWORD = "correct horse battery"
 
 
-async def _spa(server: AuthServer, *, implicit: bool = False) -> str:
+async def _spa(server: AuthServer, *, implicit: bool = False, first_party: bool = True) -> str:
     await server.tenant.create_api()
 
     async def work(session):  # type: ignore[no-untyped-def]
@@ -32,6 +37,7 @@ async def _spa(server: AuthServer, *, implicit: bool = False) -> str:
             web_origins=(ORIGIN,),
             grant_types=grants,
         )
+        created.client.first_party = first_party
         await admin.add_grant(session, "SPA", AUDIENCE, ["read:timesheets"])
         await people.create_role(session, "Employee", permissions={AUDIENCE: ["read:timesheets"]})
         await people.create_user(session, email="erin@abc.example", name="Erin", password=PASSWORD)
@@ -123,7 +129,8 @@ async def test_refusals_after_the_redirect_uri_go_back_with_state(
         return
     assert answer.status_code == 303
     location = answer.headers["location"]
-    assert location.startswith(REDIRECT + "?")
+    # RFC 6749 §4.2.2.1: a request for the implicit grant gets its error in the fragment.
+    assert location.startswith(REDIRECT + ("#" if extra.get("response_type") == "token" else "?"))
     assert f"error={error}" in location
     assert "state=s1" in location
     after = await auth_server.tenant.row_counts()
@@ -190,6 +197,155 @@ async def test_implicit_only_for_a_client_allowed_it(auth_server: AuthServer) ->
     assert "#" in result.location
     assert result.params["token_type"] == "Bearer"
     assert "refresh_token" not in result.params
+
+
+async def test_implicit_id_token_carries_at_hash_and_no_refresh_token_is_made(
+    auth_server: AuthServer,
+) -> None:
+    """OpenID Connect Core §3.2.2.10: at_hash is required beside an access token;
+    RFC 9700 §2.1.2: no refresh token through the front channel, none stored either."""
+    client_id = await _spa(auth_server, implicit=True)
+    before = await auth_server.tenant.row_counts()
+    result = await authorize_and_login(
+        auth_server.http,
+        {
+            "response_type": "id_token token",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "openid offline_access read:timesheets",
+            "audience": AUDIENCE,
+            "nonce": "n-1",
+        },
+        "erin@abc.example",
+        PASSWORD,
+    )
+    claims = jwt.decode(result.params["id_token"], options={"verify_signature": False})
+    digest = hashlib.sha256(result.params["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert "offline_access" not in result.params["scope"].split()
+    after = await auth_server.tenant.row_counts()
+    assert after["refresh_tokens"] == before["refresh_tokens"]
+
+
+async def _signed_in(server: AuthServer, client_id: str) -> str:
+    """Sign Erin in (the session cookie stays in the client's jar); the PKCE challenge."""
+    _verifier, challenge = pkce_pair()
+    await authorize_and_login(
+        server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
+    )
+    return challenge
+
+
+def _answer(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 303, response.text
+    return dict(parse_qsl(urlsplit(response.headers["location"]).query))
+
+
+async def test_prompt_none_never_shows_the_consent_page(auth_server: AuthServer) -> None:
+    """OpenID Connect Core §3.1.2.1: with prompt=none the server must not show a consent
+    page; a client that needs consent gets consent_required, with state and iss."""
+    client_id = await _spa(auth_server, first_party=False)
+    challenge = pkce_pair()[1]
+    page = await auth_server.http.get("/authorize?" + urlencode(_query(client_id, challenge)))
+    assert page.status_code == 200
+    assert 'name="csrf"' in page.text
+    signed_in = await auth_server.http.post(
+        "/login",
+        data={
+            "csrf": CSRF.findall(page.text)[0],
+            "authorize": urlencode(_query(client_id, challenge)),
+            "email": "erin@abc.example",
+            "password": PASSWORD,
+        },
+    )
+    assert signed_in.status_code == 200  # the consent page
+    before = await auth_server.tenant.row_counts()
+    silent = await auth_server.http.get(
+        "/authorize?" + urlencode(_query(client_id, challenge, prompt="none"))
+    )
+    params = _answer(silent)
+    assert params["error"] == "consent_required"
+    assert params["state"] == "s1"
+    assert params["iss"] == auth_server.url
+    assert await auth_server.tenant.row_counts() == before
+
+
+async def test_max_age_past_asks_the_person_to_sign_in_again(auth_server: AuthServer) -> None:
+    """OpenID Connect Core §3.1.2.1: past max_age the server re-authenticates; with
+    prompt=none it answers login_required instead."""
+    client_id = await _spa(auth_server)
+    challenge = await _signed_in(auth_server, client_id)
+    recent = _answer(
+        await auth_server.http.get(
+            "/authorize?" + urlencode(_query(client_id, challenge, max_age="3600"))
+        )
+    )
+    assert recent["code"]
+    await asyncio.sleep(1.1)
+    stale = await auth_server.http.get(
+        "/authorize?" + urlencode(_query(client_id, challenge, max_age="0"))
+    )
+    assert stale.status_code == 200
+    assert 'name="password"' in stale.text
+    silent = _answer(
+        await auth_server.http.get(
+            "/authorize?" + urlencode(_query(client_id, challenge, max_age="0", prompt="none"))
+        )
+    )
+    assert silent["error"] == "login_required"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"prompt": "none login"},
+        {"prompt": "sometimes"},
+        {"prompt": "login login"},
+        {"max_age": "-1"},
+        {"max_age": "soon"},
+        {"max_age": "1.5"},
+        {"max_age": "\u0661"},
+    ],
+)
+async def test_bad_prompt_or_max_age_is_invalid_request(
+    auth_server: AuthServer, extra: dict[str, str]
+) -> None:
+    client_id = await _spa(auth_server)
+    challenge = await _signed_in(auth_server, client_id)
+    before = await auth_server.tenant.row_counts()
+    answer = _answer(
+        await auth_server.http.get("/authorize?" + urlencode(_query(client_id, challenge, **extra)))
+    )
+    assert answer["error"] == "invalid_request"
+    assert answer["state"] == "s1"
+    assert await auth_server.tenant.row_counts() == before
+
+
+async def test_redirect_uri_left_out_of_both_requests_is_accepted(auth_server: AuthServer) -> None:
+    """RFC 6749 §4.1.3: redirect_uri is required at the token endpoint only if the
+    authorization request included it, and must then be identical."""
+    client_id = await _spa(auth_server)
+    await _signed_in(auth_server, client_id)
+
+    async def redeem(included: bool, sent: str | None) -> dict[str, str]:
+        verifier, challenge = pkce_pair()
+        query = _query(client_id, challenge, redirect_uri=REDIRECT if included else "")
+        code = _answer(await auth_server.http.get("/authorize?" + urlencode(query)))["code"]
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        } | ({"redirect_uri": sent} if sent else {})
+        answer: dict[str, str] = (await auth_server.http.post("/oauth/token", data=form)).json()
+        return answer
+
+    assert "access_token" in await redeem(False, None)
+    assert "access_token" in await redeem(False, REDIRECT)
+    assert (await redeem(False, REDIRECT + "x"))["error"] == "invalid_grant"
+    # Included at /authorize: required at the token endpoint.
+    answer = await redeem(True, None)
+    assert answer["error"] == "invalid_request"
 
 
 async def test_login_is_throttled_and_errors_do_not_reveal_accounts(

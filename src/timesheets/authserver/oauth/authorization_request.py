@@ -51,6 +51,10 @@ class AuthorizationRequest:
     audiences: tuple[str, ...]
     code_challenge: str | None
     prompt: str | None
+    redirect_uri_given: bool = True
+    """Whether the request named its redirect URI (RFC 6749 §4.1.3 then requires it again)."""
+    max_age: int | None = None
+    """OpenID Connect Core §3.1.2.1: the longest time since sign-in the person accepts."""
 
 
 def single_params(query: str) -> dict[str, str]:
@@ -137,6 +141,7 @@ def check_request(query: str, client: ClientRegistration | None) -> Authorizatio
         audiences = (audience,)
     if response_type != "code" and "nonce" not in params and "id_token" in response_type:
         raise AuthorizeError("invalid_request", "nonce is required for id_token", redirectable=True)
+    prompt = check_prompt(params.get("prompt"))
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -146,5 +151,40 @@ def check_request(query: str, client: ClientRegistration | None) -> Authorizatio
         nonce=params.get("nonce"),
         audiences=audiences,
         code_challenge=challenge,
-        prompt=params.get("prompt"),
+        prompt=prompt,
+        redirect_uri_given="redirect_uri" in params,
+        max_age=check_max_age(params.get("max_age")),
     )
+
+
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+
+
+def check_prompt(value: str | None) -> str | None:
+    """OpenID Connect Core §3.1.2.1: space-delimited known values, `none` alone."""
+    if value is None:
+        return None
+    values = value.split(" ")
+    if any(v not in PROMPTS for v in values) or len(set(values)) != len(values):
+        raise AuthorizeError("invalid_request", f"prompt {value!r} is not valid", redirectable=True)
+    if "none" in values and len(values) > 1:
+        raise AuthorizeError(
+            "invalid_request", "prompt none cannot be combined with other values", redirectable=True
+        )
+    return value
+
+
+def check_max_age(value: str | None) -> int | None:
+    """`max_age`: a number of seconds, 0 or more (OpenID Connect Core §3.1.2.1)."""
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
+        raise AuthorizeError(
+            "invalid_request", "max_age must be a whole number of seconds", redirectable=True
+        )
+    return int(value)
+
+
+def prompts(auth: AuthorizationRequest) -> frozenset[str]:
+    """The request's `prompt` values."""
+    return frozenset(auth.prompt.split(" ")) if auth.prompt else frozenset()

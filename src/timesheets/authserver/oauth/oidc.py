@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 
@@ -15,8 +17,10 @@ def id_token_claims(
     auth_time: int,
     nonce: str | None,
     profile: dict[str, Any],
+    access_token: str | None = None,
 ) -> dict[str, Any]:
-    """The claims of an ID token for the client (aud and azp are the client)."""
+    """The claims of an ID token for the client (aud and azp are the client), with the
+    `at_hash` of the access token issued beside it."""
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
@@ -28,6 +32,8 @@ def id_token_claims(
     }
     if nonce is not None:
         claims["nonce"] = nonce
+    if access_token is not None:
+        claims["at_hash"] = at_hash(access_token)
     claims.update({k: v for k, v in profile.items() if k not in claims})
     return claims
 
@@ -42,3 +48,10 @@ def profile_claims(
     if "email" in scopes:
         claims |= {"email": email, "email_verified": False}
     return claims
+
+
+def at_hash(access_token: str) -> str:
+    """OpenID Connect Core §3.1.3.6 and §3.2.2.10: the base64url-encoded left half of the
+    SHA-256 hash of the token's ASCII octets (ID tokens are RS256)."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")

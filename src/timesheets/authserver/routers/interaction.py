@@ -22,6 +22,7 @@ from timesheets.authserver.oauth.authorization_request import (
     AuthorizeError,
     ClientRegistration,
     check_request,
+    prompts,
 )
 from timesheets.authserver.oauth.errors import OAuthError
 from timesheets.authserver.oauth.rfc8707 import resolve_targets
@@ -74,12 +75,36 @@ def _error_response(
     params = dict(parse_qsl(query))
     if error.redirectable and client is not None:
         uri = params.get("redirect_uri") or client.redirect_uris[0]
-        answer = {"error": error.error, "error_description": error.description}
-        if "state" in params:
-            answer["state"] = params["state"]
-        answer["iss"] = runtime.settings.issuer
-        return _redirect(uri, answer)
+        implicit = params.get("response_type") in IMPLICIT
+        return _error_redirect(
+            runtime, uri, params.get("state"), error.error, error.description, implicit
+        )
     return message(runtime, request, 400, "This sign-in link is not valid", error.description)
+
+
+IMPLICIT = frozenset({"token", "id_token token"})
+
+
+def _error_redirect(
+    runtime: Runtime,
+    uri: str,
+    state: str | None,
+    error: str,
+    description: str | None,
+    implicit: bool,
+) -> Response:
+    """An error sent back to the client: in the query (RFC 6749 §4.1.2.1), or in the
+    fragment for the implicit grant (§4.2.2.1), with `state` and, per RFC 9207 §2, `iss`."""
+    answer = {"error": error} | ({"error_description": description} if description else {})
+    answer |= {"state": state} if state else {}
+    return _redirect(uri, answer | {"iss": runtime.settings.issuer}, fragment=implicit)
+
+
+def _refused(runtime: Runtime, auth: AuthorizationRequest, error: str, why: str) -> Response:
+    """A checked request refused: back to its redirect URI."""
+    log.info("authorization refused", extra={"error": error, "description": why})
+    implicit = auth.response_type in IMPLICIT
+    return _error_redirect(runtime, auth.redirect_uri, auth.state, error, why, implicit)
 
 
 async def session_user(runtime: Runtime, request: Request) -> tuple[User, datetime] | None:
@@ -116,10 +141,7 @@ async def _finish(
             permitted = await people.user_permissions(session, user.id)
         scopes = user_token_scopes(client, targets, permitted, auth.scopes)
     except OAuthError as error:
-        answer = {"error": error.error, "error_description": error.description}
-        answer |= {"state": auth.state} if auth.state else {}
-        # RFC 9207 §2: the iss parameter is in error responses too.
-        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
+        return _refused(runtime, auth, error.error, error.description)
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
         grant = await grants.create_grant(session, client.client_id, user.id, now)
@@ -132,7 +154,7 @@ async def _finish(
                     grant_id=grant.id,
                     client_id=client.client_id,
                     user_id=user.id,
-                    redirect_uri=auth.redirect_uri,
+                    redirect_uri=auth.redirect_uri if auth.redirect_uri_given else "",
                     scopes=list(scopes),
                     audiences=list(auth.audiences),
                     nonce=auth.nonce,
@@ -146,10 +168,11 @@ async def _finish(
     if auth.response_type == "code":
         # RFC 9207: the issuer identifies who answered, against mix-up attacks.
         return _redirect(auth.redirect_uri, {"code": code, **state, "iss": runtime.settings.issuer})
+    # Never a refresh token through the front channel (RFC 9700 §2.1.2): none is made.
+    front = tuple(s for s in scopes if s != "offline_access")
     tokens = await issue_tokens(
-        runtime, Issue(client, user, grant.id, scopes, auth.audiences, auth_time, auth.nonce)
+        runtime, Issue(client, user, grant.id, front, auth.audiences, auth_time, auth.nonce)
     )
-    tokens.pop("refresh_token", None)  # never through the front channel
     if auth.response_type == "token":
         tokens.pop("id_token", None)
     return _redirect(
@@ -166,6 +189,9 @@ async def _continue(
         return _error_response(runtime, request, query, None, error)
     assert client is not None
     if not client.first_party:
+        if "none" in prompts(auth):
+            # OpenID Connect Core §3.1.2.1: prompt=none never shows a consent page.
+            return _refused(runtime, auth, "consent_required", "the client needs your consent")
         return render(
             runtime,
             request,
@@ -176,6 +202,14 @@ async def _continue(
             authorize=query,
         )
     return await _finish(runtime, client, auth, user, auth_time)
+
+
+def _recent(runtime: Runtime, auth: AuthorizationRequest, auth_time: datetime) -> bool:
+    """Whether the sign-in is within the request's `max_age`; if not, the person signs in
+    again (OpenID Connect Core §3.1.2.1: the OP MUST actively re-authenticate)."""
+    if auth.max_age is None:
+        return True
+    return (runtime.now() - auth_time).total_seconds() <= auth.max_age
 
 
 @router.get("/authorize")
@@ -193,12 +227,11 @@ async def authorize(request: Request) -> Response:
         return _error_response(runtime, request, query, client, error)
     assert client is not None
     signed_in = await session_user(runtime, request)
-    if signed_in is not None and auth.prompt != "login":
+    wanted = prompts(auth)
+    if signed_in is not None and "login" not in wanted and _recent(runtime, auth, signed_in[1]):
         return await _continue(runtime, request, query, *signed_in)
-    if auth.prompt == "none":
-        answer = {"error": "login_required"} | ({"state": auth.state} if auth.state else {})
-        # RFC 9207 §2: the iss parameter is in error responses too.
-        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
+    if "none" in wanted:
+        return _refused(runtime, auth, "login_required", "the person must sign in")
     return render(
         runtime, request, "login.html", client_name=client.name, authorize=query, email=""
     )
