@@ -16,7 +16,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from playwright.async_api import Frame, Locator, Page, Request, expect
+from playwright.async_api import Frame, Locator, Page, Request, Response, expect
 
 from tests.browser.conftest import USER_TOKEN_SECONDS, Pages, Shot, System
 
@@ -341,6 +341,46 @@ async def test_tokens_are_renewed_without_a_sign_in_page(
     assert page.url.startswith(system.web_url), page.url
     assert navigations == [], navigations
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+RENEW_TWICE_AT_ONCE = """async (refresh) => {
+  const { Auth } = await import("/static/auth.js");
+  const config = await (await fetch("/config.json")).json();
+  const auth = new Auth(config, () => {});
+  auth.tokens = { access_token: "", refresh_token: refresh, expires_in: 60 };
+  await Promise.all([auth.renew(), auth.renew()]);
+  const second = auth.tokens.refresh_token;
+  await auth.renew();
+  clearTimeout(auth.renewTimer);
+  return [second !== refresh, auth.tokens.refresh_token !== second];
+}"""
+
+
+async def test_renewals_asked_for_at_once_share_one_refresh(pages: Pages, system: System) -> None:
+    """A refresh token is single use and its reuse revokes the sign-in (RFC 9700
+    §4.14.2): two renewals wanted at once (the timer and a refused call) make one."""
+    page = await pages.open()
+    grants: list[str] = []
+    refresh_tokens: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if request.method == "POST" and request.url == f"{system.auth_url}/oauth/token":
+            grants.extend(parse_qs(request.post_data or "").get("grant_type", []))
+
+    async def on_response(response: Response) -> None:
+        if response.url == f"{system.auth_url}/oauth/token" and response.ok:
+            refresh_tokens.append((await response.json())["refresh_token"])
+
+    page.on("request", on_request)
+    page.on("response", on_response)
+    await sign_in(page, system, EMPLOYEE)
+    for _ in range(100):
+        if refresh_tokens:
+            break
+        await asyncio.sleep(0.05)
+    rotated, again = await page.evaluate(RENEW_TWICE_AT_ONCE, refresh_tokens[0])
+    assert (rotated, again) == (True, True)
+    assert grants == ["authorization_code", "refresh_token", "refresh_token"], grants
 
 
 async def test_errors_are_shown_in_words(pages: Pages, system: System, shot: Shot) -> None:

@@ -19,6 +19,7 @@ export class Api {
   }
 
   async call(method, path, body, retried = false) {
+    const used = this.auth.accessToken;
     let response;
     try {
       response = await fetch(this.baseUrl + path, {
@@ -33,7 +34,8 @@ export class Api {
       throw new ApiError("Cannot reach Timesheets. Check your connection and try again.");
     }
     if (response.status === 401 && !retried && this.auth.tokens?.refresh_token) {
-      await this.auth.renew();
+      // Renewed meanwhile (by the timer or another call): retry with the new token.
+      if (this.auth.accessToken === used) await this.auth.renew();
       return this.call(method, path, body, true);
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);

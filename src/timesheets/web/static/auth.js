@@ -27,6 +27,7 @@ export class Auth {
     this.onChange = onChange;
     this.tokens = null;
     this.renewTimer = null;
+    this.renewing = null;
   }
 
   get signedIn() { return this.tokens !== null; }
@@ -105,7 +106,14 @@ export class Auth {
     this.onChange();
   }
 
-  async renew() {
+  // One renewal at a time: a refresh token is single use, and a second use of it revokes
+  // the whole sign-in (RFC 9700 §4.14.2), so the timer and refused API calls share one.
+  renew() {
+    this.renewing ??= this.renewOnce().finally(() => { this.renewing = null; });
+    return this.renewing;
+  }
+
+  async renewOnce() {
     if (!this.tokens?.refresh_token) throw new Error("no refresh token");
     const tokens = await this.tokenRequest({ grant_type: "refresh_token", refresh_token: this.tokens.refresh_token });
     this.store(tokens);
