@@ -6,8 +6,10 @@ environment, then from the defaults below. `docs/configuration.md` lists them.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,14 +48,28 @@ Migrate = Annotated[
 ]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a URL's host is this machine's loopback (a name or an address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class AuthServerSettings(BaseSettings):
     """The authorization server. Environment prefix `TIMESHEETS_AUTH_`."""
 
     model_config = SettingsConfigDict(env_prefix="TIMESHEETS_AUTH_", extra="forbid")
 
-    issuer: Annotated[str, Field(description="Issuer URL, exactly as it appears in `iss`.")] = (
-        "http://127.0.0.1:9000"
-    )
+    issuer: Annotated[
+        str,
+        Field(
+            description="Issuer URL, exactly as it appears in `iss`: https, or http on a "
+            "loopback host (any host in development mode)."
+        ),
+    ] = "http://127.0.0.1:9000"
     host: Annotated[str, Field(description="Address to listen on.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535, description="Port to listen on.")] = 9000
     workers: Annotated[int, Field(ge=1, le=64, description="Worker processes.")] = 1
@@ -134,14 +150,23 @@ class AuthServerSettings(BaseSettings):
     @field_validator("issuer")
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
-        # RFC 8414 §2: the issuer is an https URL (http allowed here for loopback
-        # development) with no query or fragment.
-        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
-            raise ValueError("issuer must be an http(s) URL without query or fragment")
+        # RFC 8414 §2: the issuer is an https URL with a host and no query or fragment
+        # (plain http only on a loopback host or in development mode: see below).
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or {"?", "#"} & set(value):
+            raise ValueError("issuer must be an https URL with a host, without query or fragment")
         return value
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> AuthServerSettings:
+        host = urlsplit(self.issuer).hostname or ""
+        if self.issuer.startswith("http://") and not (self.dev or is_loopback(host)):
+            # Cookies and tokens would cross the network in the clear (RFC 8414 §2, RFC
+            # 9700 §4.1.1); behind a TLS proxy the issuer is the proxy's https URL.
+            raise ValueError(
+                f"the issuer {self.issuer} is plain http on a host that is not loopback: "
+                "use its https URL (development mode allows http)"
+            )
         if not self.database_url:
             self.database_url = sqlite_url(self.data_dir / "authserver.db")
         if not self.key_encryption_key:

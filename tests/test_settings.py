@@ -1,0 +1,53 @@
+"""The authorization server's issuer rules (RFC 8414 §2)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from timesheets.settings import AuthServerSettings, is_loopback
+
+KEY = "k" * 32
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://login.abc.example",
+        "https://login.abc.example/tenant",
+        "http://127.0.0.1:9000",
+        "http://127.8.9.10:9000",
+        "http://localhost:9000",
+        "http://[::1]:9000",
+    ],
+)
+def test_https_or_loopback_http_issuers_are_taken(issuer: str) -> None:
+    assert AuthServerSettings(issuer=issuer, key_encryption_key=KEY).issuer == issuer
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["https://", "https:///path", "ftp://login.abc.example", "login.abc.example"]
+    + ["https://login.abc.example/?tenant=1", "https://login.abc.example/#x"],
+)
+def test_an_issuer_that_is_not_an_https_url_with_a_host_is_refused(issuer: str) -> None:
+    with pytest.raises(ValidationError, match="issuer must be an https URL with a host"):
+        AuthServerSettings(issuer=issuer, key_encryption_key=KEY)
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://auth.abc.example", "http://10.0.0.5:9000", "http://localhost.evil.example"]
+)
+def test_plain_http_off_loopback_is_refused_outside_development(issuer: str) -> None:
+    with pytest.raises(ValidationError, match="plain http on a host that is not loopback"):
+        AuthServerSettings(issuer=issuer, key_encryption_key=KEY)
+    assert AuthServerSettings(issuer=issuer, dev=True).issuer == issuer
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("localhost.evil.example")
+    assert not is_loopback("10.0.0.1")
+    assert not is_loopback("")
