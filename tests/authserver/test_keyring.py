@@ -7,18 +7,25 @@ The server under test reloads keys on every request (`key_cache_seconds=0`).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy.exc import IntegrityError
 
 from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant
+from timesheets import db
+from timesheets.authserver.app import MIGRATIONS, create_runtime
 from timesheets.authserver.keyring import rotate_keys
 from timesheets.authserver.keys import load_private_key, public_jwk
+from timesheets.authserver.models import SigningKey
 from timesheets.authserver.sealing import Sealer, SealError
 from timesheets.authserver.store import key_record, load_keys
+from timesheets.settings import AuthServerSettings
 
 pytestmark = pytest.mark.asyncio
 
@@ -181,3 +188,96 @@ async def test_private_keys_are_sealed_at_rest(tenant: Tenant) -> None:
         assert der not in sealed
         key = load_private_key(der)
         assert public_jwk(key, row.alg, row.kid) == row.public_jwk
+
+
+def _by_state(rows: list[SigningKey], alg: str, now: Any) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        if row.alg == alg:
+            found.setdefault(key_record(row).state(now), []).append(row.kid)
+    return found
+
+
+async def test_processes_first_using_a_new_algorithm_at_once_make_one_current_and_one_next(
+    tenant: Tenant,
+) -> None:
+    await tenant.create_api(signing_alg="ES256")
+    processes = [create_runtime(tenant.runtime.settings) for _ in range(4)]
+    try:
+        await asyncio.gather(*(process.prepare_keys() for process in processes))
+    finally:
+        for process in processes:
+            await process.engine.dispose()
+
+    rows = await tenant.run(load_keys)
+    states = _by_state(rows, "ES256", tenant.runtime.now())
+    assert sorted(states) == ["current", "next"]
+    assert [len(kids) for kids in states.values()] == [1, 1], states
+
+
+@pytest.mark.parametrize("state", ["current", "next"])
+async def test_the_database_refuses_a_second_current_or_next_key_of_an_algorithm(
+    tenant: Tenant, state: str
+) -> None:
+    now = tenant.runtime.now()
+    rows = await tenant.run(load_keys)
+    original = next(r for r in rows if r.alg == "RS256" and key_record(r).state(now) == state)
+
+    async def copy(session: Any) -> None:
+        session.add(
+            SigningKey(
+                kid="a-second-one",
+                alg=original.alg,
+                sealed_private_key=original.sealed_private_key,
+                public_jwk=original.public_jwk,
+                created_at=now,
+                activated_at=original.activated_at,
+                deactivated_at=None,
+                retire_at=None,
+            )
+        )
+        await session.flush()
+
+    with pytest.raises(IntegrityError):
+        await tenant.run(copy)
+    assert [r.kid for r in await tenant.run(load_keys)] == [r.kid for r in rows]
+
+
+async def test_the_migration_settles_extra_current_and_next_keys_made_before_it(
+    database_url: str, make_auth_settings: Callable[..., AuthServerSettings]
+) -> None:
+    runtime = create_runtime(make_auth_settings(database_url))
+    try:
+        await db.upgrade(runtime.engine, MIGRATIONS, "0005")
+        async with runtime.sessions() as session, session.begin():
+            made = [await _stored_pair(runtime, session) for _ in range(3)]
+        await db.upgrade(runtime.engine, MIGRATIONS)
+        async with runtime.sessions() as session:
+            rows = await load_keys(session)
+    finally:
+        await runtime.engine.dispose()
+    now = runtime.now()
+    states = _by_state(rows, "RS256", now)
+    # The last activated current key stays, the oldest next key stays, the other current
+    # keys stay published as previous keys, the other next keys (never used) are gone.
+    assert states == {
+        "current": [made[-1][0]],
+        "next": [made[0][1]],
+        "previous": [made[0][0], made[1][0]],
+    }
+    for row in rows:
+        if row.kid in states["previous"]:
+            assert row.retire_at is not None
+            assert row.retire_at - now > timedelta(days=29)
+
+
+async def _stored_pair(runtime: Any, session: Any) -> tuple[str, str]:
+    """A current and a next RS256 key stored without the keyring's rules: (kid, kid)."""
+    from timesheets.authserver.keyring import _new_key
+
+    now = runtime.now()
+    current = _new_key(runtime.sealer, "RS256", now, active=True)
+    upcoming = _new_key(runtime.sealer, "RS256", now, active=False)
+    session.add_all([current, upcoming])
+    await session.flush()
+    return current.kid, upcoming.kid

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
@@ -51,6 +52,22 @@ class KeyRing:
     def signer(self, alg: str) -> Signer | None:
         """The current signer for `alg`, if that algorithm has keys."""
         return self.signers.get(alg)
+
+
+#: The PostgreSQL advisory lock that serialises the writes on signing keys.
+KEYS_LOCK = 0x7473_6B65_7973  # "tskeys"
+
+
+async def lock_keys(session: AsyncSession) -> None:
+    """Serialise the writes on keys across processes, for the rest of the transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock; on SQLite the caller must have begun
+    the transaction with the write lock held (`db.IMMEDIATE`), which serialises already.
+    Read the keys only after this, so that what is read is what the write is based on.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEYS_LOCK})
 
 
 def _purpose(kid: str) -> str:
@@ -104,7 +121,12 @@ def _new_key(sealer: Sealer, alg: str, now: datetime, *, active: bool) -> Signin
 async def ensure_keys(
     session: AsyncSession, sealer: Sealer, algs: set[str], now: datetime
 ) -> list[str]:
-    """Give each algorithm a current key and a published next key; returns the new kids."""
+    """Give each algorithm a current key and a published next key; returns the new kids.
+
+    Concurrent callers (processes signing with a new algorithm at the same moment) take
+    turns: the second one finds the keys the first one made.
+    """
+    await lock_keys(session)
     rows = await load_keys(session)
     created = []
     for alg in sorted(algs):
@@ -127,14 +149,18 @@ async def rotate_keys(
     """
     if alg not in ASYMMETRIC_ALGS:
         raise TenantError(f"alg must be one of {', '.join(ASYMMETRIC_ALGS)}", "alg")
-    rows = await load_keys(session)
-    plan = plan_rotation([key_record(r) for r in rows], alg, now, publish_for)
-    for row in rows:
-        if row.kid == plan.promote:
-            row.activated_at = now
-        elif row.kid == plan.demote:
-            row.deactivated_at = now
-            row.retire_at = plan.retire_at
+    await lock_keys(session)
+    rows = {row.kid: row for row in await load_keys(session)}
+    plan = plan_rotation([key_record(r) for r in rows.values()], alg, now, publish_for)
+    # One change at a time, in this order: at most one key per algorithm is ever current
+    # and one next (unique indexes, migration 0006), also between these statements.
+    if plan.demote is not None:
+        rows[plan.demote].deactivated_at = now
+        rows[plan.demote].retire_at = plan.retire_at
+        await session.flush()
+    if plan.promote is not None:
+        rows[plan.promote].activated_at = now
+        await session.flush()
     fresh = _new_key(sealer, alg, now, active=False)
     session.add(fresh)
     await audit.change(

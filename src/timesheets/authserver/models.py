@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -136,6 +137,20 @@ class SigningKey(Base):
     """A signing key; its private part is sealed with the key-encryption key."""
 
     __tablename__ = "signing_keys"
+    # At most one current and one next key per algorithm (migration 0006).
+    __table_args__ = tuple(
+        Index(
+            f"uq_signing_keys_one_{state}",
+            "alg",
+            unique=True,
+            sqlite_where=text(where),
+            postgresql_where=text(where),
+        )
+        for state, where in (
+            ("current", "activated_at IS NOT NULL AND deactivated_at IS NULL"),
+            ("next", "activated_at IS NULL"),
+        )
+    )
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(10), index=True)

@@ -176,6 +176,7 @@ class Runtime:
     async def prepare_keys(self) -> None:
         """Make sure every algorithm in use has a current and a published next key."""
         async with self.sessions() as session, session.begin():
+            await session.connection(execution_options={db.IMMEDIATE: True})
             used = set((await session.scalars(select(ResourceServer.signing_alg))).all())
             algs = {alg for alg in used if alg != "HS256"} | {DEFAULT_KEY_ALG}
             await ensure_keys(session, self.sealer, algs, self.now())
