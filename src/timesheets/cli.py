@@ -72,7 +72,12 @@ def authserver(
     ] = None,
 ) -> None:
     """Serve the authorization server alone."""
-    from timesheets.authserver.app import create_app, create_runtime, prepare
+    from timesheets.authserver.app import (
+        WrongKeyEncryptionKey,
+        create_app,
+        create_runtime,
+        prepare,
+    )
     from timesheets.db import NotMigrated
     from timesheets.serve import serve
 
@@ -100,6 +105,8 @@ def authserver(
         asyncio.run(prepare_once())
     except NotMigrated as error:
         raise _not_started(error, "TIMESHEETS_AUTH_MIGRATE") from None
+    except WrongKeyEncryptionKey as error:
+        raise _refused(error) from None
     factory = functools.partial(create_app, settings, prepare_on_start=False)
     serve(factory, settings.host, settings.port, settings.workers, pin=pinned(settings))
 
@@ -111,6 +118,12 @@ def _not_started(error: NotMigrated, variable: str) -> typer.Exit:
         " is set; start one instance with migrations on, which applies them before it serves",
         extra={"pending": error.pending},
     )
+    return typer.Exit(1)
+
+
+def _refused(error: Exception) -> typer.Exit:
+    """Log why a service refuses to start with its settings; the exit to raise."""
+    log.error(f"not started: {error}")
     return typer.Exit(1)
 
 
@@ -179,6 +192,7 @@ def api(
 @app.command()
 def up(data_dir: DataDir = default_data_dir()) -> None:
     """Run the whole system on SQLite, bootstrapping the demo tenant on first start."""
+    from timesheets.authserver.app import WrongKeyEncryptionKey
     from timesheets.db import NotMigrated
     from timesheets.up import run_up
 
@@ -188,6 +202,8 @@ def up(data_dir: DataDir = default_data_dir()) -> None:
         run_up(auth_settings(data_dir))
     except NotMigrated as error:
         raise _not_started(error, "TIMESHEETS_AUTH_MIGRATE") from None
+    except WrongKeyEncryptionKey as error:
+        raise _refused(error) from None
 
 
 def main() -> None:

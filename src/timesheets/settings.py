@@ -81,7 +81,11 @@ class AuthServerSettings(BaseSettings):
         str, Field(description="SQLAlchemy async URL; default SQLite in the data directory.")
     ] = ""
     key_encryption_key: Annotated[
-        str, Field(description="Secret that encrypts private signing keys and API secrets at rest.")
+        str,
+        Field(
+            description="Secret that encrypts private signing keys and API secrets at rest; "
+            "the server refuses to start (exit 1) if the stored ones do not open with it."
+        ),
     ] = ""
     dev: Annotated[bool, Field(description="Development mode: allows the placeholder key.")] = False
     migrate: Migrate = True

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from tests.authserver.conftest import AUDIENCE, AuthServer
+import httpx
+import pytest
+
+from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant
+from timesheets.authserver.app import WrongKeyEncryptionKey, create_app, create_runtime, prepare
+
+OTHER_KEK = "not-the-key-these-were-sealed-with-0123"
 
 
 async def test_the_authorization_server_counts_token_requests(auth_server: AuthServer) -> None:
@@ -50,3 +56,39 @@ async def test_metrics_count_tokens_by_grant_and_client_and_failures_by_reason(
     assert re.search(
         r'timesheets_client_authentication_failures_total\{reason="wrong_secret"\} [1-9]', text
     )
+
+
+async def test_a_start_with_another_key_encryption_key_is_refused_and_makes_nothing(
+    tenant: Tenant,
+) -> None:
+    # An ES256 API without keys yet: a start that went on would make keys for it.
+    await tenant.create_api(signing_alg="ES256")
+    before = await tenant.row_counts()
+    settings = tenant.runtime.settings.model_copy(update={"key_encryption_key": OTHER_KEK})
+    runtime = create_runtime(settings)
+    try:
+        with pytest.raises(WrongKeyEncryptionKey, match="TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY"):
+            await prepare(runtime)
+    finally:
+        await runtime.engine.dispose()
+    assert await tenant.row_counts() == before
+
+
+async def test_a_process_with_another_key_encryption_key_is_not_ready_but_publishes_the_jwks(
+    tenant: Tenant,
+) -> None:
+    settings = tenant.runtime.settings.model_copy(update={"key_encryption_key": OTHER_KEK})
+    app = create_app(settings, prepare_on_start=False)
+    right = create_app(tenant.runtime.settings, prepare_on_start=False)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=right), base_url="http://a") as ok,
+    ):
+        ready = await http.get("/readyz")
+        published = await http.get("/.well-known/jwks.json")
+        expected = await ok.get("/.well-known/jwks.json")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "keys": "failing"}
+    assert published.status_code == 200
+    assert published.json() == expected.json()
+    assert len(published.json()["keys"]) == 2

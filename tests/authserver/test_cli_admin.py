@@ -551,6 +551,19 @@ async def test_missing_key_encryption_key_is_refused_outside_dev_mode(tmp_path: 
     assert not database.exists()
 
 
+async def test_another_key_encryption_key_is_refused_naming_the_setting(
+    cli: Cli, database_url: str
+) -> None:
+    await cli("keys", "list")
+    other = "not-the-key-these-were-sealed-with-0123"
+    cli.env = {**cli.env, "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY": other}
+    refused = await cli("keys", "rotate", code=1)
+    assert refused.stdout == ""
+    assert "do not open with TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY" in one_line(refused.stderr)
+    assert other not in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 async def test_the_data_dirs_key_file_stands_in_for_the_variable(
     tmp_path: Path, open_tenant: Callable[..., Any]
 ) -> None:

@@ -25,7 +25,7 @@ from timesheets.authserver.routers import discovery, interaction
 from timesheets.authserver.routers.token import TokenEndpoint
 from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
 from timesheets.authserver.runtime import Runtime
-from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.sealing import Sealer, SealError
 from timesheets.authserver.shared_throttle import SharedThrottle
 from timesheets.fast_lane import FastLane
 from timesheets.request_context import RequestContext
@@ -148,6 +148,16 @@ def document_management_security(schema: dict[str, Any]) -> None:
                 responses.setdefault("412", {"description": "If-Match is not the current ETag"})
 
 
+class WrongKeyEncryptionKey(Exception):
+    """The stored signing keys or API secrets do not open with the configured key."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the stored signing keys or API secrets do not open with"
+            " TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY: it is not the key they were sealed with"
+        )
+
+
 def create_runtime(settings: AuthServerSettings) -> Runtime:
     """The process state for these settings (no IO yet)."""
     engine = db.create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
@@ -175,11 +185,20 @@ def create_runtime(settings: AuthServerSettings) -> Runtime:
 
 async def prepare(runtime: Runtime) -> None:
     """Migrate (or, with migrations turned off, raise `db.NotMigrated` if the database
-    lacks some); make sure signing keys and the management API exist."""
+    lacks some); make sure signing keys and the management API exist, and that they open
+    with the configured key-encryption key (else raise `WrongKeyEncryptionKey`)."""
     if runtime.settings.migrate:
         await db.upgrade(runtime.engine, MIGRATIONS)
     else:
         await db.require_migrated(runtime.engine, MIGRATIONS)
+    # Checked before anything is made: no key may be sealed with a wrong key.
+    try:
+        await runtime.apis()
+        unopened = (await runtime.keyring()).unopened
+    except SealError:
+        raise WrongKeyEncryptionKey() from None
+    if unopened:
+        raise WrongKeyEncryptionKey()
     await runtime.prepare_keys()
     for attempt in range(2):
         try:

@@ -63,7 +63,7 @@ def _options(ctx: typer.Context, data_dir: DataDir = default_data_dir()) -> None
 def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction against the configured database."""
     from timesheets.authserver import admin
-    from timesheets.authserver.app import create_runtime, prepare
+    from timesheets.authserver.app import WrongKeyEncryptionKey, create_runtime, prepare
     from timesheets.cli import auth_settings
     from timesheets.db import NotMigrated
 
@@ -80,7 +80,7 @@ def _run(ctx: typer.Context, work: Callable[[Runtime, AsyncSession], Awaitable[T
 
     try:
         return asyncio.run(go())
-    except admin.TenantError as error:
+    except (admin.TenantError, WrongKeyEncryptionKey) as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     except NotMigrated as error:

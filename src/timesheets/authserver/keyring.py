@@ -8,7 +8,8 @@ process signs with the same current key within `key_cache_seconds` of a rotation
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -28,8 +29,10 @@ from timesheets.authserver.keys import (
     public_jwk,
 )
 from timesheets.authserver.models import SigningKey
-from timesheets.authserver.sealing import Sealer
+from timesheets.authserver.sealing import Sealer, SealError
 from timesheets.authserver.store import key_record, load_keys
+
+log = logging.getLogger("timesheets.authserver.keyring")
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,22 @@ class Signer:
 
 @dataclass(frozen=True)
 class KeyRing:
-    """A snapshot of the keys: a signer per algorithm and the published JWKS document."""
+    """A snapshot of the keys: a signer per algorithm and the published JWKS document.
+
+    `unopened` holds the algorithms whose current key does not open with this process's
+    key-encryption key; the JWKS (public keys only) is published all the same.
+    """
 
     signers: dict[str, Signer]
     jwks: bytes
     loaded_at: float
+    unopened: frozenset[str] = field(default=frozenset())
 
     def signer(self, alg: str) -> Signer | None:
-        """The current signer for `alg`, if that algorithm has keys."""
+        """The current signer for `alg`, if that algorithm has keys (`SealError` if its
+        key does not open)."""
+        if alg in self.unopened:
+            raise SealError(f"the current {alg} key does not open with this key-encryption key")
         return self.signers.get(alg)
 
 
@@ -90,17 +101,25 @@ async def load_keyring(
     rows = {row.kid: row for row in await load_keys(session)}
     records = [key_record(row) for row in rows.values()]
     signers: dict[str, Signer] = {}
+    unopened: set[str] = set()
     for alg in {record.alg for record in records}:
         current = current_key(records, alg)
         if current is not None and current.kid in known:
             signers[alg] = known[current.kid]
         elif current is not None:
             sealed = rows[current.kid].sealed_private_key
-            key = load_private_key(sealer.open(sealed, _purpose(current.kid)))
+            try:
+                key = load_private_key(sealer.open(sealed, _purpose(current.kid)))
+            except SealError as error:
+                log.error(
+                    "signing key does not open", extra={"kid": current.kid, "reason": str(error)}
+                )
+                unopened.add(alg)
+                continue
             signers[alg] = Signer(kid=current.kid, alg=alg, key=key)
     published = [rows[r.kid].public_jwk for r in records if r.published(now)]
     document = json.dumps({"keys": published}, separators=(",", ":")).encode()
-    return KeyRing(signers=signers, jwks=document, loaded_at=clock)
+    return KeyRing(signers=signers, jwks=document, loaded_at=clock, unopened=frozenset(unopened))
 
 
 def _new_key(sealer: Sealer, alg: str, now: datetime, *, active: bool) -> SigningKey:

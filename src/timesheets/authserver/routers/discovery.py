@@ -13,6 +13,7 @@ from timesheets.authserver.oauth.client_auth import AUTH_METHODS
 from timesheets.authserver.oauth.rfc8414 import metadata
 from timesheets.authserver.routers.token import SUPPORTED_GRANT_TYPES
 from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.sealing import SealError
 from timesheets.readiness import readiness
 
 router = APIRouter(tags=["discovery"])
@@ -69,13 +70,15 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready; `Retry-After` says when to ask again"}},
 )
 async def readyz(request: Request) -> Response:
-    """200 when the database answers and a current signing key is loaded, else 503."""
+    """200 when the database answers and every current signing key is loaded, else 503
+    (also when a key does not open with this process's key-encryption key)."""
     runtime: Runtime = request.app.state.runtime
     database = await db.reachable(runtime.engine)
     keys = False
     if database:
         try:
-            keys = bool((await runtime.keyring()).signers)
-        except (OSError, SQLAlchemyError, ValueError):
+            ring = await runtime.keyring()
+            keys = bool(ring.signers) and not ring.unopened
+        except (OSError, SQLAlchemyError, ValueError, SealError):
             keys = False
     return readiness({"database": database, "keys": keys})
