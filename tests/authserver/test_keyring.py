@@ -15,11 +15,13 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import column, table
 from sqlalchemy.exc import IntegrityError
 
-from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant
+from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant, _from_template
 from timesheets import db
-from timesheets.authserver.app import MIGRATIONS, create_runtime
+from timesheets.authserver import admin
+from timesheets.authserver.app import MIGRATIONS, create_runtime, prepare
 from timesheets.authserver.keyring import rotate_keys
 from timesheets.authserver.keys import load_private_key, public_jwk
 from timesheets.authserver.models import SigningKey
@@ -76,6 +78,12 @@ async def rotate(server: AuthServer, publish_for: timedelta) -> tuple[str | None
         lambda session: rotate_keys(session, runtime.sealer, "RS256", runtime.now(), publish_for)
     )
     return result
+
+
+async def expire(session: Any, kid: str) -> None:
+    """Move a previous key's retirement to the past, as if its tokens had expired."""
+    row = await session.get(SigningKey, kid)
+    row.retire_at = row.deactivated_at
 
 
 async def states(server: AuthServer) -> dict[str, str]:
@@ -139,9 +147,10 @@ async def test_retired_key_leaves_the_jwks_and_its_tokens_stop_verifying(
     old_token = await issue(auth_server, *machine)
     old_kid = kid_of(old_token)
 
-    # Published for no time at all: retire_at is the rotation instant, already past.
     _, demoted, _ = await rotate(auth_server, timedelta(0))
     assert demoted == old_kid
+    assert (await states(auth_server))[old_kid] == "previous", "retired before its tokens"
+    await auth_server.tenant.run(lambda session: expire(session, old_kid))
     assert (await states(auth_server))[old_kid] == "retired"
 
     published = await jwks(auth_server)
@@ -272,12 +281,69 @@ async def test_the_migration_settles_extra_current_and_next_keys_made_before_it(
 
 
 async def _stored_pair(runtime: Any, session: Any) -> tuple[str, str]:
-    """A current and a next RS256 key stored without the keyring's rules: (kid, kid)."""
+    """A current and a next RS256 key stored without the keyring's rules (and with the
+    columns of revision 0005 only): (kid, kid)."""
     from timesheets.authserver.keyring import _new_key
 
     now = runtime.now()
-    current = _new_key(runtime.sealer, "RS256", now, active=True)
-    upcoming = _new_key(runtime.sealer, "RS256", now, active=False)
-    session.add_all([current, upcoming])
-    await session.flush()
-    return current.kid, upcoming.kid
+    made = [_new_key(runtime.sealer, "RS256", now, active=active) for active in (True, False)]
+    columns = [c for c in SigningKey.__table__.columns if c.name != "longest_lifetime"]
+    legacy = table("signing_keys", *(column(c.name, c.type) for c in columns))
+    for key in made:
+        await session.execute(
+            legacy.insert().values({c.name: getattr(key, c.name) for c in columns})
+        )
+    return made[0].kid, made[1].kid
+
+
+async def test_a_rotated_out_key_stays_published_until_tokens_of_a_since_shortened_lifetime_expire(
+    auth_server: AuthServer,
+) -> None:
+    await auth_server.tenant.create_api(token_lifetime=86_400)
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    token = await issue(auth_server, client.client_id, client.secret)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await auth_server.tenant.run(lambda s: admin.update_api(s, AUDIENCE, token_lifetime=60))
+
+    runtime = auth_server.tenant.runtime
+    runtime.invalidate()
+    publish_for = await runtime.longest_token_lifetime()
+    assert publish_for < timedelta(hours=2)  # today's lifetimes alone would not do
+    _, demoted, _ = await server_rotation(auth_server, publish_for)
+
+    assert demoted == kid_of(token)
+    row = await auth_server.tenant.run(lambda session: session.get(SigningKey, demoted))
+    assert row.retire_at.timestamp() >= expires + runtime.settings.key_publish_margin_seconds
+
+
+async def test_a_rotated_out_rs256_key_stays_published_for_the_id_token_lifetime(
+    database_url: str,
+    make_auth_settings: Callable[..., AuthServerSettings],
+    request: pytest.FixtureRequest,
+) -> None:
+    await _from_template(database_url, request, make_auth_settings)
+    runtime = create_runtime(make_auth_settings(database_url, id_token_seconds=7200))
+    try:
+        await prepare(runtime)
+        publish_for = await runtime.longest_token_lifetime()
+        async with runtime.change("test") as session:
+            _, demoted, _ = await rotate_keys(
+                session, runtime.sealer, "RS256", runtime.now(), publish_for
+            )
+            row = await session.get(SigningKey, demoted)
+    finally:
+        await runtime.engine.dispose()
+    assert row.retire_at - row.deactivated_at >= timedelta(seconds=7200 + 300)
+
+
+async def server_rotation(
+    server: AuthServer, publish_for: timedelta
+) -> tuple[str | None, str | None, str]:
+    """Rotate the RS256 key as the server's rotations do: with the publishing margin."""
+    runtime = server.tenant.runtime
+    result: tuple[str | None, str | None, str] = await server.tenant.run(
+        lambda session: rotate_keys(
+            session, runtime.sealer, "RS256", runtime.now(), publish_for, runtime.publish_margin()
+        )
+    )
+    return result

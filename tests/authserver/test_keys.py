@@ -244,6 +244,17 @@ def test_rotation_promotes_the_oldest_next_and_demotes_the_current() -> None:
     )
 
 
+def test_rotation_keeps_the_demoted_key_for_the_longest_lifetime_it_signed_with() -> None:
+    now = T0 + 10 * HOUR
+    signed_long = KeyRecord("current", "RS256", T0, T0 + HOUR, None, None, 24 * 3600)
+    plan = plan_rotation([signed_long, NEXT], "RS256", now, HOUR, timedelta(minutes=5))
+    assert plan.demote == "current"
+    assert plan.retire_at == now + timedelta(hours=24, minutes=5)
+    # Today's lifetimes win when they are the longer.
+    plan = plan_rotation([signed_long, NEXT], "RS256", now, 30 * HOUR, timedelta(minutes=5))
+    assert plan.retire_at == now + 30 * HOUR
+
+
 def test_first_rotation_promotes_without_demoting() -> None:
     plan = plan_rotation([NEXT], "RS256", T0, HOUR)
     assert (plan.promote, plan.demote) == ("next", None)

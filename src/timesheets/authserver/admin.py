@@ -17,6 +17,7 @@ from sqlalchemy import inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
+from timesheets.authserver.key_lifetimes import cover_lifetime
 from timesheets.authserver.keys import SIGNING_ALGS
 from timesheets.authserver.models import Client, ClientGrant, ClientSecret, ResourceServer, Scope
 from timesheets.authserver.oauth.client_auth import generate_secret, secret_digest
@@ -207,6 +208,7 @@ async def create_api(
         api.scopes.append(Scope(value=_check_scope(value), description=description))
     session.add(api)
     await session.flush()
+    await cover_lifetime(session, api.token_lifetime)
     await audit.change(
         session,
         "api.created",
@@ -242,6 +244,7 @@ async def update_api(
         api.name = name
     if token_lifetime is not None:
         api.token_lifetime = _check_lifetime(token_lifetime)
+        await cover_lifetime(session, api.token_lifetime)
     if permissions_claim is not None:
         api.permissions_claim = permissions_claim
     changed = sorted(

@@ -404,7 +404,9 @@ def keys_rotate(
 
     async def work(runtime: Runtime, session: AsyncSession) -> tuple[str | None, str | None, str]:
         publish_for = await runtime.longest_token_lifetime()
-        return await rotate_keys(session, runtime.sealer, alg, runtime.now(), publish_for)
+        return await rotate_keys(
+            session, runtime.sealer, alg, runtime.now(), publish_for, runtime.publish_margin()
+        )
 
     promoted, demoted, fresh = _run(ctx, work)
     out.print(f"signing with {promoted}; {demoted} stays published until its tokens expire")

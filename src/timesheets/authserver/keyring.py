@@ -160,9 +160,17 @@ async def ensure_keys(
 
 
 async def rotate_keys(
-    session: AsyncSession, sealer: Sealer, alg: str, now: datetime, publish_for: timedelta
+    session: AsyncSession,
+    sealer: Sealer,
+    alg: str,
+    now: datetime,
+    publish_for: timedelta,
+    margin: timedelta = timedelta(0),
 ) -> tuple[str | None, str | None, str]:
     """Rotate `alg`: next becomes current, current becomes previous, a new next is made.
+
+    The previous key stays published for `publish_for`, or for the longest lifetime it
+    may have signed with plus `margin` if that is longer.
 
     Returns (promoted kid, demoted kid, new next kid).
     """
@@ -170,7 +178,7 @@ async def rotate_keys(
         raise TenantError(f"alg must be one of {', '.join(ASYMMETRIC_ALGS)}", "alg")
     await lock_keys(session)
     rows = {row.kid: row for row in await load_keys(session)}
-    plan = plan_rotation([key_record(r) for r in rows.values()], alg, now, publish_for)
+    plan = plan_rotation([key_record(r) for r in rows.values()], alg, now, publish_for, margin)
     # One change at a time, in this order: at most one key per algorithm is ever current
     # and one next (unique indexes, migration 0006), also between these statements.
     if plan.demote is not None:

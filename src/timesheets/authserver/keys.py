@@ -84,6 +84,8 @@ class KeyRecord:
     activated_at: datetime | None
     deactivated_at: datetime | None
     retire_at: datetime | None
+    #: The longest token lifetime (seconds) in force while the key could sign.
+    longest_lifetime: int = 0
 
     def state(self, now: datetime) -> KeyState:
         """The key's state at `now`."""
@@ -117,20 +119,27 @@ class Rotation:
 
 
 def plan_rotation(
-    records: Iterable[KeyRecord], alg: str, now: datetime, publish_for: timedelta
+    records: Iterable[KeyRecord],
+    alg: str,
+    now: datetime,
+    publish_for: timedelta,
+    margin: timedelta = timedelta(0),
 ) -> Rotation:
     """Promote the published `next` key, demote `current`, and ask for a new `next`.
 
-    The demoted key stays published for `publish_for` (the longest token lifetime plus a
-    margin) so that tokens it signed still verify.
+    The demoted key stays published so that every token it signed still verifies: for
+    `publish_for` (today's longest token lifetime plus a margin), or for the longest
+    lifetime it may have signed with plus `margin` if that is longer (a lifetime may have
+    been shortened since).
     """
     mine = [r for r in records if r.alg == alg]
     pending = [r for r in mine if r.state(now) == "next"]
     current = current_key(mine, alg)
     promote = min(pending, key=lambda r: r.created_at).kid if pending else None
+    signed_for = timedelta(seconds=current.longest_lifetime) + margin if current else margin
     return Rotation(
         promote=promote,
         demote=current.kid if current and promote else None,
-        retire_at=now + publish_for,
+        retire_at=now + max(publish_for, signed_for),
         create_next=True,
     )

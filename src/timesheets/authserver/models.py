@@ -160,6 +160,9 @@ class SigningKey(Base):
     activated_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
     retire_at: Mapped[datetime | None]
+    #: The longest token lifetime (seconds) in force while the key could sign (migration
+    #: 0007): a rotated-out key stays published at least this long.
+    longest_lifetime: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):

@@ -28,6 +28,7 @@ from starlette.requests import HTTPConnection
 from timesheets import db
 from timesheets.authserver import audit
 from timesheets.authserver.admin import Conflict
+from timesheets.authserver.key_lifetimes import cover_lifetime
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
 from timesheets.authserver.models import Client, ResourceServer
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
@@ -180,13 +181,21 @@ class Runtime:
             used = set((await session.scalars(select(ResourceServer.signing_alg))).all())
             algs = {alg for alg in used if alg != "HS256"} | {DEFAULT_KEY_ALG}
             await ensure_keys(session, self.sealer, algs, self.now())
+            # ID tokens are signed with the RS256 keys for this long (a setting).
+            await cover_lifetime(session, self.settings.id_token_seconds)
         self._keyring = None
 
     async def longest_token_lifetime(self) -> timedelta:
-        """The longest access-token lifetime of any API: how long a demoted key stays."""
+        """The longest lifetime of any access token or ID token, plus the margin: how long
+        a demoted key stays published at least."""
         apis = await self.apis()
-        seconds = max((api.token_lifetime for api in apis.values()), default=3600)
-        return timedelta(seconds=seconds + self.settings.key_publish_margin_seconds)
+        lifetimes = [api.token_lifetime for api in apis.values()]
+        seconds = max([*lifetimes, self.settings.id_token_seconds])
+        return timedelta(seconds=seconds) + self.publish_margin()
+
+    def publish_margin(self) -> timedelta:
+        """How much longer than its tokens' lifetime a demoted key stays published."""
+        return timedelta(seconds=self.settings.key_publish_margin_seconds)
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

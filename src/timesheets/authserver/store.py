@@ -62,6 +62,7 @@ def key_record(row: SigningKey) -> KeyRecord:
         activated_at=row.activated_at,
         deactivated_at=row.deactivated_at,
         retire_at=row.retire_at,
+        longest_lifetime=row.longest_lifetime,
     )
 
 

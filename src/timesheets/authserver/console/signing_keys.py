@@ -46,7 +46,7 @@ async def rotate(request: Request, who: CurrentAdmin, form: Posted) -> Response:
         publish_for = await runtime.longest_token_lifetime()
         async with change(runtime, who) as session:
             promoted, _demoted, fresh = await rotate_keys(
-                session, runtime.sealer, alg, runtime.now(), publish_for
+                session, runtime.sealer, alg, runtime.now(), publish_for, runtime.publish_margin()
             )
     except admin.TenantError as error:
         return await _keys_page(request, who, refused(error, "rotate", form, ()))

@@ -44,7 +44,7 @@ async def rotate_signing_keys(
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         promoted, demoted, fresh = await rotate_keys(
-            session, runtime.sealer, body.alg, runtime.now(), publish_for
+            session, runtime.sealer, body.alg, runtime.now(), publish_for, runtime.publish_margin()
         )
         return {"current": promoted, "previous": demoted, "next": fresh}
 
