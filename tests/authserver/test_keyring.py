@@ -347,3 +347,19 @@ async def server_rotation(
         )
     )
     return result
+
+
+async def test_the_jwks_carries_use_without_key_ops_also_for_keys_stored_with_both(
+    auth_server: AuthServer,
+) -> None:
+    async def add_key_ops(session: Any) -> None:
+        for row in await load_keys(session):
+            row.public_jwk = {**row.public_jwk, "key_ops": ["verify"]}
+
+    await auth_server.tenant.run(add_key_ops)
+    response = await auth_server.http.get("/.well-known/jwks.json")
+    keys = response.json()["keys"]
+    assert len(keys) == 2
+    for key in keys:
+        assert key["use"] == "sig"
+        assert "key_ops" not in key

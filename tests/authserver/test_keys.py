@@ -73,6 +73,8 @@ def test_public_jwk_has_kid_use_alg_and_key_type(alg_key: tuple[str, PrivateKey]
     assert jwk["use"] == "sig"
     assert jwk["alg"] == alg
     assert EXPECTED_KTY[alg].items() <= jwk.items()
+    # RFC 7517 §4.3: `use` and `key_ops` SHOULD NOT be used together.
+    assert "key_ops" not in jwk
 
 
 @pytest.mark.parametrize("alg", ["RS256", "PS256"])

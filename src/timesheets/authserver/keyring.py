@@ -27,6 +27,7 @@ from timesheets.authserver.keys import (
     plan_rotation,
     private_key_bytes,
     public_jwk,
+    published_jwk,
 )
 from timesheets.authserver.models import SigningKey
 from timesheets.authserver.sealing import Sealer, SealError
@@ -117,7 +118,7 @@ async def load_keyring(
                 unopened.add(alg)
                 continue
             signers[alg] = Signer(kid=current.kid, alg=alg, key=key)
-    published = [rows[r.kid].public_jwk for r in records if r.published(now)]
+    published = [published_jwk(rows[r.kid].public_jwk) for r in records if r.published(now)]
     document = json.dumps({"keys": published}, separators=(",", ":")).encode()
     return KeyRing(signers=signers, jwks=document, loaded_at=clock, unopened=frozenset(unopened))
 

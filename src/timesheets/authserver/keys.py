@@ -56,7 +56,8 @@ def load_private_key(der: bytes) -> PrivateKey:
 
 
 def public_jwk(key: PrivateKey, alg: str, kid: str) -> dict[str, Any]:
-    """The public JWK of a key pair, with `kid`, `alg` and `use: sig` (no private members)."""
+    """The public JWK of a key pair, with `kid`, `alg` and `use: sig` (no private members,
+    no `key_ops`)."""
     public = key.public_key()
     jwk: dict[str, Any]
     if isinstance(public, rsa.RSAPublicKey):
@@ -66,7 +67,13 @@ def public_jwk(key: PrivateKey, alg: str, kid: str) -> dict[str, Any]:
     else:
         jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
     jwk.update({"kid": kid, "alg": alg, "use": "sig"})
-    return jwk
+    return published_jwk(jwk)
+
+
+def published_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
+    """A JWK as published: `use: sig` without `key_ops`, which RFC 7517 §4.3 says SHOULD
+    NOT be used together (PyJWT adds `key_ops` to RSA keys; keys stored before carry it)."""
+    return {name: value for name, value in jwk.items() if name != "key_ops"}
 
 
 def new_kid() -> str:
