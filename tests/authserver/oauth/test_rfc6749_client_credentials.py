@@ -228,17 +228,33 @@ def test_a_scope_granted_on_the_wrong_api_is_invalid_scope() -> None:
         decide(request(B.identifier, scope="read:a"))
 
 
-def test_a_multi_audience_token_without_scope_gets_the_union_of_granted_scopes() -> None:
-    """ "shared" is granted on A only, so it comes from A; "read:a" on B adds nothing."""
-    issuance = decide(request(A.identifier, B.identifier))
-    assert issuance.scopes == ("read:a", "read:b", "shared", "write:a")
+def test_a_multi_audience_token_without_scope_gets_the_scopes_granted_on_each_api() -> None:
+    """ "read:a" granted on B adds nothing: B does not define it."""
+    who = client(grants={"api-a": frozenset({"read:a"}), "api-b": frozenset({"read:b", "read:a"})})
+    issuance = decide(request(A.identifier, B.identifier), who)
+    assert issuance.scopes == ("read:a", "read:b")
+
+
+def test_without_scope_a_granted_scope_defined_by_two_requested_apis_is_invalid_scope() -> None:
+    """ "shared" is granted on A only, yet B defines it too: B would accept it unearned."""
+    with pytest.raises(
+        InvalidScope, match="scope shared is defined by more than one requested API"
+    ) as e:
+        decide(request(A.identifier, B.identifier))
+    assert e.value.error == "invalid_scope"
+
+
+def test_without_scope_a_name_two_apis_define_but_neither_grants_is_no_obstacle() -> None:
+    who = client(grants={"api-a": frozenset({"read:a"}), "api-b": frozenset({"read:b"})})
+    assert "shared" in A.scopes & B.scopes
+    assert decide(request(A.identifier, B.identifier), who).scopes == ("read:a", "read:b")
 
 
 def test_lifetime_is_the_shortest_of_the_apis() -> None:
     assert decide(request(A.identifier)).lifetime == 3600
     assert decide(request(B.identifier)).lifetime == 600
-    assert decide(request(A.identifier, B.identifier)).lifetime == 600
-    assert decide(request(B.identifier, A.identifier)).lifetime == 600
+    assert decide(request(A.identifier, B.identifier, scope="read:a")).lifetime == 600
+    assert decide(request(B.identifier, A.identifier, scope="read:a")).lifetime == 600
 
 
 def test_a_grant_with_no_scopes_gives_a_token_without_scopes() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from timesheets.authserver.oauth.errors import InvalidRequest, InvalidTarget
-from timesheets.authserver.oauth.rfc8707 import requested_targets, resolve_targets
+from timesheets.authserver.oauth.errors import InvalidRequest, InvalidScope, InvalidTarget
+from timesheets.authserver.oauth.rfc8707 import requested_targets, resolve_targets, scope_owner
 from timesheets.authserver.oauth.tenant import ApiView
 from timesheets.authserver.oauth.token_request import TokenRequest
 
@@ -182,3 +184,22 @@ def test_several_hs256_apis_are_invalid_target() -> None:
     """One token cannot be signed with several APIs' secrets at once."""
     with pytest.raises(InvalidTarget, match="cannot be signed with one API's secret"):
         resolve_targets((H1.identifier, H2.identifier), REGISTRY.get)
+
+
+# --- scope_owner -----------------------------------------------------------------------------
+
+
+def test_the_one_api_defining_a_scope_owns_it() -> None:
+    writer = replace(B, scopes=frozenset({"write"}))
+    assert scope_owner((A, writer), "read") is A
+    assert scope_owner((A, writer), "write") is writer
+
+
+def test_a_scope_no_api_defines_has_no_owner() -> None:
+    assert scope_owner((A, B), "write") is None
+    assert scope_owner((), "read") is None
+
+
+def test_a_scope_defined_by_two_requested_apis_is_invalid_scope() -> None:
+    with pytest.raises(InvalidScope, match="scope read is defined by more than one requested API"):
+        scope_owner((A, B), "read")

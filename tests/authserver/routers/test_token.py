@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -190,3 +191,34 @@ async def test_a_content_length_that_is_not_ascii_digits_is_an_invalid_request(
         await read_body(request, 1024)
     with pytest.raises(InvalidRequest, match="exceeds 1024 bytes"):
         await _read_asgi_body(receive, {b"content-length": length}, 1024)
+
+
+async def test_a_scope_two_requested_apis_define_is_refused_even_unrequested(
+    auth_server: AuthServer,
+) -> None:
+    """`read:timesheets` is granted on the first API only; the second defines it too and
+    would accept it from a token for both, so the default scopes are `invalid_scope`."""
+    other = "https://other.timesheets.test"
+    await auth_server.tenant.create_api()
+    await auth_server.tenant.create_api(other, scopes={"read:timesheets": "", "export": ""})
+    client = await auth_server.tenant.machine_client(
+        {AUDIENCE: ["read:timesheets"], other: ["export"]}
+    )
+    form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client.client_id),
+        ("client_secret", client.secret),
+        ("resource", AUDIENCE),
+        ("resource", other),
+    ]
+    for scope in ([], [("scope", "export read:timesheets")]):
+        response = await auth_server.http.post(
+            "/oauth/token",
+            content=urlencode(form + scope),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": "invalid_scope",
+            "error_description": "scope read:timesheets is defined by more than one requested API",
+        }

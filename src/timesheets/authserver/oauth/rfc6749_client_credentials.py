@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from timesheets.authserver.oauth.errors import InvalidScope, InvalidTarget, UnauthorizedClient
-from timesheets.authserver.oauth.rfc8707 import requested_targets, resolve_targets
+from timesheets.authserver.oauth.rfc8707 import requested_targets, resolve_targets, scope_owner
 from timesheets.authserver.oauth.scope import parse_scope
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest
@@ -38,17 +38,16 @@ def select_scopes(
 ) -> tuple[str, ...]:
     """The scopes to issue: all granted when none are requested, else exactly those requested.
 
-    Each requested scope must be defined by exactly one of the APIs and granted to the
-    client on it (RFC 6749 §3.3; an unknown or ungranted scope is an error, not dropped).
+    Each scope must be defined by exactly one of the APIs and granted to the client on
+    it (RFC 6749 §3.3; an unknown or ungranted scope is an error, not dropped), whether
+    requested or granted by default.
     """
     allowed = {api.id: client.grants.get(api.id, frozenset()) & api.scopes for api in apis}
     if requested is None:
-        return tuple(sorted({s for scopes in allowed.values() for s in scopes}))
+        requested = tuple(sorted({s for scopes in allowed.values() for s in scopes}))
     for scope in requested:
-        owners = [api for api in apis if scope in api.scopes]
-        if len(owners) > 1:
-            raise InvalidScope(f"scope {scope} is defined by more than one requested API")
-        if not owners or scope not in allowed[owners[0].id]:
+        owner = scope_owner(apis, scope)
+        if owner is None or scope not in allowed[owner.id]:
             raise InvalidScope(f"scope {scope} is not granted to this client")
     return requested
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from timesheets.authserver.oauth.errors import InvalidRequest, InvalidTarget
+from timesheets.authserver.oauth.errors import InvalidRequest, InvalidScope, InvalidTarget
 from timesheets.authserver.oauth.tenant import ApiView
 from timesheets.authserver.oauth.token_request import TokenRequest
 
@@ -51,3 +51,15 @@ def resolve_targets(
     if len(apis) > 1 and apis[0].signing_alg == "HS256":
         raise InvalidTarget("a token for several APIs cannot be signed with one API's secret")
     return tuple(apis)
+
+
+def scope_owner(apis: tuple[ApiView, ...], scope: str) -> ApiView | None:
+    """The one requested API that defines `scope`, or None when none does.
+
+    A name defined by several of the requested APIs is `invalid_scope`: a token for
+    all of them would carry it to each, granted on one or not (RFC 8707 §2).
+    """
+    owners = [api for api in apis if scope in api.scopes]
+    if len(owners) > 1:
+        raise InvalidScope(f"scope {scope} is defined by more than one requested API")
+    return owners[0] if owners else None

@@ -4,6 +4,7 @@ permitted by the user's roles; OpenID scopes pass through when requested."""
 from __future__ import annotations
 
 from timesheets.authserver.oauth.errors import InvalidScope
+from timesheets.authserver.oauth.rfc8707 import scope_owner
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
@@ -18,18 +19,26 @@ def user_token_scopes(
     """The scopes to issue for a user.
 
     With no `scope` requested, the token gets every API scope that the client is granted
-    and the user's roles permit. A requested scope that no requested API defines (and
-    that is not an OpenID scope) is `invalid_scope`; one the user or client may not have
-    is left out, as a consent screen would (RFC 6749 §3.3 lets the server issue less).
+    and the user's roles permit on the API defining it. A requested scope that no
+    requested API defines (and that is not an OpenID scope) is `invalid_scope`; one the
+    user or client may not have is left out, as a consent screen would (RFC 6749 §3.3
+    lets the server issue less). Either way, a scope name defined by more than one of
+    the requested APIs is `invalid_scope`.
     """
     allowed = _allowed(client, apis, permissions)
     if requested is None:
-        return tuple(sorted(allowed))
-    defined = set().union(*(api.scopes for api in apis)) if apis else set()
-    unknown = [s for s in requested if s not in defined and s not in OIDC_SCOPES]
-    if unknown:
-        raise InvalidScope(f"unknown scope {unknown[0]}")
-    return tuple(s for s in requested if s in allowed or s in OIDC_SCOPES)
+        requested = tuple(sorted({s for scopes in allowed.values() for s in scopes}))
+    issued: list[str] = []
+    for scope in requested:
+        if scope in OIDC_SCOPES:
+            issued.append(scope)
+            continue
+        owner = scope_owner(apis, scope)
+        if owner is None:
+            raise InvalidScope(f"unknown scope {scope}")
+        if scope in allowed[owner.id]:
+            issued.append(scope)
+    return tuple(issued)
 
 
 def still_allowed(
@@ -38,23 +47,26 @@ def still_allowed(
     apis: tuple[ApiView, ...],
     permissions: dict[str, frozenset[str]],
 ) -> tuple[str, ...]:
-    """The scopes of a grant that the client and the person's roles still allow: a
-    refresh (or a code redeemed late) never brings back a scope whose role or client
-    grant was taken away since (RFC 6749 §3.3 lets the server issue fewer; the token
-    response then names those it issued)."""
+    """The scopes of a grant that the client and the person's roles still allow on the
+    API defining each: a refresh (or a code redeemed late) never brings back a scope
+    whose role or client grant was taken away since, nor one its API no longer defines
+    (RFC 6749 §3.3 lets the server issue fewer; the token response names those issued)."""
     allowed = _allowed(client, apis, permissions)
-    return tuple(s for s in scopes if s in allowed or s in OIDC_SCOPES)
+    kept: list[str] = []
+    for scope in scopes:
+        owner = None if scope in OIDC_SCOPES else scope_owner(apis, scope)
+        if scope in OIDC_SCOPES or (owner is not None and scope in allowed[owner.id]):
+            kept.append(scope)
+    return tuple(kept)
 
 
 def _allowed(
     client: ClientView, apis: tuple[ApiView, ...], permissions: dict[str, frozenset[str]]
-) -> set[str]:
-    """Every API scope the client is granted and the person's roles permit."""
-    allowed: set[str] = set()
-    for api in apis:
-        allowed |= (
-            client.grants.get(api.id, frozenset())
-            & api.scopes
-            & permissions.get(api.identifier, frozenset())
-        )
-    return allowed
+) -> dict[str, frozenset[str]]:
+    """Per API id, the scopes the client is granted and the person's roles permit."""
+    return {
+        api.id: client.grants.get(api.id, frozenset())
+        & api.scopes
+        & permissions.get(api.identifier, frozenset())
+        for api in apis
+    }
