@@ -1,7 +1,8 @@
 """Reading tokens this server issued: access tokens (JWTs) and refresh tokens.
 
 Used by revocation, introspection and UserInfo. Access tokens are verified with the
-shared bearer verifier against this server's own published keys.
+shared bearer verifier against this server's own published keys, or the secret of the
+HS256 API they are for.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from timesheets.authserver.runtime import Runtime
 from timesheets.bearer.claims import ClaimRules
 from timesheets.bearer.errors import BearerError
 from timesheets.bearer.jws import parse_compact
-from timesheets.bearer.keys import parse_jwks
+from timesheets.bearer.keys import VerificationKey, parse_jwks
 from timesheets.bearer.verifier import StaticKeys, TokenVerifier
 
-ALGORITHMS = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
+ASYMMETRIC = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
+HMAC = frozenset({"HS256"})
 
 
 async def access_token_claims(
@@ -26,18 +28,18 @@ async def access_token_claims(
 ) -> dict[str, Any] | None:
     """The claims of a valid, unexpired access token of ours whose grant is alive, or None.
 
-    Without `audience`, any audience is accepted (introspection, revocation).
+    Without `audience`, the token's first audience is the one checked (introspection,
+    revocation). A token for an HS256 API is checked with that API's secret.
     """
-    ring = await runtime.keyring()
-    keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)).values())
-    rules = ClaimRules(issuer=runtime.settings.issuer, audience=audience or "", leeway=0)
-    verifier = TokenVerifier(rules, ALGORITHMS, keys, clock=lambda: runtime.now().timestamp())
     try:
         if audience is None:
-            claims = await _without_audience(verifier, token)
-        else:
-            claims = (await verifier.verify(token)).claims
+            audience = _first_audience(parse_compact(token, ASYMMETRIC | HMAC).payload)
+        verifier = await _verifier(runtime, audience)
+        claims = (await verifier.verify(token)).claims
     except BearerError:
+        return None
+    if verifier.algorithms == HMAC and claims.get("aud") not in (audience, [audience]):
+        # Whoever holds the API's secret can sign with it: it vouches for that API only.
         return None
     grant_id = claims.get("grant_id")
     if isinstance(grant_id, str):
@@ -47,14 +49,29 @@ async def access_token_claims(
     return claims
 
 
-async def _without_audience(verifier: TokenVerifier, token: str) -> dict[str, Any]:
-    audience = parse_compact(token, verifier.algorithms).payload.get("aud")
+def _first_audience(payload: dict[str, Any]) -> str:
+    audience = payload.get("aud")
     first = audience[0] if isinstance(audience, list) and audience else audience
-    rules = ClaimRules(
-        issuer=verifier.rules.issuer, audience=first if isinstance(first, str) else "", leeway=0
-    )
-    checker = TokenVerifier(rules, verifier.algorithms, verifier.keys, verifier.clock)
-    return (await checker.verify(token)).claims
+    return first if isinstance(first, str) else ""
+
+
+async def _verifier(runtime: Runtime, audience: str) -> TokenVerifier:
+    """A verifier for tokens naming `audience`, with the keys its API is configured for.
+
+    RFC 8725 §3.1: the algorithm comes from configuration, never from the token: an
+    HS256 API's tokens are checked with its own secret, all others with our public keys.
+    """
+    api = (await runtime.apis()).get(audience)
+    if api is not None and api.signing_alg == "HS256":
+        secret = api.hs256_secret
+        keys = StaticKeys(*([VerificationKey(None, "HS256", secret)] if secret else []))
+        algorithms = HMAC
+    else:
+        ring = await runtime.keyring()
+        keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)).values())
+        algorithms = ASYMMETRIC
+    rules = ClaimRules(issuer=runtime.settings.issuer, audience=audience, leeway=0)
+    return TokenVerifier(rules, algorithms, keys, clock=lambda: runtime.now().timestamp())
 
 
 async def refresh_token(runtime: Runtime, token: str) -> RefreshToken | None:

@@ -1,0 +1,89 @@
+"""Introspection (RFC 7662) and revocation (RFC 7009) of client credentials tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.authserver.conftest import AUDIENCE, AuthServer, MachineClient
+
+pytestmark = pytest.mark.asyncio
+
+REPORTS = "https://reports.timesheets.test"
+
+
+async def issue(server: AuthServer, client: MachineClient, audience: str = AUDIENCE) -> str:
+    """A client credentials access token for `audience`."""
+    response = await client.request_token(server.http, audience)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def introspect(server: AuthServer, client: MachineClient, token: str) -> dict[str, Any]:
+    """What introspection says of `token`, asked by `client`."""
+    response = await server.http.post(
+        "/oauth/introspect",
+        data={"token": token, "client_id": client.client_id, "client_secret": client.secret},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_fresh_hs256_token_is_active_with_its_claims(auth_server: AuthServer) -> None:
+    """RFC 7662 §2.2: a token we issued and that has not expired is active."""
+    await auth_server.tenant.create_api(signing_alg="HS256")
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    other = await auth_server.tenant.machine_client(name="Reports")
+    token = await issue(auth_server, client)
+    claims = jwt.decode(token, options={"verify_signature": False})
+
+    answer = await introspect(auth_server, other, token)
+
+    assert answer == {
+        "active": True,
+        "token_type": "Bearer",
+        "scope": "read:timesheets",
+        "client_id": client.client_id,
+        "sub": f"{client.client_id}@clients",
+        "exp": claims["exp"],
+        "iat": claims["iat"],
+        "aud": AUDIENCE,
+        "iss": auth_server.url,
+        "jti": claims["jti"],
+    }
+
+
+async def test_hs256_tokens_are_checked_as_strictly_as_the_others(
+    auth_server: AuthServer,
+) -> None:
+    """Our claims re-signed with the API's secret are active; any one thing wrong is not."""
+    created = await auth_server.tenant.create_api(signing_alg="HS256")
+    await auth_server.tenant.create_api(REPORTS)
+    assert created.hs256_secret is not None
+    secret = created.hs256_secret.encode()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    claims = jwt.decode(await issue(auth_server, client), options={"verify_signature": False})
+    at_jwt = {"typ": "at+jwt"}
+    past = int(time.time()) - 7200
+
+    def sign(changes: dict[str, Any], key: bytes = secret, **header: str) -> str:
+        return jwt.encode(claims | changes, key, "HS256", headers=at_jwt | header)
+
+    assert (await introspect(auth_server, client, sign({}, kid="any")))["active"] is True
+    refused = {
+        "another secret": sign({}, secret + b"x"),
+        "expired": sign({"iat": past, "exp": past + 60}),
+        "another issuer": sign({"iss": "https://evil.example"}),
+        "no at+jwt typ": jwt.encode(claims, secret, "HS256"),
+        "also for another API": sign({"aud": [AUDIENCE, REPORTS]}),
+        "for an RS256 API": sign({"aud": REPORTS}),
+        "for an unknown API": sign({"aud": "https://unknown.example"}),
+        "alg none": jwt.encode(claims, None, "none", headers=at_jwt),
+    }
+    for reason, token in refused.items():
+        assert await introspect(auth_server, client, token) == {"active": False}, reason
