@@ -18,6 +18,7 @@ from timesheets.authserver.oauth.errors import (
     TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedTokenType,
     safe_description,
 )
 
@@ -75,13 +76,14 @@ def test_safe_description_leaves_allowed_text_unchanged(text: str) -> None:
         (InvalidGrant("d"), "invalid_grant", 400),
         (UnauthorizedClient("d"), "unauthorized_client", 400),
         (UnsupportedGrantType("d"), "unsupported_grant_type", 400),
+        (UnsupportedTokenType("d"), "unsupported_token_type", 400),
         (InvalidScope("d"), "invalid_scope", 400),
         (InvalidTarget("d"), "invalid_target", 400),
         (TooManyRequests("d", retry_after=5), "invalid_request", 429),
     ],
 )
 def test_each_error_has_its_code_and_status(error: OAuthError, code: str, status: int) -> None:
-    """RFC 6749 §5.2 (400, or 401 for invalid_client), RFC 8707 §2 (invalid_target)."""
+    """RFC 6749 §5.2 (400, or 401 for invalid_client), RFC 7009 §2.2.1, RFC 8707 §2."""
     assert isinstance(error, OAuthError)
     assert error.error == code
     assert error.status_code == status

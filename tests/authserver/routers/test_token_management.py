@@ -87,3 +87,50 @@ async def test_hs256_tokens_are_checked_as_strictly_as_the_others(
     }
     for reason, token in refused.items():
         assert await introspect(auth_server, client, token) == {"active": False}, reason
+
+
+async def revoke(server: AuthServer, client: MachineClient, token: str) -> Any:
+    """POST /oauth/revoke for `token`, authenticated as `client`."""
+    return await server.http.post(
+        "/oauth/revoke",
+        data={"token": token, "client_id": client.client_id, "client_secret": client.secret},
+    )
+
+
+async def test_revoking_ones_own_client_credentials_token_is_unsupported_token_type(
+    auth_server: AuthServer,
+) -> None:
+    """RFC 7009 §2.2.1: such a token has no grant to revoke, so a 200 would be untrue."""
+    await auth_server.tenant.create_api()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    token = await issue(auth_server, client)
+    before = await auth_server.tenant.row_counts()
+
+    response = await revoke(auth_server, client, token)
+
+    assert response.status_code == 400, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {
+        "error": "unsupported_token_type",
+        "error_description": (
+            "a client credentials access token cannot be revoked: it is valid until it expires"
+        ),
+    }
+    assert await auth_server.tenant.row_counts() == before
+    assert (await introspect(auth_server, client, token))["active"] is True
+
+
+async def test_revoking_another_clients_or_an_invalid_token_is_still_200(
+    auth_server: AuthServer,
+) -> None:
+    """RFC 7009 §2.2: 200 for a token that is invalid or not the caller's; nothing leaks."""
+    await auth_server.tenant.create_api()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    other = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]}, name="B")
+    token = await issue(auth_server, client)
+    before = await auth_server.tenant.row_counts()
+    for presented in (token, token[:-4] + "AAAA", "garbage"):
+        response = await revoke(auth_server, other, presented)
+        assert response.status_code == 200, response.text
+        assert response.content == b""
+    assert await auth_server.tenant.row_counts() == before

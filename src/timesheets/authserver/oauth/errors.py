@@ -1,4 +1,4 @@
-"""OAuth 2.0 errors, one class per error code (RFC 6749 §5.2, RFC 8707 §2, RFC 6750 §3.1)."""
+"""OAuth 2.0 errors, one class per error code (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,12 @@ class UnsupportedGrantType(OAuthError):
     """The grant type is not one this server supports."""
 
     error = "unsupported_grant_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    """The server does not revoke tokens of the presented type (RFC 7009 §2.2.1)."""
+
+    error = "unsupported_token_type"
 
 
 class InvalidScope(OAuthError):

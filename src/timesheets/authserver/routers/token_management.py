@@ -19,8 +19,10 @@ from timesheets.authserver.oauth.errors import (
     InvalidRequest,
     OAuthError,
     TooManyRequests,
+    UnsupportedTokenType,
 )
 from timesheets.authserver.oauth.rfc8414 import endpoint
+from timesheets.authserver.oauth.tenant import ClientView
 from timesheets.authserver.oauth.token_request import (
     FORM,
     media_type,
@@ -69,16 +71,12 @@ async def revoke(request: Request) -> Response:
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")
+        grant_id = await _grant_to_revoke(runtime, client, token)
     except OAuthError as error:
+        log.info(
+            "revocation refused", extra={"error": error.error, "description": error.description}
+        )
         return _error(error)
-    grant_id = None
-    record = await refresh_token(runtime, token)
-    if record is not None and record.client_id == client.client_id:
-        grant_id = record.grant_id
-    else:
-        claims = await access_token_claims(runtime, token)
-        if claims is not None and claims.get("client_id") == client.client_id:
-            grant_id = claims.get("grant_id") if isinstance(claims.get("grant_id"), str) else None
     if grant_id is not None:
         async with runtime.sessions() as session, session.begin():
             # The write lock first, as every read-then-write transaction here takes it.
@@ -87,6 +85,26 @@ async def revoke(request: Request) -> Response:
         log.info("grant revoked", extra={"client_id": client.client_id})
     # §2.2: 200 whether or not the token was valid, so nothing leaks.
     return Response(b"", 200, NO_STORE)
+
+
+async def _grant_to_revoke(runtime: Runtime, client: ClientView, token: str) -> str | None:
+    """The grant behind a refresh or access token of `client`; None for any other token.
+
+    A client credentials access token belongs to no grant, so there is nothing to revoke:
+    RFC 7009 §2.2.1 answers that with `unsupported_token_type` rather than a false 200.
+    """
+    record = await refresh_token(runtime, token)
+    if record is not None and record.client_id == client.client_id:
+        return record.grant_id
+    claims = await access_token_claims(runtime, token)
+    if claims is None or claims.get("client_id") != client.client_id:
+        return None
+    grant_id = claims.get("grant_id")
+    if not isinstance(grant_id, str):
+        raise UnsupportedTokenType(
+            "a client credentials access token cannot be revoked: it is valid until it expires"
+        )
+    return grant_id
 
 
 async def introspect(request: Request) -> Response:
