@@ -607,7 +607,8 @@ async def test_T04_malformed_basic_values_are_rejected(auth_server: AuthServer) 
 async def test_T04_two_methods_credentials_in_the_query_or_the_wrong_method(
     auth_server: AuthServer,
 ) -> None:
-    """RFC 6749 §2.3: one method per request; §2.3.1: never in the URI; the registered one."""
+    """RFC 6749 §2.3: one method per request; §2.3.1: never in the URI; a body secret only
+    from a client registered for it."""
     await auth_server.tenant.create_api()
     post = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]}, name="Post")
     basic_client = await auth_server.tenant.machine_client(
@@ -643,21 +644,58 @@ async def test_T04_two_methods_credentials_in_the_query_or_the_wrong_method(
         (f"/oauth/token?{urlencode({'refresh_token': 'x' * 43})}", form),
     ):
         assert_error(await auth_server.http.post(path, data=data), 400, "invalid_request")
-    # A client must use the method it is registered for.
+    # A body secret only from a client registered for client_secret_post.
     wrong_post = await auth_server.http.post(
         "/oauth/token",
         data=form | {"client_id": basic_client.client_id, "client_secret": basic_client.secret},
     )
     assert_error(wrong_post, 401, "invalid_client", basic=False)
-    wrong_basic = await auth_server.http.post(
-        "/oauth/token", data=form, headers=basic(post.client_id, post.secret)
-    )
-    assert_error(wrong_basic, 401, "invalid_client", basic=True)
     no_secret = await auth_server.http.post(
         "/oauth/token", data=form | {"client_id": post.client_id}
     )
     assert_error(no_secret, 401, "invalid_client", basic=False)
     assert await auth_server.tenant.row_counts() == before
+
+
+async def test_T04_basic_serves_every_client_with_a_secret_and_no_public_one(
+    auth_server: AuthServer,
+) -> None:
+    """RFC 6749 §2.3.1: the server MUST support Basic for clients issued a password, so
+    clients registered for client_secret_post may use it at the token, introspection and
+    revocation endpoints; a public client has no secret to send."""
+    s = await setup(auth_server)
+    token = assert_issued(
+        await auth_server.http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "audience": AUDIENCE},
+            headers=basic(s.machine.client_id, s.machine.secret),
+        )
+    )["access_token"]
+    introspected = await auth_server.http.post(
+        "/oauth/introspect",
+        data={"token": token},
+        headers=basic(s.resource.client_id, s.resource.secret),
+    )
+    assert introspected.status_code == 200, introspected.text
+    assert introspected.json()["active"] is True
+    revoked = await auth_server.http.post(
+        "/oauth/revoke", data={"token": token}, headers=basic(s.machine.client_id, s.machine.secret)
+    )
+    assert_error(revoked, 400, "unsupported_token_type")  # authenticated, then answered
+    tokens = await user_tokens(auth_server, s.spa)
+    before = await auth_server.tenant.row_counts()
+    for secret in ("", "anything"):
+        for path, data in (
+            (
+                "/oauth/token",
+                {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            ),
+            ("/oauth/revoke", {"token": tokens["refresh_token"]}),
+        ):
+            response = await auth_server.http.post(path, data=data, headers=basic(s.spa, secret))
+            assert_error(response, 401, "invalid_client", basic=True)
+    assert await auth_server.tenant.row_counts() == before
+    assert_issued(await refresh(auth_server, s.spa, tokens["refresh_token"]))
 
 
 async def test_T04_a_client_id_no_client_can_have_is_invalid_client_not_a_500(

@@ -10,8 +10,10 @@ import re
 import pytest
 
 from timesheets.authserver.oauth.client_auth import (
+    AuthMethod,
     PresentedCredentials,
     generate_secret,
+    method_allowed,
     presented_credentials,
     secret_digest,
     secret_matches,
@@ -263,3 +265,27 @@ def test_secret_matches_compares_every_digest_in_constant_time(
     for (a, b), stored in zip(calls, digests, strict=True):
         assert real(a, presented)
         assert b is stored
+
+
+# --- Which presented method a registered client may use -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("registered", "presented", "allowed"),
+    [
+        ("client_secret_basic", "client_secret_basic", True),
+        ("client_secret_post", "client_secret_basic", True),
+        ("client_secret_post", "client_secret_post", True),
+        ("client_secret_basic", "client_secret_post", False),
+        ("none", "none", True),
+        ("none", "client_secret_basic", False),
+        ("none", "client_secret_post", False),
+        ("client_secret_basic", "none", False),
+        ("client_secret_post", "none", False),
+    ],
+)
+def test_basic_serves_every_client_issued_a_secret(
+    registered: str, presented: AuthMethod, allowed: bool
+) -> None:
+    """RFC 6749 §2.3.1: Basic MUST work for clients issued a password; public ones have none."""
+    assert method_allowed(registered, presented) is allowed

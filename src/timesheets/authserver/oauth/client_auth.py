@@ -47,6 +47,19 @@ def secret_matches(secret: str, digests: Iterable[bytes]) -> bool:
     return matched
 
 
+def method_allowed(registered: str, presented: AuthMethod) -> bool:
+    """Whether a client registered for `registered` may authenticate with `presented`.
+
+    RFC 6749 §2.3.1: the server "MUST support the HTTP Basic authentication scheme for
+    authenticating clients that were issued a client password", so Basic serves every
+    client with a secret; a body secret is for clients registered for it, and a public
+    client presents no secret at all.
+    """
+    if presented == "client_secret_basic":
+        return registered in ("client_secret_basic", "client_secret_post")
+    return presented == registered
+
+
 def _parse_basic(value: str) -> tuple[str, str]:
     try:
         decoded = binascii.a2b_base64(value.encode("ascii"), strict_mode=True).decode("utf-8")

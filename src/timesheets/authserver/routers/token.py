@@ -18,7 +18,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from timesheets.authserver import audit
-from timesheets.authserver.oauth.client_auth import presented_credentials, secret_matches
+from timesheets.authserver.oauth.client_auth import (
+    method_allowed,
+    presented_credentials,
+    secret_matches,
+)
 from timesheets.authserver.oauth.errors import (
     InvalidClient,
     InvalidRequest,
@@ -89,7 +93,7 @@ async def authenticate_client(
     kind = ""
     if client is None:
         reason, kind = "unknown client", "unknown_client"
-    elif presented.method != client.auth_method:
+    elif not method_allowed(client.auth_method, presented.method):
         reason, kind = f"client is registered for {client.auth_method}", "wrong_method"
     elif presented.method == "none":
         reason = None  # a public client: it proves itself with PKCE, not a secret
