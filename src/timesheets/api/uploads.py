@@ -108,8 +108,7 @@ def _stored(
     for index, entry in valid:
         external_id = entry.external_id
         if external_id is not None and external_id in stored:
-            row = stored[external_id]
-            results[index] |= {"status": "exists", "id": row["id"], "row": row}
+            results[index] |= _present(stored[external_id], entry)
         elif external_id is not None and external_id in first_of:
             repeats.append((index, first_of[external_id]))  # the same id earlier in the batch
         else:
@@ -123,13 +122,35 @@ def _stored(
             results[index] |= {"status": "rejected", "errors": errors}
         else:
             results[index] |= {"status": "created", "id": outcome["id"], "row": outcome}
+    entries = dict(valid)
     for index, first in repeats:
         earlier = results[first]
         if earlier.get("status") == "rejected":
             results[index] |= {"status": "rejected", "errors": earlier["errors"]}
         else:
-            results[index] |= {"status": "exists", "id": earlier["id"], "row": earlier["row"]}
+            results[index] |= _present(earlier["row"], entries[index])
     return results
+
+
+#: An entry's stored columns and the names its answers give them.
+COMPARED = (
+    ("user_type", "user_type"),
+    ("user_id", "user_id"),
+    ("project", "project"),
+    ("hundredths", "hours"),
+    ("iso_year", "year"),
+    ("iso_week", "week"),
+    ("entry_date", "date"),
+    ("description", "description"),
+)
+
+
+def _present(row: dict[str, Any], entry: repo.NewEntry) -> dict[str, Any]:
+    """An item already stored under its external id: the stored entry stays as it is,
+    and `differs` names the fields in which this item disagrees with it, so that an
+    export corrected after its upload is noticed rather than taken as done."""
+    differs = [name for column, name in COMPARED if row[column] != getattr(entry, column)]
+    return {"status": "exists", "id": row["id"], "row": row, "differs": differs}
 
 
 def _answer(results: list[dict[str, Any]], single: bool) -> Reply:
@@ -139,7 +160,8 @@ def _answer(results: list[dict[str, Any]], single: bool) -> Reply:
         if result["status"] == "rejected":
             raise invalid(result["errors"])
         status = 201 if result["status"] == "created" else 200
-        return Reply(status, {**entry_json(result["row"]), "upload_status": result["status"]})
+        body = {**entry_json(result["row"]), "upload_status": result["status"]}
+        return Reply(status, body | ({"differs": result["differs"]} if "differs" in result else {}))
     items = [{k: v for k, v in result.items() if k != "row"} for result in results]
     return Reply(200, {**_counts(results), "items": items})
 

@@ -35,7 +35,10 @@ async def test_a_single_entry_is_created_once_then_exists(api: Api) -> None:
     assert again.json()["upload_status"] == "exists"
     assert again.json()["id"] == created["id"]
     assert again.json()["hours"] == 2
+    assert again.json()["differs"] == ["hours"]
     assert again.headers["location"] == first.headers["location"]
+    same = await api.http.post("/timesheets/upload", json=item("row-1"), headers=api.auth())
+    assert (same.json()["upload_status"], same.json()["differs"]) == ("exists", [])
 
     # The external id belongs to the client that sent it: another importer creates its own.
     other_client = api.issuer.token(api.issuer.claims(client_id="other", sub="other@clients"))
@@ -136,9 +139,34 @@ async def test_an_external_id_repeated_in_one_batch_is_stored_once(api: Api) -> 
     results = body["items"]
     assert [r["status"] for r in results] == ["created", "created", "exists", "exists"]
     assert results[2]["id"] == results[3]["id"] == results[0]["id"]
+    assert (results[2]["differs"], results[3]["differs"]) == (["hours"], [])
     assert (await api.row_counts())["entries"] == 2
     stored = await api.http.get(f"/timesheets/{results[0]['id']}", headers=api.auth())
     assert stored.json()["hours"] == 1
+
+
+async def test_an_item_already_stored_names_each_field_it_differs_in(api: Api) -> None:
+    """A corrected export row under a stored external id changes nothing, and says so."""
+    first = await api.http.post("/timesheets/upload", json=[item("r")], headers=api.auth())
+    assert first.json()["created"] == 1
+    before = await api.row_counts()
+    changed = item(
+        "r", user_id="u2", project="Q", hours=2.5, date="2026-03-09", description="fixed"
+    ) | {"user_type": "Contractor"}
+    again = await api.http.post("/timesheets/upload", json=[changed], headers=api.auth())
+    assert again.status_code == 200, again.text
+    result = again.json()["items"][0]
+    assert result["status"] == "exists"
+    assert result["differs"] == [
+        "user_type",
+        "user_id",
+        "project",
+        "hours",
+        "week",
+        "date",
+        "description",
+    ]
+    assert await api.row_counts() == before
 
 
 async def test_the_weekly_cap_holds_inside_one_batch(api: Api) -> None:
