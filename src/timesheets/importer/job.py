@@ -85,13 +85,10 @@ def collect(
             continue
         if since is not None and item.updated is not None and item.updated <= since:
             continue
-        # Only rows without the source's own id can repeat one another exactly; one id
+        # Only rows without the source's own id can repeat one another exactly: every
+        # column must match (a span split at midnight gives one row per day). One id
         # given twice is reported below, when its second entry is added.
-        if item.source_id is None and state.seen_row(
-            row_fingerprint(
-                [item.person, item.day, item.project, item.hundredths, item.description, item.span]
-            )
-        ):
+        if item.source_id is None and state.seen_row(row_fingerprint([item.day, *item.columns])):
             summary.duplicates += 1
             state.problem(item.row, None, "duplicate of an earlier row; ignored")
             continue

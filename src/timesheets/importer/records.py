@@ -31,5 +31,6 @@ class SourceRow(NamedTuple):
     description: str | None = None
     user_type: str | None = None
     updated: str | None = None
-    span: str | None = None
-    """Where the source has start and end times but no id: they tell two rows apart."""
+    columns: tuple[str, ...] = ()
+    """Every column of the row as read, for sources without ids: only rows identical in
+    all of them are duplicates."""

@@ -156,3 +156,18 @@ def test_a_csv_without_the_needed_columns_is_refused(tmp_path: Path) -> None:
     export.write_text("external_id,user_id,when,hours\n", encoding="utf-8")
     with pytest.raises(UnreadableSource, match="missing columns date, project"):
         list(generic.read(export))
+
+
+def test_rows_without_ids_are_duplicates_only_when_every_column_matches(
+    people: PeopleMap, tmp_path: Path
+) -> None:
+    export = tmp_path / "hours.csv"
+    row = "e-042,Employee,2026-03-02,StoreZero,2,Review"
+    export.write_text(
+        "user_id,user_type,date,project,hours,description,updated_at\n"
+        f"{row},2026-03-02T09:00:00Z\n{row},2026-03-02T17:00:00Z\n{row},2026-03-02T17:00:00Z\n",
+        encoding="utf-8",
+    )
+    summary, [entry] = dry_run("generic", export, people, tmp_path)
+    assert problem_rows(summary) == {4: "duplicate of an earlier row; ignored"}
+    assert entry.hundredths == 400

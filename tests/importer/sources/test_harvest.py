@@ -87,6 +87,38 @@ def test_the_people_file_decides_the_user_type(tmp_path: Path) -> None:
     assert (entry.user_id, entry.user_type) == ("e-042", "Employee")
 
 
+def test_rows_that_differ_only_in_columns_the_entry_does_not_keep_both_count(
+    people: PeopleMap, tmp_path: Path
+) -> None:
+    # Two clients' work on one project and day: Client, Project Code and Billable? differ,
+    # so neither row is a duplicate and the day holds both (4 h).
+    export = tmp_path / "harvest.csv"
+    export.write_text(
+        HEADER + "2026-03-02,ABC Inc.,Website,AB-01,Development,,2,2,Yes,No,Yes,Dana,Whitfield,,No,"
+        "100,200,80,160,USD,\n"
+        + "2026-03-02,XYZ Ltd.,Website,XY-07,Development,,2,2,No,No,No,Dana,Whitfield,,No,"
+        "0,0,80,160,USD,\n",
+        encoding="utf-8",
+    )
+    summary, [entry] = dry_run("harvest", export, people, tmp_path / "first")
+    assert (summary.duplicates, summary.problems) == (0, [])
+    assert entry.hundredths == 400
+    again, [same] = dry_run("harvest", export, people, tmp_path / "second")
+    assert (again.duplicates, same) == (0, entry)
+
+
+def test_a_row_repeated_in_every_column_is_a_duplicate_on_every_run(
+    people: PeopleMap, tmp_path: Path
+) -> None:
+    line = "2026-03-02,ABC Inc.,Website,AB-01,Development,,2,2,Yes,No,Yes,Dana,Whitfield,,No,"
+    export = tmp_path / "harvest.csv"
+    export.write_text(HEADER + f"{line}1,2,3,4,USD,\n" * 2, encoding="utf-8")
+    for state_dir in (tmp_path / "state", tmp_path / "state"):
+        summary, [entry] = dry_run("harvest", export, people, state_dir)
+        assert (summary.duplicates, entry.hundredths) == (1, 200)
+        assert problem_rows(summary) == {3: "duplicate of an earlier row; ignored"}
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [

@@ -46,9 +46,6 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
         except ValueError as error:
             yield RowError(number, str(error))
             continue
-        span = " ".join(
-            raw.get(k, "") for k in ("Start Date", "Start Time", "End Date", "End Time")
-        )
         description = " / ".join(filter(None, [raw.get("Task"), raw.get("Description")])) or None
         for day, hundredths in parts:
             yield SourceRow(
@@ -59,5 +56,5 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
                 raw["Project"],
                 hundredths,
                 description,
-                span=span,
+                columns=tuple(raw.values()),
             )

@@ -16,7 +16,7 @@ from timesheets.importer.sources.csvfile import read_csv
 REQUIRED = {"date", "project", "hours"}
 
 
-def _row(number: int, raw: dict[str, Any], order: DateOrder) -> SourceRow:
+def _row(number: int, raw: dict[str, Any], order: DateOrder, columns: tuple[str, ...]) -> SourceRow:
     person = str(raw.get("user_id") or raw.get("user_email") or "").strip()
     if not person:
         raise RowError(number, "user_id or user_email is required")
@@ -34,9 +34,10 @@ def _row(number: int, raw: dict[str, Any], order: DateOrder) -> SourceRow:
     except ValueError as error:
         raise RowError(number, str(error)) from None
     description = raw.get("description") or None
+    source_id = str(raw["external_id"]) if raw.get("external_id") not in (None, "") else None
     return SourceRow(
         row=number,
-        source_id=str(raw["external_id"]) if raw.get("external_id") not in (None, "") else None,
+        source_id=source_id,
         person=person,
         day=day,
         project=str(raw["project"]).strip(),
@@ -44,6 +45,7 @@ def _row(number: int, raw: dict[str, Any], order: DateOrder) -> SourceRow:
         description=str(description) if description else None,
         user_type=str(raw["user_type"]) if raw.get("user_type") else None,
         updated=str(raw["updated_at"]) if raw.get("updated_at") else None,
+        columns=columns if source_id is None else (),  # an id tells rows apart
     )
 
 
@@ -54,7 +56,7 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
         return
     for number, raw in read_csv(path, REQUIRED):
         try:
-            yield _row(number, raw, order)
+            yield _row(number, raw, order, tuple(raw.values()))
         except RowError as error:
             yield error
 
@@ -75,7 +77,7 @@ def _json_lines(path: Path, order: DateOrder) -> Iterator[SourceRow | RowError]:
                     yield RowError(number, "each line must be a JSON object")
                     continue
                 try:
-                    yield _row(number, raw, order)
+                    yield _row(number, raw, order, (json.dumps(raw, sort_keys=True),))
                 except RowError as error:
                     yield error
     except UnicodeDecodeError as error:

@@ -36,5 +36,13 @@ def read(path: Path, order: DateOrder = "auto") -> Iterator[SourceRow | RowError
         user_type = "Employee" if employee == "yes" else "Contractor" if employee == "no" else None
         description = " / ".join(filter(None, [raw.get("Task"), raw.get("Notes")])) or None
         yield SourceRow(
-            number, None, person, day, raw["Project"], hundredths, description, user_type
+            number,
+            None,
+            person,
+            day,
+            raw["Project"],
+            hundredths,
+            description,
+            user_type,
+            columns=tuple(raw.values()),
         )
