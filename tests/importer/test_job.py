@@ -441,6 +441,28 @@ def test_an_unreachable_issuer_exits_75(tmp_path: Path) -> None:
     assert OFFLINE_ENV["TIMESHEETS_CLIENT_SECRET"] not in result.stdout + result.stderr
 
 
+def test_a_run_while_another_holds_the_state_exits_75_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    running = State(tmp_path / "state" / "state.db")
+    running.begin_run()
+    running.problem(3, None, "unknown person 'x'")
+    running.end_collecting()
+    try:
+        result = command(
+            tmp_path,
+            str(FIXTURES / "toggl_detailed.csv"),
+            *("--format", "toggl", "--mapping", str(FIXTURES / "people.csv"), "--dry-run"),
+            env=OFFLINE_ENV,
+        )
+        assert result.returncode == 75, result.stderr
+        assert "another import is running" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert running.problems() == [(3, None, "unknown person 'x'")]
+    finally:
+        running.close()
+
+
 def test_a_file_of_another_format_fails_cleanly_not_with_a_traceback(tmp_path: Path) -> None:
     # A Toggl export passed as Harvest: the missing columns are named and the run ends
     # with a documented exit code (65 data or 78 configuration), not a crash (1).

@@ -5,6 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
+from timesheets.importer.errors import TemporaryFailure
 from timesheets.importer.state import PendingEntry, State, row_fingerprint
 
 
@@ -115,6 +118,22 @@ def test_uploads_and_watermarks_survive_reopening(tmp_path: Path) -> None:
     assert reopened.watermark("generic:a.csv") == "2026-02-01"
     assert reopened.watermark("generic:b.csv") is None
     reopened.close()
+
+
+def test_a_second_run_on_the_same_state_waits_for_the_first_to_finish(tmp_path: Path) -> None:
+    first = State(tmp_path / "state.db")
+    first.begin_run()
+    first.problem(3, None, "unknown person 'x'")
+    first.end_collecting()
+    with pytest.raises(TemporaryFailure) as refused:
+        State(tmp_path / "state.db")
+    assert refused.value.exit_code == 75
+    assert f"another import is running with the state directory {tmp_path}" in str(refused.value)
+    assert first.problem_count() == 1  # the refused run cleared nothing
+    first.close()
+    second = State(tmp_path / "state.db")
+    assert second.problem_count() == 1
+    second.close()
 
 
 def test_an_interrupted_collection_leaves_no_half_run(tmp_path: Path) -> None:

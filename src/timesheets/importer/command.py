@@ -100,21 +100,23 @@ def import_command(
         except (OSError, ValueError) as error:
             raise ConfigurationError(str(error)) from None
         state = State(state_dir / "state.db")
-        with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
-            tokens = TokenProvider(settings, http, state_dir / "token.json")
-            uploader = None if dry_run else Uploader(settings.api_url, http, tokens)
-            summary = _run(
-                source,
-                format_,
-                state,
-                people,
-                uploader,
-                settings.batch_size,
-                since,
-                date_order,
-                console,
-            )
-        state.close()
+        try:
+            with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
+                tokens = TokenProvider(settings, http, state_dir / "token.json")
+                uploader = None if dry_run else Uploader(settings.api_url, http, tokens)
+                summary = _run(
+                    source,
+                    format_,
+                    state,
+                    people,
+                    uploader,
+                    settings.batch_size,
+                    since,
+                    date_order,
+                    console,
+                )
+        finally:
+            state.close()
     except ImportFailure as failure:
         log.error("import failed", extra={"reason": str(failure), "exit_code": failure.exit_code})
         if console is not None:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from timesheets.importer.run_lock import RunLock
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploaded (
     external_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, entry_id TEXT, status TEXT NOT NULL
@@ -73,10 +75,10 @@ class PendingEntry(NamedTuple):
 
 
 class State:
-    """The state database of one import configuration."""
+    """The state database of one import configuration, held by one run at a time."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = RunLock(path.parent / "import.lock")  # TemporaryFailure when taken
         fresh = not path.exists()
         self.db = sqlite3.connect(path, isolation_level=None)
         if fresh:
@@ -86,8 +88,9 @@ class State:
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and let another run start."""
         self.db.close()
+        self.lock.release()
 
     def begin_run(self) -> None:
         """Forget the previous run's rows (not what was uploaded)."""
