@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from timesheets.importer import job
 from timesheets.importer.job import Summary
@@ -43,3 +44,33 @@ def by_day(entries: list[PendingEntry]) -> dict[tuple[str, str, str], PendingEnt
 def problem_rows(summary: Summary) -> dict[int | None, str]:
     """The reported problems by row number (the last reason when a row has several)."""
     return {row: reason for row, _key, reason in summary.problems}
+
+
+class StoringApi:
+    """Stands in for the uploader: stores items by external id as the API does, answering
+    "exists" to a known id."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}
+
+    def upload(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The API's per-item results for one batch."""
+        results = []
+        for item in items:
+            known = item["external_id"] in self.stored
+            self.stored.setdefault(item["external_id"], item)
+            results.append({"status": "exists" if known else "created", "id": item["external_id"]})
+        return results
+
+
+def upload_run(
+    source: Path, state_dir: Path, api: StoringApi, **options: Any
+) -> tuple[Summary, list[PendingEntry]]:
+    """Run the job on a generic file with `api` as its uploader."""
+    state = State(state_dir / "state.db")
+    try:
+        summary = job.run(source, "generic", state, PeopleMap({}), api, **options)  # type: ignore[arg-type]
+        entries = [entry for entry, _uploaded in state.pending()]
+    finally:
+        state.close()
+    return summary, entries

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from tests.authserver.conftest import AUDIENCE
-from tests.importer import FIXTURES
+from tests.importer import FIXTURES, StoringApi, upload_run
 from tests.importer.conftest import Platform
 from timesheets.importer import job
-from timesheets.importer.errors import NotAuthorized, TemporaryFailure
+from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 from timesheets.importer.job import Summary
 from timesheets.importer.mapping import PeopleMap, Person
 from timesheets.importer.state import State
@@ -317,6 +317,51 @@ async def test_updated_at_watermarks_skip_rows_already_imported(
     assert (third.entries, third.created, third.skipped_unchanged) == (4, 1, 3)
     ids = sorted(str(r["external_id"]) for r in await platform.stored())
     assert ids == ["generic:w-0", "generic:w-1", "generic:w-2", "generic:w-3"]
+
+
+def test_update_times_compare_as_instants_whatever_their_offset(tmp_path: Path) -> None:
+    source = tmp_path / "hours.csv"
+    first = "a-1,u-1,Employee,2026-03-02,P,1,,2026-03-02T09:00:00Z\n"
+    source.write_text(GENERIC_HEADER + first)
+    api = StoringApi()
+    upload_run(source, tmp_path, api)
+    # 08:30 at UTC-5 is 13:30Z: after the watermark, though its text sorts before it.
+    source.write_text(
+        GENERIC_HEADER + first + "a-2,u-1,Employee,2026-03-03,P,2,,2026-03-02T08:30:00-05:00\n"
+    )
+    summary, _entries = upload_run(source, tmp_path, api)
+    assert (summary.read, summary.created, summary.exit_code) == (2, 1, 0)
+    assert set(api.stored) == {"generic:a-1", "generic:a-2"}
+
+
+def test_files_of_the_same_name_in_two_folders_keep_their_own_watermarks(
+    tmp_path: Path,
+) -> None:
+    alice, bob = tmp_path / "alice" / "export.csv", tmp_path / "bob" / "export.csv"
+    alice.parent.mkdir()
+    bob.parent.mkdir()
+    alice.write_text(GENERIC_HEADER + "e-1,u-1,Employee,2026-03-02,P,1,,2026-03-10T00:00:00Z\n")
+    bob.write_text(GENERIC_HEADER + "e-2,u-2,Employee,2026-03-02,P,1,,2026-03-09T00:00:00Z\n")
+    api = StoringApi()
+    upload_run(alice, tmp_path, api)
+    summary, _entries = upload_run(bob, tmp_path, api)
+    assert (summary.created, summary.exit_code) == (1, 0)
+    assert set(api.stored) == {"generic:e-1", "generic:e-2"}
+
+
+def test_an_unreadable_since_is_a_configuration_error_that_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "hours.csv"
+    source.write_text(GENERIC_HEADER + "s-1,u-1,Employee,2026-03-02,P,1,,2026-03-02T09:00:00Z\n")
+    api = StoringApi()
+    with pytest.raises(ConfigurationError) as refused:
+        upload_run(source, tmp_path, api, since="yesterday")
+    assert refused.value.exit_code == 78
+    assert "--since: unrecognised time 'yesterday'" in str(refused.value)
+    assert api.stored == {}
+    summary, _entries = upload_run(source, tmp_path, api, since="2026-03-02T08:00:00+00:00")
+    assert summary.created == 1  # the watermark was left alone
 
 
 async def test_batches_report_progress(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from timesheets.importer.parsing import parse_date, parse_decimal_hours, parse_duration
+from timesheets.importer.parsing import (
+    parse_date,
+    parse_decimal_hours,
+    parse_duration,
+    parse_instant,
+)
 
 
 @pytest.mark.parametrize(
@@ -136,3 +141,35 @@ def test_decimal_hours_in_either_locale(text: str, hundredths: int) -> None:
 def test_unreadable_decimal_hours_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="unrecognised hours"):
         parse_decimal_hours(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-02T09:00:00Z", datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        ("2026-03-02T08:30:00-05:00", datetime(2026, 3, 2, 13, 30, tzinfo=UTC)),
+        (" 2026-03-02T10:00:00+01:00 ", datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        ("2026-03-02", datetime(2026, 3, 2, tzinfo=UTC)),
+    ],
+)
+def test_update_times_are_read_as_instants_in_utc(text: str, expected: datetime) -> None:
+    parsed = parse_instant(text)
+    assert parsed == expected
+    assert parsed.tzinfo is UTC
+
+
+def test_an_offset_time_after_a_utc_one_compares_later_though_its_text_sorts_first() -> None:
+    assert parse_instant("2026-03-02T08:30:00-05:00") > parse_instant("2026-03-02T09:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("yesterday", "unrecognised time 'yesterday'"),
+        ("2026-03-02T25:00:00Z", "unrecognised time"),
+        ("2026-03-02T09:00:00", "has no offset"),
+    ],
+)
+def test_unreadable_or_ambiguous_times_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_instant(text)

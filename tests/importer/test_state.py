@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,11 +95,11 @@ def test_a_new_run_forgets_entries_and_problems_but_not_uploads_or_watermarks(
     state.problem(7, None, "unknown person")
     state.end_collecting()
     state.record_uploaded([(entry(), "created", "id-1")])
-    state.set_watermark("generic:hours.csv", "2026-03-02T18:00:00Z")
+    state.set_watermark("generic:hours.csv", datetime(2026, 3, 2, 18, tzinfo=UTC))
     state.begin_run()
     state.end_collecting()
     assert (state.entry_count(), state.problem_count()) == (0, 0)
-    assert state.watermark("generic:hours.csv") == "2026-03-02T18:00:00Z"
+    assert state.watermark("generic:hours.csv") == datetime(2026, 3, 2, 18, tzinfo=UTC)
     state.begin_run()
     state.add(entry(), aggregate=True)
     state.end_collecting()
@@ -109,13 +110,13 @@ def test_a_new_run_forgets_entries_and_problems_but_not_uploads_or_watermarks(
 def test_uploads_and_watermarks_survive_reopening(tmp_path: Path) -> None:
     state = State(tmp_path / "state.db")
     state.record_uploaded([(entry("toggl:a"), "created", "1"), (entry("toggl:b"), "exists", "2")])
-    state.set_watermark("generic:a.csv", "2026-01-01")
-    state.set_watermark("generic:a.csv", "2026-02-01")
+    state.set_watermark("generic:a.csv", datetime(2026, 1, 1, tzinfo=UTC))
+    state.set_watermark("generic:a.csv", datetime(2026, 2, 1, 8, tzinfo=UTC))
     state.close()
     reopened = State(tmp_path / "state.db")
     rows = reopened.db.execute("SELECT external_id, status FROM uploaded ORDER BY 1").fetchall()
     assert rows == [("toggl:a", "created"), ("toggl:b", "exists")]
-    assert reopened.watermark("generic:a.csv") == "2026-02-01"
+    assert reopened.watermark("generic:a.csv") == datetime(2026, 2, 1, 8, tzinfo=UTC)
     assert reopened.watermark("generic:b.csv") is None
     reopened.close()
 

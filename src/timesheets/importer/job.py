@@ -9,12 +9,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from timesheets.importer.errors import EX_DATAERR, EX_OK
+from timesheets.importer.errors import EX_DATAERR, EX_OK, ConfigurationError
 from timesheets.importer.mapping import PeopleMap
-from timesheets.importer.parsing import DateOrder
+from timesheets.importer.parsing import DateOrder, parse_instant
 from timesheets.importer.records import RowError, SourceRow
 from timesheets.importer.sources import clockify, generic, harvest, toggl
 from timesheets.importer.state import PendingEntry, State, row_fingerprint
@@ -72,11 +73,11 @@ def collect(
     rows: Iterator[SourceRow | RowError],
     fmt: str,
     people: PeopleMap,
-    since: str | None,
+    since: datetime | None,
     summary: Summary,
-) -> str | None:
+) -> datetime | None:
     """Map and aggregate the rows into the state's run tables; returns the newest update time."""
-    newest: str | None = None
+    newest: datetime | None = None
     state.begin_run()
     for item in rows:
         summary.read += 1
@@ -156,10 +157,10 @@ def run(
     """
     started = time.monotonic()
     summary = Summary(dry_run=uploader is None)
-    watermark_key = f"{fmt}:{source.name}"
-    explicit_since = since
-    since = since or state.watermark(watermark_key)
-    digest = input_digest(source, fmt, people, explicit_since, date_order)
+    watermark_key = f"{fmt}:{source.resolve()}"  # two folders' hours.csv are two sources
+    explicit_since = _since(since)
+    since_text = explicit_since.isoformat() if explicit_since else None
+    digest = input_digest(source, fmt, people, since_text, date_order)
     earlier = state.completed(digest) if uploader is not None else None
     if earlier is not None:
         summary.read, summary.entries, summary.duplicates = earlier
@@ -167,7 +168,8 @@ def run(
         summary.elapsed = time.monotonic() - started
         log.info("this exact input was imported before; nothing to send")
         return summary
-    newest = collect(state, READERS[fmt](source, date_order), fmt, people, since, summary)
+    since_at = explicit_since or state.watermark(watermark_key)
+    newest = collect(state, READERS[fmt](source, date_order), fmt, people, since_at, summary)
     summary.entries = state.entry_count()
     with _Batches(uploader, state, summary, in_flight, progress) as batches:
         batch: list[PendingEntry] = []
@@ -199,6 +201,13 @@ def run(
             state.set_completed(digest, summary.read, summary.entries, summary.duplicates)
     summary.elapsed = time.monotonic() - started
     return summary
+
+
+def _since(text: str | None) -> datetime | None:
+    try:
+        return parse_instant(text) if text is not None else None
+    except ValueError as error:
+        raise ConfigurationError(f"--since: {error}") from None
 
 
 class _Batches:

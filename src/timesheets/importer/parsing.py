@@ -7,7 +7,7 @@ caller names the order.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -38,6 +38,23 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
             raise ValueError(f"ambiguous date {text!r}: pass --date-order us or eu")
     month, day = (first, second) if order == "us" else (second, first)
     return date(year, month, day)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 time with an offset (`Z`, `-05:00`), or a date alone (midnight UTC),
+    as an aware datetime in UTC; raises ValueError when unreadable or without an offset."""
+    text = text.strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"unrecognised time {text!r}: write it in ISO 8601, such as 2026-03-02T09:00:00Z"
+        ) from None
+    if _ISO.fullmatch(text):
+        return value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        raise ValueError(f"time {text!r} has no offset: add Z or one such as +01:00")
+    return value.astimezone(UTC)
 
 
 def parse_duration(text: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import NamedTuple
 
 
@@ -30,7 +30,7 @@ class SourceRow(NamedTuple):
     hundredths: int
     description: str | None = None
     user_type: str | None = None
-    updated: str | None = None
+    updated: datetime | None = None  # aware, in UTC
     columns: tuple[str, ...] = ()
     """Every column of the row as read, for sources without ids: only rows identical in
     all of them are duplicates."""

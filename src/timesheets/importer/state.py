@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -193,17 +194,17 @@ class State:
             (input_digest, read, entries, duplicates),
         )
 
-    def watermark(self, source: str) -> str | None:
-        """The latest update time imported from a source."""
+    def watermark(self, source: str) -> datetime | None:
+        """The latest update time imported from a source (aware, as it was stored)."""
         row = self.db.execute("SELECT value FROM watermarks WHERE source = ?", (source,)).fetchone()
-        return str(row[0]) if row else None
+        return datetime.fromisoformat(row[0]) if row else None
 
-    def set_watermark(self, source: str, value: str) -> None:
+    def set_watermark(self, source: str, value: datetime) -> None:
         """Remember the latest update time imported from a source."""
         self.db.execute(
             "INSERT INTO watermarks VALUES (?, ?) "
             "ON CONFLICT(source) DO UPDATE SET value = excluded.value",
-            (source, value),
+            (source, value.isoformat()),
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ def test_csv_rows_keep_their_ids_bom_quoted_commas_and_emoji() -> None:
         hundredths=750,  # "7,5"
         description="Checkout, payments 🚀",
         user_type="Contractor",
-        updated="2026-03-02T18:00:00Z",
+        updated=datetime(2026, 3, 2, 18, tzinfo=UTC),
     )
 
 
@@ -123,6 +123,20 @@ def test_rows_without_ids_aggregate_per_person_day_and_project(
     ]
     assert all(e.external_id.startswith("generic:") and len(e.external_id) == 40 for e in entries)
     assert summary.problems == []
+
+
+def test_an_unreadable_update_time_is_a_row_error(tmp_path: Path) -> None:
+    export = tmp_path / "hours.csv"
+    export.write_text(
+        HEADER.replace("description", "description,updated_at")
+        + "x-1,u-5,,Employee,2026-03-02,StoreZero,1,,yesterday\n"
+        + "x-2,u-5,,Employee,2026-03-02,StoreZero,1,,2026-03-02T09:00:00\n",
+        encoding="utf-8",
+    )
+    errors = {r.row: r.reason for r in generic.read(export) if isinstance(r, RowError)}
+    assert set(errors) == {2, 3}
+    assert "unrecognised time 'yesterday'" in errors[2]
+    assert "has no offset" in errors[3]
 
 
 def test_a_user_id_without_a_type_becomes_a_contractor(people: PeopleMap, tmp_path: Path) -> None:

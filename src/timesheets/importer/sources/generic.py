@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from timesheets.importer.errors import UnreadableSource
-from timesheets.importer.parsing import DateOrder, parse_date, parse_decimal_hours
+from timesheets.importer.parsing import (
+    DateOrder,
+    parse_date,
+    parse_decimal_hours,
+    parse_instant,
+)
 from timesheets.importer.records import RowError, SourceRow
 from timesheets.importer.sources.csvfile import read_csv
 
@@ -31,6 +36,7 @@ def _row(number: int, raw: dict[str, Any], order: DateOrder, columns: tuple[str,
         hundredths = parse_decimal_hours(
             repr(hours) if isinstance(hours, int | float) else str(hours)
         )
+        updated = parse_instant(str(raw["updated_at"])) if raw.get("updated_at") else None
     except ValueError as error:
         raise RowError(number, str(error)) from None
     description = raw.get("description") or None
@@ -44,7 +50,7 @@ def _row(number: int, raw: dict[str, Any], order: DateOrder, columns: tuple[str,
         hundredths=hundredths,
         description=str(description) if description else None,
         user_type=str(raw["user_type"]) if raw.get("user_type") else None,
-        updated=str(raw["updated_at"]) if raw.get("updated_at") else None,
+        updated=updated,
         columns=columns if source_id is None else (),  # an id tells rows apart
     )
 
