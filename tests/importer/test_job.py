@@ -508,6 +508,23 @@ def test_a_run_while_another_holds_the_state_exits_75_and_changes_nothing(
         running.close()
 
 
+def test_a_state_used_with_another_api_exits_78_naming_both(tmp_path: Path) -> None:
+    state = State(tmp_path / "state" / "state.db")
+    state.bind(
+        {
+            "api_url": "https://api.elsewhere.example",
+            "audience": OFFLINE_ENV["TIMESHEETS_AUDIENCE"],
+            "client_id": OFFLINE_ENV["TIMESHEETS_CLIENT_ID"],
+        }
+    )
+    state.close()
+    result = command(
+        tmp_path, str(FIXTURES / "clockify_eu.csv"), "--format", "clockify", env=OFFLINE_ENV
+    )
+    assert result.returncode == 78, result.stderr
+    assert "'https://api.elsewhere.example', not 'http://127.0.0.1:9'" in result.stderr
+
+
 def test_a_file_of_another_format_fails_cleanly_not_with_a_traceback(tmp_path: Path) -> None:
     # A Toggl export passed as Harvest: the missing columns are named and the run ends
     # with a documented exit code (65 data or 78 configuration), not a crash (1).

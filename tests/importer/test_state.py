@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from timesheets.importer.errors import TemporaryFailure
+from timesheets.importer.errors import ConfigurationError, TemporaryFailure
 from timesheets.importer.state import PendingEntry, State, row_fingerprint
 
 
@@ -209,3 +209,24 @@ def test_pending_entries_come_person_by_person_and_day_by_day(tmp_path: Path) ->
     order = [pending.external_id for pending, _ in state.pending()]
     assert order == ["toggl:4", "toggl:0", "toggl:2", "toggl:3", "toggl:1"]
     state.close()
+
+
+def test_the_state_is_bound_to_the_first_api_and_client_it_is_used_with(tmp_path: Path) -> None:
+    target = {"api_url": "https://api.one.example", "audience": "aud", "client_id": "job"}
+    state = State(tmp_path / "state.db")
+    state.bind(target)
+    state.bind(target)
+    state.close()
+    reopened = State(tmp_path / "state.db")
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            reopened.bind(target | {"api_url": "https://api.two.example"})
+        assert refused.value.exit_code == 78
+        message = str(refused.value)
+        assert "'https://api.one.example', not 'https://api.two.example'" in message
+        assert "--state-dir" in message
+        with pytest.raises(ConfigurationError, match="client_id 'job', not 'other'"):
+            reopened.bind(target | {"client_id": "other"})
+        reopened.bind(target)
+    finally:
+        reopened.close()

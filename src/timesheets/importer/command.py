@@ -101,6 +101,14 @@ def import_command(
             raise ConfigurationError(str(error)) from None
         state = State(state_dir / "state.db")
         try:
+            if not dry_run:
+                state.bind(
+                    {
+                        "api_url": settings.api_url.rstrip("/"),
+                        "audience": settings.audience,
+                        "client_id": settings.client_id,
+                    }
+                )
             with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
                 tokens = TokenProvider(settings, http, state_dir / "token.json")
                 uploader = None if dry_run else Uploader(settings.api_url, http, tokens)

@@ -17,12 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from timesheets.importer.errors import ConfigurationError
 from timesheets.importer.run_lock import RunLock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploaded (
     external_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, entry_id TEXT, status TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bound_to (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watermarks (source TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS run_entries (
     external_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, user_type TEXT NOT NULL,
@@ -80,6 +82,7 @@ class State:
 
     def __init__(self, path: Path) -> None:
         self.lock = RunLock(path.parent / "import.lock")  # TemporaryFailure when taken
+        self.path = path
         fresh = not path.exists()
         self.db = sqlite3.connect(path, isolation_level=None)
         if fresh:
@@ -92,6 +95,24 @@ class State:
         """Close the database and let another run start."""
         self.db.close()
         self.lock.release()
+
+    def bind(self, target: dict[str, str]) -> None:
+        """Tie the state to the API and client it records uploads for, on first use.
+
+        What `uploaded` holds is true of one API only: another API or client would be
+        sent nothing. Raises ConfigurationError when `target` differs from the stored one.
+        """
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            stored = dict(self.db.execute("SELECT name, value FROM bound_to").fetchall())
+            for name, value in target.items():
+                if name not in stored:
+                    self.db.execute("INSERT INTO bound_to VALUES (?, ?)", (name, value))
+                elif stored[name] != value:
+                    raise ConfigurationError(
+                        f"the state directory {self.path.parent} belongs to {name} "
+                        f"{stored[name]!r}, not {value!r}: use another --state-dir for it"
+                    )
 
     def begin_run(self) -> None:
         """Forget the previous run's rows (not what was uploaded)."""
