@@ -302,3 +302,81 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
         assert provider.token() == "fresh"
     assert provider.requests == 1
     assert json.loads(cache.read_text())["access_token"] == "fresh"
+
+
+@pytest.mark.parametrize(
+    "cached",
+    [
+        {"expires_at": "soon"},
+        {"expires_at": None},
+        {"expires_at": [1]},
+    ],
+)
+def test_a_cache_with_a_malformed_expiry_is_ignored(
+    tmp_path: Path, cached: dict[str, object]
+) -> None:
+    cache = tmp_path / "token.json"
+    key = {"issuer": "https://id.test", "audience": AUDIENCE, "client_id": "job"}
+    cache.write_text(json.dumps(key | {"access_token": "old"} | cached))
+    ok = httpx.Response(200, json={"access_token": "fresh", "expires_in": 300})
+    with httpx.Client(transport=fake_issuer(ok)) as http:
+        assert TokenProvider(FAKE_CONFIG, http, cache).token() == "fresh"
+
+
+def test_a_cache_that_is_not_an_object_is_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "token.json"
+    cache.write_text("[1, 2]")
+    ok = httpx.Response(200, json={"access_token": "fresh", "expires_in": 300})
+    with httpx.Client(transport=fake_issuer(ok)) as http:
+        assert TokenProvider(FAKE_CONFIG, http, cache).token() == "fresh"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>app</html>", headers={"content-type": "text/html"}),
+        httpx.Response(
+            200, content=b'{"access_token":', headers={"content-type": "application/json"}
+        ),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"access_token": "x", "expires_in": "soon"}),
+        httpx.Response(200, json={"access_token": "x", "expires_in": -5}),
+        httpx.Response(200, json={"access_token": "x", "expires_in": True}),
+    ],
+)
+def test_a_malformed_token_answer_is_a_temporary_failure_naming_the_endpoint(
+    tmp_path: Path, answer: httpx.Response
+) -> None:
+    with httpx.Client(transport=fake_issuer(answer)) as http:
+        provider = TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json")
+        with pytest.raises(TemporaryFailure) as caught:
+            provider.token()
+    assert caught.value.exit_code == 75
+    assert "https://id.test/token answered 200 with a body that is not the expected JSON" in str(
+        caught.value
+    )
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_a_lifetime_given_as_a_decimal_string_is_understood(tmp_path: Path) -> None:
+    answer = httpx.Response(200, json={"access_token": "x", "expires_in": "3600.0"})
+    with httpx.Client(transport=fake_issuer(answer)) as http:
+        assert TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token() == "x"
+    remaining = json.loads((tmp_path / "t.json").read_text())["expires_at"] - time.time()
+    assert 3590 < remaining <= 3600
+
+
+def test_a_discovery_document_that_is_not_json_is_a_temporary_failure(tmp_path: Path) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>app</html>", headers={"content-type": "text/html"})
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(handle)) as http,
+        pytest.raises(TemporaryFailure) as caught,
+    ):
+        TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token()
+    assert caught.value.exit_code == 75
+    assert str(caught.value) == (
+        "https://id.test/.well-known/openid-configuration answered 200 "
+        "with a body that is not the expected JSON"
+    )

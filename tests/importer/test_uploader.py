@@ -352,8 +352,31 @@ def test_an_answer_that_does_not_match_the_batch_is_a_temporary_failure(
     api = start(scripted, ScriptedApi(None, [(200, {}, {"items": [{"status": "created"}]})]))
     with httpx.Client(timeout=10) as http:
         uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"), api.url)
-        with pytest.raises(TemporaryFailure, match="unexpected body"):
+        with pytest.raises(TemporaryFailure, match="not the expected JSON"):
             uploader.upload([item("t:1"), item("t:2")])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>proxy</html>", headers={"content-type": "text/html"}),
+        httpx.Response(200, content=b'{"items": [', headers={"content-type": "application/json"}),
+        httpx.Response(200, json={"items": ["created"]}),
+    ],
+)
+def test_an_answer_that_is_not_the_expected_json_is_a_temporary_failure(
+    tmp_path: Path, answer: httpx.Response
+) -> None:
+    transport = httpx.MockTransport(lambda _request: answer)
+    with httpx.Client(transport=transport) as http:
+        uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"))
+        with pytest.raises(TemporaryFailure) as caught:
+            uploader.upload([item("t:1")])
+    assert caught.value.exit_code == 75
+    assert str(caught.value) == (
+        "http://127.0.0.1:1/timesheets/upload answered 200 "
+        "with a body that is not the expected JSON"
+    )
 
 
 def test_a_403_is_not_authorized_and_not_retried(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from timesheets.discovery import discovery_urls
+from timesheets.importer.answers import json_object, malformed
 from timesheets.importer.config import ImportConfig
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 
@@ -41,16 +43,24 @@ class TokenProvider:
     def _read_cache(self) -> str | None:
         try:
             document = json.loads(self.cache.read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return None
-        if any(document.get(k) != v for k, v in self._cache_key().items()):
+        except (OSError, ValueError) as error:
+            log.warning("ignoring an unreadable token cache", extra={"reason": str(error)})
             return None
-        if float(document.get("expires_at", 0)) - EXPIRY_MARGIN <= time.time():
+        try:
+            if any(document.get(k) != v for k, v in self._cache_key().items()):
+                return None
+            expires_at = float(document.get("expires_at", 0))
+        except (AttributeError, TypeError, ValueError) as error:
+            log.warning("ignoring a malformed token cache", extra={"reason": str(error)})
+            return None
+        if expires_at - EXPIRY_MARGIN <= time.time():
             return None
         token = document.get("access_token")
         return token if isinstance(token, str) else None
 
-    def _write_cache(self, token: str, expires_in: int) -> None:
+    def _write_cache(self, token: str, expires_in: float) -> None:
         self.cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.cache.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -81,7 +91,9 @@ class TokenProvider:
                 continue
             if response.status_code != 200:
                 raise TemporaryFailure(f"discovery at {url} answered {response.status_code}")
-            metadata = response.json()
+            metadata = json_object(response)
+            if metadata is None:
+                raise TemporaryFailure(malformed(response))
             if metadata.get("issuer") != self.config.issuer:
                 raise ConfigurationError(
                     f"{url} describes another issuer: {metadata.get('issuer')}"
@@ -114,16 +126,14 @@ class TokenProvider:
         except httpx.HTTPError as error:
             raise TemporaryFailure(f"the token endpoint is unreachable: {error}") from None
         self.requests += 1
-        body: dict[str, Any] = (
-            response.json()
-            if response.headers.get("content-type", "").startswith("application/json")
-            else {}
-        )
-        if response.status_code == 200 and isinstance(body.get("access_token"), str):
-            token = body["access_token"]
-            self._write_cache(token, int(body.get("expires_in", 300)))
-            log.info("obtained an access token", extra={"expires_in": body.get("expires_in")})
-            return str(token)
+        body = json_object(response) or {}
+        if response.status_code == 200:
+            token, lifetime = body.get("access_token"), _lifetime(body)
+            if not isinstance(token, str) or lifetime is None:
+                raise TemporaryFailure(malformed(response))
+            self._write_cache(token, lifetime)
+            log.info("obtained an access token", extra={"expires_in": lifetime})
+            return token
         if response.status_code in (400, 401, 403):
             code = body.get("error", response.status_code)
             raise NotAuthorized(f"the token endpoint refused the client: {code}")
@@ -132,3 +142,16 @@ class TokenProvider:
     def forget(self) -> None:
         """Drop the cached token."""
         self.cache.unlink(missing_ok=True)
+
+
+def _lifetime(body: dict[str, Any]) -> float | None:
+    """The token's lifetime in seconds (RFC 6749 §5.1 `expires_in`, RECOMMENDED: five
+    minutes when absent), or None when it is not a positive number."""
+    value = body.get("expires_in", 300)
+    if isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None

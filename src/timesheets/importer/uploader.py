@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from timesheets.header_numbers import digits
+from timesheets.importer.answers import json_object, malformed
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
 from timesheets.importer.token_cache import TokenProvider
 from timesheets.request_id import new_request_id
@@ -131,10 +132,13 @@ class Uploader:
             raise ConfigurationError(
                 f"the API refused the batch: HTTP {response.status_code} {response.text[:300]}"
             )
-        body = response.json()
-        items_out = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items_out, list) or len(items_out) != len(items):
-            raise TemporaryFailure("the API answered an unexpected body")
+        items_out = (json_object(response) or {}).get("items")
+        if (
+            not isinstance(items_out, list)
+            or len(items_out) != len(items)
+            or not all(isinstance(result, dict) for result in items_out)
+        ):
+            raise TemporaryFailure(malformed(response))
         return items_out
 
     def _post(self, items: list[dict[str, Any]], token: str, request_id: str) -> httpx.Response:

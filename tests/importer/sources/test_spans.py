@@ -102,3 +102,8 @@ def test_dates_follow_the_order_given() -> None:
     ]
     with pytest.raises(ValueError, match="--date-order"):
         split_by_day("03/04/2026", "09:00", "03/04/2026", "10:00", 100, "auto")
+
+
+def test_a_span_that_ends_days_before_it_starts_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"ends \(2026-01-01 09:00\) before it starts"):
+        split_by_day("2026-01-05", "10:00", "2026-01-01", "09:00", 100, "auto")

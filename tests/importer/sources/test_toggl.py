@@ -140,6 +140,24 @@ def test_incomplete_rows_are_row_errors(tmp_path: Path, line: str, reason: str) 
     assert reason in error.reason
 
 
+def test_a_span_ending_before_it_starts_is_a_row_error_and_the_rest_imports(
+    people: PeopleMap, tmp_path: Path
+) -> None:
+    export = tmp_path / "toggl.csv"
+    person = "Dana Whitfield,dana@contractors.example,ABC Inc.,StoreZero,,x,No,"
+    export.write_text(
+        HEADER
+        + person
+        + "2026-01-05,10:00:00,2026-01-01,09:00:00,01:00:00,,\n"
+        + person
+        + "2026-03-02,09:00:00,2026-03-02,10:00:00,01:00:00,,\n",
+        encoding="utf-8",
+    )
+    summary, [entry] = dry_run("toggl", export, people, tmp_path)
+    assert "before it starts" in problem_rows(summary)[2]
+    assert (entry.day, entry.hundredths) == ("2026-03-02", 100)
+
+
 def test_a_file_without_the_toggl_columns_is_refused_naming_them() -> None:
     with pytest.raises(UnreadableSource, match="missing columns Duration, Email, Start date, User"):
         list(toggl.read(FIXTURES / "harvest_detailed.csv"))

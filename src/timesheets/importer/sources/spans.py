@@ -38,6 +38,8 @@ def split_by_day(
     end = datetime.combine(parse_date(end_date, order) if end_date else first, parse_time(end_time))
     if end <= start:
         end += timedelta(days=1)
+    if end <= start:
+        raise ValueError(f"the span ends ({end_date} {end_time}) before it starts")
     total = (end - start).total_seconds()
     parts: list[tuple[date, int]] = []
     cursor, assigned = start, 0
