@@ -7,7 +7,8 @@ import asyncio
 import json
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -157,19 +158,18 @@ async def test_a_token_cached_for_another_audience_is_not_reused(
     assert other.requests == 1
 
 
-async def test_fresh_asks_again_and_forget_drops_the_cache(
+async def test_replacing_a_refused_token_asks_again_only_while_it_is_cached(
     auth_server: AuthServer, http: RecordingClient, tmp_path: Path
 ) -> None:
     client = await job_client(auth_server)
-    cache = tmp_path / "token.json"
-    provider = TokenProvider(config_for(auth_server, client), http, cache)
+    provider = TokenProvider(config_for(auth_server, client), http, tmp_path / "token.json")
     first = await asyncio.to_thread(provider.token)
-    second = await asyncio.to_thread(lambda: provider.token(fresh=True))
+    second = await asyncio.to_thread(lambda: provider.token(replacing=first))
     assert provider.requests == 2
     assert claims(first)["jti"] != claims(second)["jti"]
-    provider.forget()
-    assert not cache.exists()
-    provider.forget()  # forgetting twice is fine
+    # Another batch refused with the same first token gets the second one, unasked.
+    assert await asyncio.to_thread(lambda: provider.token(replacing=first)) == second
+    assert provider.requests == 2
 
 
 async def test_client_secret_basic_works_too(
@@ -236,8 +236,10 @@ def test_an_unreachable_issuer_is_a_temporary_failure(tmp_path: Path) -> None:
     assert "secret-secret-secret" not in str(caught.value)
 
 
-def fake_issuer(token_answer: httpx.Response, discovery_status: int = 200) -> httpx.MockTransport:
-    """An issuer whose token endpoint answers `token_answer`."""
+def fake_issuer(
+    token_answer: httpx.Response | Callable[[], httpx.Response], discovery_status: int = 200
+) -> httpx.MockTransport:
+    """An issuer whose token endpoint answers `token_answer` (or what it returns)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/.well-known/openid-configuration":
@@ -248,7 +250,7 @@ def fake_issuer(token_answer: httpx.Response, discovery_status: int = 200) -> ht
             )
         if request.url.path == "/.well-known/oauth-authorization-server":
             return httpx.Response(404)
-        return token_answer
+        return token_answer() if callable(token_answer) else token_answer
 
     return httpx.MockTransport(handle)
 
@@ -380,3 +382,28 @@ def test_a_discovery_document_that_is_not_json_is_a_temporary_failure(tmp_path: 
         "https://id.test/.well-known/openid-configuration answered 200 "
         "with a body that is not the expected JSON"
     )
+
+
+def counting_issuer() -> tuple[httpx.MockTransport, list[str]]:
+    """An issuer that hands out `token-1`, `token-2`... and lists the tokens it issued."""
+    issued: list[str] = []
+
+    def token_answer() -> httpx.Response:
+        issued.append(f"token-{len(issued) + 1}")
+        return httpx.Response(
+            200, json={"access_token": issued[-1], "token_type": "Bearer", "expires_in": 300}
+        )
+
+    return fake_issuer(token_answer), issued
+
+
+def test_batches_refused_with_the_same_token_share_one_new_token(tmp_path: Path) -> None:
+    cache = tmp_path / "token.json"
+    key = {"issuer": "https://id.test", "audience": AUDIENCE, "client_id": "job"}
+    cache.write_text(json.dumps(key | {"access_token": "stale", "expires_at": time.time() + 3500}))
+    transport, issued = counting_issuer()
+    with httpx.Client(transport=transport) as http, ThreadPoolExecutor(4) as pool:
+        provider = TokenProvider(FAKE_CONFIG, http, cache)
+        tokens = list(pool.map(lambda _n: provider.token(replacing="stale"), range(4)))
+    assert tokens == ["token-1"] * 4
+    assert issued == ["token-1"]

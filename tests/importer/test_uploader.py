@@ -397,3 +397,46 @@ def test_a_403_is_not_authorized_and_not_retried(
 def test_retry_after_is_read_only_from_ascii_digits(value: bytes, seconds: float | None) -> None:
     response = httpx.Response(503, headers=[(b"retry-after", value)])
     assert _retry_after(response) == seconds
+
+
+def granted_after_caching(accepted: set[str]) -> tuple[httpx.MockTransport, list[str]]:
+    """An issuer handing out `new-token`, and an API that answers 403 insufficient_scope to
+    any token not in `accepted`; lists the tokens the issuer gave."""
+    issued: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/openid-configuration":
+            endpoint = f"{OFFLINE.issuer}/token"
+            return httpx.Response(200, json={"issuer": OFFLINE.issuer, "token_endpoint": endpoint})
+        if request.url.path == "/token":
+            issued.append("new-token")
+            return httpx.Response(
+                200, json={"access_token": "new-token", "token_type": "Bearer", "expires_in": 3600}
+            )
+        if request.headers["authorization"].removeprefix("Bearer ") in accepted:
+            return httpx.Response(200, json={"items": [{"status": "created", "id": "1"}]})
+        challenge = 'Bearer realm="timesheets", error="insufficient_scope", scope="batch:upload"'
+        return httpx.Response(403, headers={"www-authenticate": challenge})
+
+    return httpx.MockTransport(handle), issued
+
+
+def test_a_403_insufficient_scope_gets_one_new_token_granted_since(tmp_path: Path) -> None:
+    transport, issued = granted_after_caching({"new-token"})
+    with httpx.Client(transport=transport) as http:
+        uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"))
+        assert uploader.upload([item("t:1")]) == [{"status": "created", "id": "1"}]
+    assert issued == ["new-token"]
+    assert json.loads((tmp_path / "t.json").read_text())["access_token"] == "new-token"
+
+
+def test_a_403_insufficient_scope_for_the_new_token_too_is_not_authorized(
+    tmp_path: Path,
+) -> None:
+    transport, issued = granted_after_caching(set())
+    with httpx.Client(transport=transport) as http:
+        uploader, _ = uploader_for(OFFLINE, http, cached_token(tmp_path / "t.json"))
+        with pytest.raises(NotAuthorized, match="lacks the batch:upload scope") as caught:
+            uploader.upload([item("t:1")])
+    assert caught.value.exit_code == 77
+    assert issued == ["new-token"]

@@ -75,13 +75,14 @@ class TokenProvider:
             )
         os.replace(temporary, self.cache)
 
-    def token(self, *, fresh: bool = False) -> str:
-        """A valid access token: the cached one unless `fresh`."""
+    def token(self, *, replacing: str | None = None) -> str:
+        """A valid access token: the cached one, unless it is `replacing` (a token the API
+        refused). Batches that meet the same refused token share one new one: only the
+        first asks the token endpoint."""
         with self._lock:
-            if not fresh:
-                cached = self._read_cache()
-                if cached is not None:
-                    return cached
+            cached = self._read_cache()
+            if cached is not None and cached != replacing:
+                return cached
             return self._request()
 
     def _token_endpoint(self) -> str:
@@ -138,10 +139,6 @@ class TokenProvider:
             code = body.get("error", response.status_code)
             raise NotAuthorized(f"the token endpoint refused the client: {code}")
         raise TemporaryFailure(f"the token endpoint answered {response.status_code}")
-
-    def forget(self) -> None:
-        """Drop the cached token."""
-        self.cache.unlink(missing_ok=True)
 
 
 def _lifetime(body: dict[str, Any]) -> float | None:

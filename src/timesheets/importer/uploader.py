@@ -2,9 +2,9 @@
 
 Retries are safe because every item carries its external id: the API stores an item
 once and answers "exists" to a repeat. Connection errors, 429 (honouring Retry-After)
-and 5xx are retried with exponential backoff and jitter; a 401 gets one fresh token; a
-413 (a body over the API's or a proxy's limit) sends the batch again in halves; any
-other 4xx ends the run.
+and 5xx are retried with exponential backoff and jitter; a 401 or a 403
+insufficient_scope gets one new token; a 413 (a body over the API's or a proxy's limit)
+sends the batch again in halves; any other 4xx ends the run.
 
 Each batch carries an `X-Request-Id` (`import-<run>-<batch>`, the same on its retries),
 which the API returns and writes on its log lines, so a batch can be followed from the
@@ -50,6 +50,15 @@ class _TooLarge(Exception):
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
     return min(float(value), 120.0) if digits(value) else None
+
+
+def _refused_token(response: httpx.Response) -> bool:
+    """Whether the API refused the token itself: 401, or 403 insufficient_scope
+    (RFC 6750 §3.1), which a token obtained after the grant changed may not meet."""
+    if response.status_code == 401:
+        return True
+    challenge = response.headers.get("www-authenticate", "")
+    return response.status_code == 403 and 'error="insufficient_scope"' in challenge
 
 
 class Uploader:
@@ -116,12 +125,13 @@ class Uploader:
         return results
 
     def _send(self, items: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
-        response = self._post(items, self.tokens.token(), request_id)
+        token = self.tokens.token()
+        response = self._post(items, token, request_id)
+        if _refused_token(response):
+            # One new token, not a loop: the cached one may predate a grant added since.
+            response = self._post(items, self.tokens.token(replacing=token), request_id)
         if response.status_code == 401:
-            # One fresh token, not a loop: a second 401 is a refusal.
-            response = self._post(items, self.tokens.token(fresh=True), request_id)
-            if response.status_code == 401:
-                raise NotAuthorized("the API refuses the job's token")
+            raise NotAuthorized("the API refuses the job's token")
         if response.status_code == 403:
             raise NotAuthorized("the job's token lacks the batch:upload scope")
         if response.status_code == 413:
