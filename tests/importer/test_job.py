@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.authserver.conftest import AUDIENCE
-from tests.importer import FIXTURES, StoringApi, upload_run
+from tests.importer import FIXTURES, StoringApi, dry_run, problem_rows, upload_run
 from tests.importer.conftest import Platform
 from timesheets.importer import job
 from timesheets.importer.errors import ConfigurationError, NotAuthorized, TemporaryFailure
@@ -251,6 +251,31 @@ async def test_a_dry_run_uploads_nothing_and_leaves_everything_to_send(
     assert await platform.entry_count() == 0
     real = await asyncio.to_thread(run_job, platform, source, "toggl", tmp_path, people)
     assert real.created == 5
+
+
+def test_a_dry_run_refuses_what_the_api_would_refuse_with_its_reasons(tmp_path: Path) -> None:
+    source = tmp_path / "hours.csv"
+    source.write_text(
+        GENERIC_HEADER
+        + "n-1,u-1,Employee,2026-03-02,P,-2,,\n"
+        + "n-2,u-1,Employee,2026-03-03,P,0,,\n"
+        + f"n-3,u-1,Employee,2026-03-04,{'x' * 250},1,,\n"
+        + "n-4,u-1,employee,2026-03-05,P,3,,\n"
+        + "n-5,u-1,Employee,2026-03-06,P,8,,\n"
+    )
+    summary, entries = dry_run("generic", source, PeopleMap({}), tmp_path)
+    assert (len(entries), summary.rejected, summary.exit_code) == (5, 4, 65)
+    problems = problem_rows(summary)
+    assert set(problems) == {2, 3, 4, 5}
+    assert problems[2] == problems[3] == "hours: hours must be greater than 0"
+    assert problems[4] == "project: String should have at most 200 characters"
+    assert problems[5] == "user_type: Input should be 'Employee' or 'Contractor'"
+    assert {key for _row, key, _reason in summary.problems} == {
+        "generic:n-1",
+        "generic:n-2",
+        "generic:n-3",
+        "generic:n-4",
+    }
 
 
 async def test_rows_the_api_rejects_are_reported_with_their_row_and_retried_next_time(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from timesheets.importer.errors import EX_DATAERR, EX_OK, ConfigurationError
+from timesheets.importer.item_rules import reasons, refusals
 from timesheets.importer.mapping import PeopleMap
 from timesheets.importer.parsing import DateOrder, parse_instant
 from timesheets.importer.records import RowError, SourceRow
@@ -235,8 +236,11 @@ class _Batches:
         return self
 
     def send(self, batch: list[PendingEntry]) -> None:
-        """Start uploading `batch` (in a dry run, count it as done)."""
+        """Start uploading `batch` (in a dry run, check it by the API's rules instead)."""
         if self.uploader is None:
+            for entry in batch:
+                if errors := refusals(entry.payload()):
+                    self.state.problem(_first_row(entry), entry.external_id, reasons(errors))
             self._settled(len(batch))
             return
         payload = [entry.payload() for entry in batch]
@@ -282,9 +286,10 @@ def _record(
             else:
                 summary.already_present += 1
         else:
-            reasons = "; ".join(
-                f"{e.get('field')}: {e.get('message')}" for e in result.get("errors", [])
-            )
-            first_row = int(entry.rows) if entry.rows else None
-            state.problem(first_row, entry.external_id, reasons or "rejected by the API")
+            why = reasons(result.get("errors", []))
+            state.problem(_first_row(entry), entry.external_id, why or "rejected by the API")
     state.record_uploaded(acknowledged)
+
+
+def _first_row(entry: PendingEntry) -> int | None:
+    return int(entry.rows) if entry.rows else None

@@ -53,14 +53,15 @@ def test_csv_through_the_job(people: PeopleMap, tmp_path: Path) -> None:
         "e-042",  # a user_id is taken as is
         "Employee",
     )
-    assert by_id["generic:tt-1007"].hundredths == 123450  # "1.234,50": the API will refuse it
+    assert by_id["generic:tt-1007"].hundredths == 123450  # "1.234,50": the API refuses it
     problems = problem_rows(summary)
-    assert set(problems) == {5, 6, 7, 8}
+    assert set(problems) == {5, 6, 7, 8, 9}
+    assert problems[9].startswith("hours: ")  # the dry run checks by the API's rules
     assert "unknown person 'ghost@nowhere.example'" in problems[5]
     assert "--date-order" in problems[6]
     assert "range" in problems[7]
     assert "external id repeated" in problems[8]
-    assert (summary.duplicates, summary.rejected, summary.exit_code) == (1, 3, 65)
+    assert (summary.duplicates, summary.rejected, summary.exit_code) == (1, 4, 65)
 
 
 def test_csv_with_the_us_order(people: PeopleMap, tmp_path: Path) -> None:
