@@ -389,6 +389,27 @@ def test_an_unreadable_since_is_a_configuration_error_that_changes_nothing(
     assert summary.created == 1  # the watermark was left alone
 
 
+def test_a_run_that_fails_midway_still_tells_what_it_did(tmp_path: Path) -> None:
+    class FailingSecondBatch(StoringApi):
+        def upload(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if self.stored:
+                raise TemporaryFailure("the API did not accept the batch: HTTP 503")
+            return super().upload(items)
+
+    source = tmp_path / "hours.csv"
+    rows = "".join(f"f-{n},u-{n},Employee,2026-03-02,P,1,,\n" for n in range(4))
+    source.write_text(GENERIC_HEADER + rows + "f-9,nobody@x.example,,2026-03-02,P,1,,\n")
+    summary = Summary()
+    with pytest.raises(TemporaryFailure):
+        upload_run(
+            source, tmp_path, FailingSecondBatch(), batch_size=2, in_flight=1, summary=summary
+        )
+    assert (summary.read, summary.entries, summary.created) == (5, 4, 2)
+    assert summary.rejected == 1
+    assert "unknown person 'nobody@x.example'" in summary.problems[0][2]
+    assert summary.elapsed > 0
+
+
 async def test_batches_report_progress(
     platform: Platform, people: PeopleMap, tmp_path: Path
 ) -> None:
@@ -509,6 +530,12 @@ def test_an_unreachable_issuer_exits_75(tmp_path: Path) -> None:
     )
     assert result.returncode == 75, result.stderr
     assert OFFLINE_ENV["TIMESHEETS_CLIENT_SECRET"] not in result.stdout + result.stderr
+    [failed] = [line for line in log_lines(result.stderr) if line["message"] == "import failed"]
+    assert failed["exit_code"] == 75
+    assert "unreachable" in failed["reason"]
+    # What the run did before it failed: every row read, nothing created.
+    assert (failed["summary"]["read"], failed["summary"]["entries"]) == (4, 4)
+    assert failed["summary"]["created"] == 0
 
 
 def test_a_run_while_another_holds_the_state_exits_75_and_changes_nothing(

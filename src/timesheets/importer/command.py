@@ -25,7 +25,10 @@ from timesheets.logging import configure
 log = logging.getLogger("timesheets.importer")
 
 
-def _report(summary: job.Summary, console: Console | None) -> None:
+def _report(
+    summary: job.Summary, console: Console | None, failure: ImportFailure | None = None
+) -> None:
+    """The counts and problems of a run, finished or (with `failure`) ended early."""
     fields = {
         "read": summary.read,
         "entries": summary.entries,
@@ -40,8 +43,15 @@ def _report(summary: job.Summary, console: Console | None) -> None:
         {"row": row, "external_id": key, "reason": reason} for row, key, reason in summary.problems
     ]
     if console is None:
-        log.info("import finished", extra={"summary": fields, "problems": problems[:100]})
+        extra = {"summary": fields, "problems": problems[:100]}
+        if failure is None:
+            log.info("import finished", extra=extra)
+        else:
+            reason = {"reason": str(failure), "exit_code": failure.exit_code}
+            log.error("import failed", extra=extra | reason)
         return
+    if failure is not None:
+        console.print(f"[red]import failed:[/red] {failure}; so far:")
     console.print(" ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fields.items()))
     for problem in problems[:50]:
         where = f"row {problem['row']}" if problem["row"] else problem["external_id"]
@@ -81,6 +91,7 @@ def import_command(
     """
     configure("WARNING" if sys.stderr.isatty() else "INFO")
     console = Console(stderr=True) if sys.stderr.isatty() else None
+    summary: job.Summary | None = None  # once the run has started
     try:
         if date_order not in ("auto", "iso", "us", "eu"):
             raise ConfigurationError("--date-order must be auto, iso, us or eu")
@@ -112,7 +123,9 @@ def import_command(
             with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
                 tokens = TokenProvider(settings, http, state_dir / "token.json")
                 uploader = None if dry_run else Uploader(settings.api_url, http, tokens)
-                summary = _run(
+                summary = job.Summary()
+                _run(
+                    summary,
                     source,
                     format_,
                     state,
@@ -126,15 +139,21 @@ def import_command(
         finally:
             state.close()
     except ImportFailure as failure:
-        log.error("import failed", extra={"reason": str(failure), "exit_code": failure.exit_code})
-        if console is not None:
-            console.print(f"[red]import failed:[/red] {failure}")
+        if summary is not None:
+            _report(summary, console, failure)
+        else:
+            log.error(
+                "import failed", extra={"reason": str(failure), "exit_code": failure.exit_code}
+            )
+            if console is not None:
+                console.print(f"[red]import failed:[/red] {failure}")
         raise typer.Exit(failure.exit_code) from None
     _report(summary, console)
     raise typer.Exit(summary.exit_code)
 
 
 def _run(
+    summary: job.Summary,
     source: Path,
     fmt: job.Format,
     state: State,
@@ -144,10 +163,10 @@ def _run(
     since: str | None,
     date_order: str,
     console: Console | None,
-) -> job.Summary:
+) -> None:
     order = cast(DateOrder, date_order)  # validated by the caller
     if console is None:
-        return job.run(
+        job.run(
             source,
             fmt,
             state,
@@ -156,7 +175,9 @@ def _run(
             batch_size=batch_size,
             since=since,
             date_order=order,
+            summary=summary,
         )
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -169,7 +190,7 @@ def _run(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return job.run(
+        job.run(
             source,
             fmt,
             state,
@@ -179,4 +200,5 @@ def _run(
             since=since,
             date_order=order,
             progress=advance,
+            summary=summary,
         )

@@ -148,8 +148,12 @@ def run(
     date_order: DateOrder = "auto",
     progress: Callable[[int, int], None] | None = None,
     in_flight: int = IN_FLIGHT,
+    summary: Summary | None = None,
 ) -> Summary:
     """Import a file; with no uploader, a dry run that validates and sends nothing.
+
+    `summary`, if given, is filled in as the run goes: a caller whose run failed can
+    still report what it did.
 
     Up to `in_flight` batches are uploaded at once (the API serves them on several
     workers, and parses one while it writes another); their results are recorded in the
@@ -157,7 +161,8 @@ def run(
     refused is not read again: every entry it holds is known to be uploaded.
     """
     started = time.monotonic()
-    summary = Summary(dry_run=uploader is None)
+    summary = summary or Summary()
+    summary.dry_run = uploader is None
     watermark_key = f"{fmt}:{source.resolve()}"  # two folders' hours.csv are two sources
     explicit_since = _since(since)
     since_text = explicit_since.isoformat() if explicit_since else None
@@ -170,9 +175,26 @@ def run(
         log.info("this exact input was imported before; nothing to send")
         return summary
     since_at = explicit_since or state.watermark(watermark_key)
-    newest = collect(state, READERS[fmt](source, date_order), fmt, people, since_at, summary)
-    summary.entries = state.entry_count()
-    with _Batches(uploader, state, summary, in_flight, progress) as batches:
+    try:
+        newest = collect(state, READERS[fmt](source, date_order), fmt, people, since_at, summary)
+        summary.entries = state.entry_count()
+        _send_pending(state, _Batches(uploader, state, summary, in_flight, progress), batch_size)
+    finally:
+        # Also when the run fails: the caller then reports what it did so far.
+        summary.rejected = state.problem_count() - summary.duplicates
+        summary.problems = state.problems()
+        summary.elapsed = time.monotonic() - started
+    if uploader is not None and summary.rejected == 0:
+        if newest is not None:
+            state.set_watermark(watermark_key, newest)
+        state.set_completed(digest, summary.read, summary.entries, summary.duplicates)
+    return summary
+
+
+def _send_pending(state: State, batches: _Batches, batch_size: int) -> None:
+    """Send the run's entries not uploaded yet; report those changed since upload."""
+    summary = batches.summary
+    with batches:
         batch: list[PendingEntry] = []
         for entry, uploaded_fingerprint in state.pending():
             if uploaded_fingerprint == entry.fingerprint:
@@ -190,18 +212,8 @@ def run(
                 batch = []
         if batch:
             batches.send(batch)
-    if progress and batches.reported != summary.entries:
-        progress(summary.entries, summary.entries)
-    problems = state.problem_count()
-    summary.rejected = problems - summary.duplicates
-    summary.problems = state.problems()
-    if uploader is not None and summary.rejected == 0:
-        if newest is not None:
-            state.set_watermark(watermark_key, newest)
-        if problems == summary.duplicates:
-            state.set_completed(digest, summary.read, summary.entries, summary.duplicates)
-    summary.elapsed = time.monotonic() - started
-    return summary
+    if batches.progress and batches.reported != summary.entries:
+        batches.progress(summary.entries, summary.entries)
 
 
 def _since(text: str | None) -> datetime | None:
