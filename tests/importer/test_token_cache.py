@@ -4,11 +4,13 @@ credentials grant (client_secret_post to the audience), the 0600 cache and its e
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -282,7 +284,7 @@ def test_token_endpoint_answers_map_to_exit_codes(
 
 
 def test_discovery_answers_map_to_exit_codes(tmp_path: Path) -> None:
-    ok = httpx.Response(200, json={"access_token": "x", "expires_in": 300})
+    ok = httpx.Response(200, json={"access_token": "x", "token_type": "Bearer", "expires_in": 300})
     with (
         httpx.Client(transport=fake_issuer(ok, discovery_status=502)) as http,
         pytest.raises(TemporaryFailure, match="502"),
@@ -298,7 +300,9 @@ def test_discovery_answers_map_to_exit_codes(tmp_path: Path) -> None:
 def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache = tmp_path / "token.json"
     cache.write_text("{truncated")
-    ok = httpx.Response(200, json={"access_token": "fresh", "expires_in": 300})
+    ok = httpx.Response(
+        200, json={"access_token": "fresh", "token_type": "Bearer", "expires_in": 300}
+    )
     with httpx.Client(transport=fake_issuer(ok)) as http:
         provider = TokenProvider(FAKE_CONFIG, http, cache)
         assert provider.token() == "fresh"
@@ -320,7 +324,9 @@ def test_a_cache_with_a_malformed_expiry_is_ignored(
     cache = tmp_path / "token.json"
     key = {"issuer": "https://id.test", "audience": AUDIENCE, "client_id": "job"}
     cache.write_text(json.dumps(key | {"access_token": "old"} | cached))
-    ok = httpx.Response(200, json={"access_token": "fresh", "expires_in": 300})
+    ok = httpx.Response(
+        200, json={"access_token": "fresh", "token_type": "Bearer", "expires_in": 300}
+    )
     with httpx.Client(transport=fake_issuer(ok)) as http:
         assert TokenProvider(FAKE_CONFIG, http, cache).token() == "fresh"
 
@@ -328,7 +334,9 @@ def test_a_cache_with_a_malformed_expiry_is_ignored(
 def test_a_cache_that_is_not_an_object_is_ignored(tmp_path: Path) -> None:
     cache = tmp_path / "token.json"
     cache.write_text("[1, 2]")
-    ok = httpx.Response(200, json={"access_token": "fresh", "expires_in": 300})
+    ok = httpx.Response(
+        200, json={"access_token": "fresh", "token_type": "Bearer", "expires_in": 300}
+    )
     with httpx.Client(transport=fake_issuer(ok)) as http:
         assert TokenProvider(FAKE_CONFIG, http, cache).token() == "fresh"
 
@@ -341,9 +349,11 @@ def test_a_cache_that_is_not_an_object_is_ignored(tmp_path: Path) -> None:
             200, content=b'{"access_token":', headers={"content-type": "application/json"}
         ),
         httpx.Response(200, json=["not", "an", "object"]),
-        httpx.Response(200, json={"access_token": "x", "expires_in": "soon"}),
-        httpx.Response(200, json={"access_token": "x", "expires_in": -5}),
-        httpx.Response(200, json={"access_token": "x", "expires_in": True}),
+        httpx.Response(
+            200, json={"access_token": "x", "token_type": "Bearer", "expires_in": "soon"}
+        ),
+        httpx.Response(200, json={"access_token": "x", "token_type": "Bearer", "expires_in": -5}),
+        httpx.Response(200, json={"access_token": "x", "token_type": "Bearer", "expires_in": True}),
     ],
 )
 def test_a_malformed_token_answer_is_a_temporary_failure_naming_the_endpoint(
@@ -361,7 +371,9 @@ def test_a_malformed_token_answer_is_a_temporary_failure_naming_the_endpoint(
 
 
 def test_a_lifetime_given_as_a_decimal_string_is_understood(tmp_path: Path) -> None:
-    answer = httpx.Response(200, json={"access_token": "x", "expires_in": "3600.0"})
+    answer = httpx.Response(
+        200, json={"access_token": "x", "token_type": "Bearer", "expires_in": "3600.0"}
+    )
     with httpx.Client(transport=fake_issuer(answer)) as http:
         assert TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token() == "x"
     remaining = json.loads((tmp_path / "t.json").read_text())["expires_at"] - time.time()
@@ -407,3 +419,54 @@ def test_batches_refused_with_the_same_token_share_one_new_token(tmp_path: Path)
         tokens = list(pool.map(lambda _n: provider.token(replacing="stale"), range(4)))
     assert tokens == ["token-1"] * 4
     assert issued == ["token-1"]
+
+
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER"])
+def test_a_bearer_token_is_used_whatever_the_case_of_its_type(
+    tmp_path: Path, token_type: str
+) -> None:
+    answer = httpx.Response(200, json={"access_token": "x", "token_type": token_type})
+    with httpx.Client(transport=fake_issuer(answer)) as http:
+        assert TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token() == "x"
+
+
+def test_a_token_of_another_type_is_not_used(tmp_path: Path) -> None:
+    answer = httpx.Response(200, json={"access_token": "x", "token_type": "mac"})
+    with (
+        httpx.Client(transport=fake_issuer(answer)) as http,
+        pytest.raises(ConfigurationError) as caught,
+    ):
+        TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token()
+    assert caught.value.exit_code == 78
+    assert "https://id.test/token issued a token of type 'mac'" in str(caught.value)
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_a_token_without_a_type_is_a_malformed_answer(tmp_path: Path) -> None:
+    answer = httpx.Response(200, json={"access_token": "x", "expires_in": 300})
+    with (
+        httpx.Client(transport=fake_issuer(answer)) as http,
+        pytest.raises(TemporaryFailure, match="no token_type") as caught,
+    ):
+        TokenProvider(FAKE_CONFIG, http, tmp_path / "t.json").token()
+    assert caught.value.exit_code == 75
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_client_secret_basic_form_urlencodes_the_id_and_secret(tmp_path: Path) -> None:
+    sent: list[str] = []
+
+    transport = fake_issuer(httpx.Response(200, json={"access_token": "x", "token_type": "Bearer"}))
+    config = replace(
+        FAKE_CONFIG,
+        client_id="job:1",
+        client_secret="s+e/c r%t:é",
+        auth_method="client_secret_basic",
+    )
+    with httpx.Client(
+        transport=transport,
+        event_hooks={"request": [lambda r: sent.append(r.headers.get("authorization", ""))]},
+    ) as http:
+        TokenProvider(config, http, tmp_path / "t.json").token()
+    encoded = base64.b64encode(b"job%3A1:s%2Be%2Fc+r%25t%3A%C3%A9").decode()
+    assert sent[-1] == f"Basic {encoded}"

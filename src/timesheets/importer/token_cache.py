@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 
@@ -119,7 +120,8 @@ class TokenProvider:
         }
         auth: tuple[str, str] | None = None
         if self.config.auth_method == "client_secret_basic":
-            auth = (self.config.client_id, self.config.client_secret)
+            # RFC 6749 §2.3.1: both are form-urlencoded before they are joined for Basic.
+            auth = (quote_plus(self.config.client_id), quote_plus(self.config.client_secret))
         else:
             form |= {"client_id": self.config.client_id, "client_secret": self.config.client_secret}
         try:
@@ -132,6 +134,7 @@ class TokenProvider:
             token, lifetime = body.get("access_token"), _lifetime(body)
             if not isinstance(token, str) or lifetime is None:
                 raise TemporaryFailure(malformed(response))
+            _require_bearer(body.get("token_type"), response)
             self._write_cache(token, lifetime)
             log.info("obtained an access token", extra={"expires_in": lifetime})
             return token
@@ -152,3 +155,15 @@ def _lifetime(body: dict[str, Any]) -> float | None:
     except (TypeError, ValueError):
         return None
     return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def _require_bearer(token_type: object, response: httpx.Response) -> None:
+    """RFC 6749 §7.1: a client MUST NOT use a token whose type it does not understand; the
+    job sends bearer tokens (RFC 6750), and the type is matched case-insensitively."""
+    if not isinstance(token_type, str):
+        raise TemporaryFailure(f"{malformed(response)}: no token_type")
+    if token_type.lower() != "bearer":
+        raise ConfigurationError(
+            f"{response.request.url} issued a token of type {token_type!r}; the job uses only "
+            "bearer tokens: configure the client for them"
+        )
