@@ -194,6 +194,41 @@ async def test_a_job_killed_after_the_api_answered_but_before_recording_it(
     await assert_each_external_id_once(platform)
 
 
+async def test_a_row_corrected_after_an_unrecorded_upload_is_reported_not_taken_as_done(
+    platform: Platform, people: PeopleMap, tmp_path: Path
+) -> None:
+    """The job ended after the API stored a row and before recording it; the export was
+    corrected meanwhile. The API keeps what it stored, and the run says so."""
+    source = tmp_path / "hours.csv"
+    row = "x-1,c-1,Contractor,2026-03-02,P,{hours},,\n"
+    source.write_text(GENERIC_HEADER + row.format(hours=8))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+
+    class Killed(BaseException):
+        """The job's process ending between the API's answer and the state write."""
+
+    def kill_before_recording(state: State, _uploader: Uploader) -> None:
+        def killed(_results: object) -> None:
+            raise Killed
+
+        state.record_uploaded = killed  # type: ignore[method-assign]
+
+    with pytest.raises(Killed):
+        await asyncio.to_thread(
+            run_job, platform, source, "generic", state_dir, people, prepare=kill_before_recording
+        )
+    source.write_text(GENERIC_HEADER + row.format(hours=7))
+    for _ in range(2):  # reported by every run until someone settles it
+        again = await asyncio.to_thread(run_job, platform, source, "generic", state_dir, people)
+        assert (again.created, again.already_present, again.rejected) == (0, 0, 1)
+        assert again.exit_code == 65
+        [(_row, external, why)] = again.problems
+        assert external == "generic:x-1"
+        assert why.startswith("changed since it was uploaded (hours differ)"), why
+    assert [r["hundredths"] for r in await platform.stored()] == [800]
+
+
 async def test_a_run_that_fails_midway_resumes_where_it_stopped(
     platform: Platform, people: PeopleMap, tmp_path: Path
 ) -> None:

@@ -291,7 +291,18 @@ def _record(
     acknowledged: list[tuple[PendingEntry, str, str | None]] = []
     for entry, result in zip(batch, results, strict=True):
         status = result.get("status")
-        if status in ("created", "exists"):
+        differs = result.get("differs") if status == "exists" else None
+        if differs and isinstance(differs, list):
+            # Stored by an earlier run that ended before recording it, and changed in
+            # the export since: the API keeps what it stored, so a person must decide.
+            # Not recorded as uploaded, so every run reports it until it is settled.
+            state.problem(
+                _first_row(entry),
+                entry.external_id,
+                f"changed since it was uploaded ({', '.join(map(str, differs))} differ); "
+                "fix it in Timesheets by hand",
+            )
+        elif status in ("created", "exists"):
             acknowledged.append((entry, str(status), result.get("id")))
             if status == "created":
                 summary.created += 1
