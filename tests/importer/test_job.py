@@ -145,6 +145,19 @@ async def test_running_again_sends_nothing_and_stores_nothing_new(
     assert await platform.entry_count() == 4
 
 
+class Killed(BaseException):
+    """The job's process ending between the API's answer and the state write."""
+
+
+def kill_before_recording(state: State, _uploader: Uploader) -> None:
+    """Make the run end right after the API's first answer, before the state records it."""
+
+    def killed(_results: object) -> None:
+        raise Killed
+
+    state.record_uploaded = killed  # type: ignore[method-assign]
+
+
 async def test_uploads_missing_from_a_lost_state_come_back_as_exists(
     platform: Platform, people: PeopleMap, tmp_path: Path
 ) -> None:
@@ -163,15 +176,6 @@ async def test_a_job_killed_after_the_api_answered_but_before_recording_it(
     platform: Platform, people: PeopleMap, tmp_path: Path
 ) -> None:
     source = FIXTURES / "toggl_detailed.csv"
-
-    class Killed(BaseException):
-        """The job's process ending between the API's answer and the state write."""
-
-    def kill_before_recording(state: State, _uploader: Uploader) -> None:
-        def killed(_results: object) -> None:
-            raise Killed
-
-        state.record_uploaded = killed  # type: ignore[method-assign]
 
     with pytest.raises(Killed):
         await asyncio.to_thread(
@@ -204,15 +208,6 @@ async def test_a_row_corrected_after_an_unrecorded_upload_is_reported_not_taken_
     source.write_text(GENERIC_HEADER + row.format(hours=8))
     state_dir = tmp_path / "state"
     state_dir.mkdir()
-
-    class Killed(BaseException):
-        """The job's process ending between the API's answer and the state write."""
-
-    def kill_before_recording(state: State, _uploader: Uploader) -> None:
-        def killed(_results: object) -> None:
-            raise Killed
-
-        state.record_uploaded = killed  # type: ignore[method-assign]
 
     with pytest.raises(Killed):
         await asyncio.to_thread(
