@@ -54,3 +54,19 @@ async def authorize_and_login(
     parts = urlsplit(location)
     raw = parts.fragment or parts.query
     return CodeResult(location, {k: v[0] for k, v in parse_qs(raw).items()})
+
+
+async def exchange_code(
+    http: httpx.AsyncClient, code: str, client_id: str, redirect_uri: str, verifier: str
+) -> httpx.Response:
+    """POST /oauth/token: the authorization code grant of a public client with PKCE."""
+    return await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )

@@ -10,7 +10,11 @@ import httpx
 import pytest
 
 from tests.authserver.conftest import AuthServer
-from timesheets.authserver import admin
+from tests.authserver.flows import authorize_and_login, exchange_code, pkce_pair
+from timesheets.authserver import admin, people
+
+REDIRECT = "https://console-spa.example/callback"
+PASSWORD = "correct horse battery staple"
 
 
 @dataclass
@@ -34,6 +38,41 @@ class Management:
             {self.audience: wanted}, name=name or f"Automation {len(wanted)} {id(wanted)}"
         )
         answer = await client.request_token(self.http, self.audience)
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
+    async def person_token(self, scopes: Iterable[str], email: str = "pat@abc.example") -> str:
+        """An access token of a person whose role permits `scopes` of the management API,
+        from the authorization code flow of an SPA granted them."""
+        wanted = sorted(scopes)
+
+        async def work(session: Any) -> str:
+            spa = await admin.create_client(
+                session, name=f"SPA {email}", app_type="spa", redirect_uris=(REDIRECT,)
+            )
+            await admin.add_grant(session, spa.client.client_id, self.audience, wanted)
+            await people.create_role(session, f"Role {email}", permissions={self.audience: wanted})
+            await people.create_user(session, email=email, name="Pat", password=PASSWORD)
+            await people.assign_role(session, email, f"Role {email}")
+            return spa.client.client_id
+
+        client_id: str = await self.server.tenant.run(work)
+        verifier, challenge = pkce_pair()
+        query = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "scope": " ".join(wanted),
+            "audience": self.audience,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        async with httpx.AsyncClient(base_url=self.server.url) as browser:
+            result = await authorize_and_login(browser, query, email, PASSWORD)
+            answer = await exchange_code(
+                browser, result.params["code"], client_id, REDIRECT, verifier
+            )
         assert answer.status_code == 200, answer.text
         token: str = answer.json()["access_token"]
         return token

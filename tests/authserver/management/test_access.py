@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from tests.authserver.conftest import AUDIENCE
@@ -104,3 +105,59 @@ async def test_a_form_token_beside_the_header_deletes_nothing(management: Manage
         assert answer.json() == {"message": "Request body exceeds 16384 bytes"}
     assert await management.server.tenant.row_counts() == before
     assert (await management.call("GET", path, token)).status_code == 200
+
+
+def _refused(answer: httpx.Response, error: str) -> None:
+    assert answer.status_code == (403 if error == "insufficient_scope" else 401), answer.text
+    assert f'error="{error}"' in answer.headers["www-authenticate"]
+
+
+async def _client_and_grant(management: Management, admin_token: str, name: str) -> tuple[str, int]:
+    clients = (await management.call("GET", "clients", admin_token)).json()
+    client_id = next(c["client_id"] for c in clients if c["name"] == name)
+    grants = await management.call("GET", f"client-grants?client_id={client_id}", admin_token)
+    return client_id, grants.json()[0]["id"]
+
+
+async def test_a_disabled_client_is_shut_out_at_once(management: Management) -> None:
+    """docs/management-api.md: PATCH {enabled: false} shuts the client out everywhere."""
+    admin_token = await management.token()
+    token = await management.token(["read:clients"], name="Leaked")
+    client_id, _ = await _client_and_grant(management, admin_token, "Leaked")
+    disabled = await management.call(
+        "PATCH", f"clients/{client_id}", admin_token, json={"enabled": False}
+    )
+    assert disabled.status_code == 200, disabled.text
+    _refused(await management.call("GET", "clients", token), "invalid_token")
+    enabled = await management.call(
+        "PATCH", f"clients/{client_id}", admin_token, json={"enabled": True}
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert (await management.call("GET", "clients", token)).status_code == 200
+    assert (await management.call("DELETE", f"clients/{client_id}", admin_token)).status_code == 204
+    _refused(await management.call("GET", "clients", token), "invalid_token")
+
+
+async def test_a_withdrawn_grant_or_scope_stops_the_token(management: Management) -> None:
+    admin_token = await management.token()
+    token = await management.token(["read:clients", "read:users"], name="Narrowed")
+    _, grant_id = await _client_and_grant(management, admin_token, "Narrowed")
+    narrowed = await management.call(
+        "PATCH", f"client-grants/{grant_id}", admin_token, json={"scope": ["read:users"]}
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    _refused(await management.call("GET", "clients", token), "insufficient_scope")
+    assert (await management.call("GET", "users", token)).status_code == 200
+    removed = await management.call("DELETE", f"client-grants/{grant_id}", admin_token)
+    assert removed.status_code == 204, removed.text
+    _refused(await management.call("GET", "users", token), "invalid_token")
+
+
+async def test_a_disabled_person_is_shut_out_at_once(management: Management) -> None:
+    admin_token = await management.token()
+    token = await management.person_token(["read:users"], email="pat@abc.example")
+    assert (await management.call("GET", "users", token)).status_code == 200
+    users = (await management.call("GET", "users?email=pat@abc.example", admin_token)).json()
+    path = f"users/{users[0]['user_id']}"
+    assert (await management.call("PATCH", path, admin_token, json={"enabled": False})).is_success
+    _refused(await management.call("GET", "users", token), "invalid_token")
