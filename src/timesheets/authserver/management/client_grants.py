@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin
-from timesheets.authserver.management import views
+from timesheets.authserver.management import ceiling, views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
@@ -71,6 +71,7 @@ async def create_client_grant(
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         api = await admin.find_api(session, body.audience)
+        await ceiling.grant(caller, api, body.scope)
         existing = await session.scalar(
             select(ClientGrant.id).where(
                 ClientGrant.client_id == body.client_id, ClientGrant.resource_server_id == api.id
@@ -121,6 +122,7 @@ async def update_client_grant(
     async def work(session: AsyncSession) -> dict[str, Any]:
         grant, audience = await _find(session, grant_id)
         check_if_match(request, views.client_grant(grant, audience))
+        await ceiling.grant(caller, await admin.find_api(session, audience), body.scope)
         updated = await admin.add_grant(session, grant.client_id, audience, body.scope)
         return views.client_grant(updated, audience)
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin
-from timesheets.authserver.management import views
+from timesheets.authserver.management import ceiling, views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
@@ -113,6 +113,7 @@ async def update_client(
     async def work(session: AsyncSession) -> dict[str, Any]:
         client = await _find(session, client_id)
         check_if_match(request, views.client(client))
+        await ceiling.client(session, caller, client.client_id)
         await admin.update_client(
             session,
             client.client_id,
@@ -143,6 +144,7 @@ async def rotate_client_secret(
     async def work(session: AsyncSession) -> dict[str, Any]:
         client = await _find(session, client_id)
         check_if_match(request, views.client(client))
+        await ceiling.client(session, caller, client.client_id)
         secret = await admin.rotate_secret(
             session, client.client_id, timedelta(seconds=body.overlap_seconds)
         )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin
-from timesheets.authserver.management import views
+from timesheets.authserver.management import ceiling, views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
@@ -56,6 +56,9 @@ async def create_resource_server(
 ) -> dict[str, Any]:
     """Register an API, optionally with its test machine client granted every scope; an
     HS256 API's secret and the test client's secret are in this answer only."""
+
+    if body.create_test_client:
+        ceiling.within(caller, ("create:clients", "create:client_grants"))
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         created = await admin.create_api(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin, people
-from timesheets.authserver.management import views
+from timesheets.authserver.management import ceiling, views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
@@ -71,6 +71,7 @@ async def create_role(
     """Create a role, optionally with permissions."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
+        await ceiling.permissions(session, caller, _by_api(body.permissions))
         permissions = {api: sorted(scopes) for api, scopes in _by_api(body.permissions).items()}
         role = await people.create_role(session, body.name, body.description, permissions)
         return await views.role(session, role)
@@ -110,6 +111,8 @@ async def update_role(
     async def work(session: AsyncSession) -> dict[str, Any]:
         role = await _find(session, role_id)
         check_if_match(request, await views.role(session, role))
+        if body.name == people.ADMIN_ROLE:
+            ceiling.within(caller, ceiling.EVERYTHING)
         await people.update_role(
             session, str(role.id), name=body.name, description=body.description
         )
@@ -138,10 +141,13 @@ async def delete_role(
 
 
 async def _edit_permissions(
-    session: AsyncSession, role: Role, changes: Permissions, *, add: bool
+    session: AsyncSession, caller: Caller, role: Role, changes: Permissions, *, add: bool
 ) -> dict[str, Any]:
     held = await people.role_permissions(session, role.id)
-    for api, scopes in _by_api(changes.permissions).items():
+    by_api = _by_api(changes.permissions)
+    if add:
+        await ceiling.permissions(session, caller, by_api)
+    for api, scopes in by_api.items():
         current = set(held.get(api, []))
         if not add and not scopes <= current:
             missing = ", ".join(sorted(scopes - current))
@@ -161,7 +167,8 @@ async def add_role_permissions(
     """Add permissions (scopes of APIs) to a role."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await _edit_permissions(session, await _find(session, role_id), body, add=True)
+        role = await _find(session, role_id)
+        return await _edit_permissions(session, caller, role, body, add=True)
 
     return await change(request, caller, work)
 
@@ -176,7 +183,8 @@ async def remove_role_permissions(
     """Remove permissions from a role (404 for one it does not have: nothing is removed)."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await _edit_permissions(session, await _find(session, role_id), body, add=False)
+        role = await _find(session, role_id)
+        return await _edit_permissions(session, caller, role, body, add=False)
 
     return await change(request, caller, work)
 

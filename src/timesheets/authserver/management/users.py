@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import admin, people
-from timesheets.authserver.management import views
+from timesheets.authserver.management import ceiling, views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.etag import check_if_match, etag_of
 from timesheets.authserver.management.paging import TOTAL, Limit, Offset
@@ -105,6 +105,8 @@ async def update_user(
     async def work(session: AsyncSession) -> dict[str, Any]:
         user = await _find(session, user_id)
         check_if_match(request, await views.user(session, user))
+        if body.enabled is not None or body.password is not None:
+            await ceiling.person(session, caller, user)
         await people.update_user(session, user.id, name=body.name, user_type=body.user_type)
         if body.enabled is not None:
             await people.set_enabled(session, user.id, body.enabled)
@@ -154,9 +156,15 @@ async def _edit_roles(
     user_id: str,
     body: RoleNames,
     rule: Callable[[AsyncSession, str, str], Awaitable[None]],
+    *,
+    giving: bool,
 ) -> list[str]:
     async def work(session: AsyncSession) -> list[str]:
         user = await _find(session, user_id)
+        if giving:
+            await ceiling.person(session, caller, user)
+            for role in body.roles:
+                await ceiling.role(session, caller, await people.find_role(session, role))
         for role in body.roles:
             await rule(session, user.id, role)
         return await people.user_roles(session, user.id)
@@ -172,7 +180,7 @@ async def assign_user_roles(
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> list[str]:
     """Give a person roles (by name or id); held ones stay."""
-    return await _edit_roles(request, caller, user_id, body, people.assign_role)
+    return await _edit_roles(request, caller, user_id, body, people.assign_role, giving=True)
 
 
 @router.delete("/{user_id}/roles")
@@ -183,4 +191,4 @@ async def remove_user_roles(
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> list[str]:
     """Take roles from a person (404 for one they do not hold: nothing is taken)."""
-    return await _edit_roles(request, caller, user_id, body, people.unassign_role)
+    return await _edit_roles(request, caller, user_id, body, people.unassign_role, giving=False)
