@@ -148,6 +148,20 @@ async def find_api(session: AsyncSession, ref: str) -> ResourceServer:
     raise NotFound(f"no API named {ref!r}")
 
 
+async def api_by_id(session: AsyncSession, api_id: str) -> ResourceServer:
+    """An API by its id alone: a page or URL naming one API never reaches another that is
+    named or identified by that id."""
+    api = await session.get(ResourceServer, api_id)
+    if api is None:
+        raise NotFound(f"no API {api_id!r}")
+    return api
+
+
+async def identifier_of(session: AsyncSession, api_id: str) -> str:
+    """The identifier of the API with id `api_id`: the unambiguous reference to it."""
+    return (await api_by_id(session, api_id)).identifier
+
+
 async def list_apis(session: AsyncSession) -> list[ResourceServer]:
     """Every API, by name."""
     return list((await session.scalars(select(ResourceServer).order_by(ResourceServer.name))).all())

@@ -119,3 +119,23 @@ async def test_built_in_api_read_only_hs256_secret_once_granted_api_kept(console
     assert "still has client grants" in answer.text
     assert "Import Job" in answer.text  # the page again, with who is authorized
     await console.unchanged(before)
+
+
+async def test_a_page_acts_on_its_own_api_not_one_named_by_its_id(console: Console) -> None:
+    path = await _create(console)
+    api_id = path.rsplit("/", 1)[1]
+    shadow = await _create(console, name=api_id, identifier="https://shadow.example")
+    assert shadow != path
+    changes = (
+        (path, {"name": "Renamed", "token_lifetime": "600"}),
+        (f"{path}/scopes", {"value": "batch:upload", "description": "Upload"}),
+        (f"{path}/scopes/remove", {"value": "read:timesheets"}),
+    )
+    for where, form in changes:
+        assert (await console.admin.post(where, form)).status_code == 303
+    assert (await console.admin.post(f"{path}/delete")).status_code == 303
+
+    left = await console.server.tenant.run(lambda s: admin.find_api(s, "https://shadow.example"))
+    assert (left.name, left.token_lifetime) == (api_id, 7200)
+    assert [s.value for s in left.scopes] == ["create:timesheets", "read:timesheets"]
+    await console.admin.page(path, 404)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.authserver.conftest import AUDIENCE
 from tests.authserver.console.conftest import Console, field_error
-from timesheets.authserver import people
+from timesheets.authserver import admin, people
 
 
 async def test_a_role_with_permissions_ticked_and_refused_changes(console: Console) -> None:
@@ -51,3 +53,27 @@ async def test_a_role_with_permissions_ticked_and_refused_changes(console: Conso
     assert deleted.headers["location"] == "/admin/roles"
     await console.audited("role.deleted")
     await console.admin.page(path, 404)
+
+
+async def test_permissions_and_access_go_to_the_api_of_the_page(console: Console) -> None:
+    """An API named after another API's id is not the one the page's address names."""
+    api = (await console.server.tenant.create_api()).api
+    await console.server.tenant.create_api("https://shadow.example", name=api.id)
+    client = await console.server.tenant.machine_client(name="Job")
+    employee = await console.server.tenant.run(lambda s: people.find_role(s, "Employee"))
+    ticked = {"permissions": ["read:timesheets"]}
+    saved = await console.admin.post(f"/admin/roles/{employee.id}/permissions/{api.id}", ticked)
+    access = f"/admin/applications/{client.client_id}/apis/{api.id}"
+    granted = await console.admin.post(access, {"scopes": ["read:timesheets"]})
+    assert saved.status_code == granted.status_code == 303
+
+    async def held(session: Any) -> tuple[dict[str, list[str]], list[str]]:
+        grants = await admin.list_grants(session, client.client_id)
+        return await people.role_permissions(session, employee.id), [
+            a.identifier for _c, a, _g in grants
+        ]
+
+    assert await console.server.tenant.run(held) == ({AUDIENCE: ["read:timesheets"]}, [AUDIENCE])
+    removed = await console.admin.post(f"{access}/remove")
+    assert removed.status_code == 303
+    assert (await console.server.tenant.run(held))[1] == []

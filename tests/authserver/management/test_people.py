@@ -141,3 +141,24 @@ async def test_duplicates_and_unknown_permissions_are_refused(management: Manage
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "permissions"
     assert await management.server.tenant.row_counts() == before
+
+
+async def test_the_url_names_its_own_role_not_one_named_by_its_id(management: Management) -> None:
+    token = await management.token()
+    target = await _post(management, token, "roles", {"name": "Auditor"})
+    shadow = await _post(management, token, "roles", {"name": str(target["id"])})
+    path = f"roles/{target['id']}"
+    etag = (await management.call("GET", path, token)).headers["etag"]
+    changed = await management.call(
+        "PATCH", path, token, json={"description": "changed"}, headers={"If-Match": etag}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["name"], changed.json()["description"]) == ("Auditor", "changed")
+    wanted = [{"resource_server_identifier": management.audience, "permission_name": "read:logs"}]
+    added = await management.call(
+        "POST", f"{path}/permissions", token, json={"permissions": wanted}
+    )
+    assert added.json()["name"] == "Auditor"
+    assert (await management.call("DELETE", path, token)).status_code == 204
+    left = await management.call("GET", f"roles/{shadow['id']}", token)
+    assert left.json() == shadow

@@ -149,3 +149,20 @@ async def test_unknown_ids_are_404(management: Management) -> None:
     for method, body in (("GET", None), ("PATCH", {"name": "x"}), ("DELETE", None)):
         answer = await management.call(method, "resource-servers/api_missing", token, json=body)
         assert answer.status_code == 404
+
+
+async def test_the_url_names_its_own_api_not_one_named_by_its_id(management: Management) -> None:
+    token = await management.token()
+    target = await _create(management, token)
+    shadow = await _create(
+        management, token, name=target["id"], identifier="https://shadow.example"
+    )
+    path = f"resource-servers/{target['id']}"
+    changed = await management.call(
+        "PATCH", path, token, json={"token_lifetime": 120, "scopes": SCOPES[:1]}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["token_lifetime"], changed.json()["name"]) == (120, API["name"])
+    assert (await management.call("DELETE", path, token)).status_code == 204
+    left = await management.call("GET", f"resource-servers/{shadow['id']}", token)
+    assert left.json() == shadow

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,7 +28,7 @@ async def _access_page(
     async with runtime_of(request).sessions() as session:
         try:
             client = await admin.find_client(session, client_id)
-            api = await admin.find_api(session, api_id)
+            api = await admin.api_by_id(session, api_id)
         except admin.NotFound as error:
             return missing(request, who, error)
         grant = next(
@@ -56,7 +57,11 @@ async def save_access(
         PATH.format(client_id=client_id, api_id=api_id),
         partial(_access_page, request, who, client_id, api_id),
     )
-    work = partial(admin.add_grant, client_ref=client_id, api_ref=api_id, scopes=scopes)
+
+    async def work(session: AsyncSession) -> object:
+        api = await admin.identifier_of(session, api_id)
+        return await admin.add_grant(session, client_id, api, scopes)
+
     flash = f"Authorized with {len(set(scopes))} scope(s)."
     return await here.submit(form, "grant", work, flash=flash, fields=("scopes",))
 
@@ -66,13 +71,11 @@ async def remove_access(
     request: Request, who: CurrentAdmin, form: Posted, client_id: str, api_id: str
 ) -> Response:
     """Withdraw the application's authorization for the API."""
-    removed = await attempt(
-        request,
-        who,
-        form,
-        "remove",
-        lambda session: admin.remove_grant(session, client_id, api_id),
-    )
+
+    async def work(session: AsyncSession) -> None:
+        await admin.remove_grant(session, client_id, await admin.identifier_of(session, api_id))
+
+    removed = await attempt(request, who, form, "remove", work)
     if isinstance(removed, Problem):
         return await _access_page(request, who, client_id, api_id, removed)
     return done(request, f"/admin/applications/{client_id}", "Authorization removed.")

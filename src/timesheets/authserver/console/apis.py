@@ -119,7 +119,7 @@ async def _api_page(
 ) -> Response:
     async with runtime_of(request).sessions() as session:
         try:
-            api = await admin.find_api(session, api_id)
+            api = await admin.api_by_id(session, api_id)
         except admin.NotFound as error:
             return missing(request, who, error)
     clients = await _clients_of(api, request)
@@ -143,7 +143,7 @@ async def update_api(request: Request, who: CurrentAdmin, form: Posted, api_id: 
     async def work(session: AsyncSession) -> ResourceServer:
         return await admin.update_api(
             session,
-            api_id,
+            await admin.identifier_of(session, api_id),
             name=form.get("name"),
             token_lifetime=form.whole_number("token_lifetime", LIFETIME),
             permissions_claim=form.flag("permissions_claim"),
@@ -158,7 +158,11 @@ async def update_api(request: Request, who: CurrentAdmin, form: Posted, api_id: 
 async def add_scope(request: Request, who: CurrentAdmin, form: Posted, api_id: str) -> Response:
     """Add a scope to an API."""
     value, description = form.get("value").strip(), form.get("description").strip()
-    work = partial(admin.add_scope, ref=api_id, value=value, description=description)
+
+    async def work(session: AsyncSession) -> object:
+        ref = await admin.identifier_of(session, api_id)
+        return await admin.add_scope(session, ref, value, description)
+
     return await _page_of(request, who, api_id).submit(
         form, "add-scope", work, flash=f"Scope {value} added.", fields={"scopes": "value"}
     )
@@ -168,7 +172,10 @@ async def add_scope(request: Request, who: CurrentAdmin, form: Posted, api_id: s
 async def remove_scope(request: Request, who: CurrentAdmin, form: Posted, api_id: str) -> Response:
     """Remove a scope from an API and from every grant of it."""
     value = form.get("value")
-    work = partial(admin.remove_scope, ref=api_id, value=value)
+
+    async def work(session: AsyncSession) -> None:
+        await admin.remove_scope(session, await admin.identifier_of(session, api_id), value)
+
     return await _page_of(request, who, api_id).submit(
         form, "scopes", work, flash=f"Scope {value} removed."
     )
@@ -179,9 +186,9 @@ async def delete_api(request: Request, who: CurrentAdmin, form: Posted, api_id: 
     """Delete an API no application is authorized for."""
 
     async def work(session: AsyncSession) -> str:
-        name = (await admin.find_api(session, api_id)).name
-        await admin.delete_api(session, api_id)
-        return name
+        api = await admin.api_by_id(session, api_id)
+        await admin.delete_api(session, api.identifier)
+        return api.name
 
     return await _page_of(request, who, api_id).submit(
         form, "delete", work, flash=lambda name: f"API {name} deleted.", then="/admin/apis"

@@ -123,7 +123,8 @@ async def set_permissions(
 
     async def work(session: AsyncSession) -> None:
         name = await _role_name(session, role_id)
-        await people.set_permissions(session, name, api_id, form.all("permissions"))
+        api = await admin.identifier_of(session, api_id)
+        await people.set_permissions(session, name, api, form.all("permissions"))
 
     return await _page_of(request, who, role_id).submit(
         form, f"permissions-{api_id}", work, flash="Permissions saved.", fields=("permissions",)

@@ -121,13 +121,15 @@ async def update_resource_server(
         check_if_match(request, views.resource_server(api))
         await admin.update_api(
             session,
-            api.id,
+            api.identifier,
             name=body.name,
             token_lifetime=body.token_lifetime,
             permissions_claim=body.permissions_claim,
         )
         if body.scopes is not None:
-            await admin.set_scopes(session, api.id, {s.value: s.description for s in body.scopes})
+            await admin.set_scopes(
+                session, api.identifier, {s.value: s.description for s in body.scopes}
+            )
         await session.flush()
         await session.refresh(api)
         return views.resource_server(api)
@@ -148,7 +150,7 @@ async def delete_resource_server(
     async def work(session: AsyncSession) -> None:
         api = await _find(session, api_id)
         check_if_match(request, views.resource_server(api))
-        await admin.delete_api(session, api.id)
+        await admin.delete_api(session, api.identifier)
 
     await change(request, caller, work)
     return Response(status_code=204)

@@ -113,9 +113,7 @@ async def update_role(
         check_if_match(request, await views.role(session, role))
         if body.name == people.ADMIN_ROLE:
             ceiling.within(caller, ceiling.EVERYTHING)
-        await people.update_role(
-            session, str(role.id), name=body.name, description=body.description
-        )
+        await people.update_role(session, role.name, name=body.name, description=body.description)
         return await views.role(session, role)
 
     answer = await change(request, caller, work)
@@ -134,7 +132,7 @@ async def delete_role(
     async def work(session: AsyncSession) -> None:
         role = await _find(session, role_id)
         check_if_match(request, await views.role(session, role))
-        await people.delete_role(session, str(role.id))
+        await people.delete_role(session, role.name)
 
     await change(request, caller, work)
     return Response(status_code=204)
@@ -153,7 +151,7 @@ async def _edit_permissions(
             missing = ", ".join(sorted(scopes - current))
             raise admin.NotFound(f"role {role.name!r} has no permission {missing} on {api}")
         wanted = current | scopes if add else current - scopes
-        await people.set_permissions(session, str(role.id), api, sorted(wanted))
+        await people.set_permissions(session, role.name, api, sorted(wanted))
     return await views.role(session, role)
 
 
