@@ -3,13 +3,16 @@ PostgreSQL: the last enabled administrator stays, and so does the Admin role."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.authserver.conftest import Tenant
 from timesheets.authserver import admin, people
+from timesheets.authserver.models import User
 
 PASSWORD = "correct horse battery"
 
@@ -52,6 +55,31 @@ async def test_with_another_enabled_administrator_one_may_go(tenant: Tenant) -> 
     await tenant.run(lambda s: people.delete_user(s, "ada@abc.example"))
     roles = await tenant.run(lambda s: people.list_users(s))
     assert [user.email for user in roles] == ["bob@abc.example"]
+
+
+async def test_two_admins_disabled_at_once_leave_one(tenant: Tenant) -> None:
+    """Each change counts the other administrators; the second waits for the first to
+    commit (the tenant revision is locked up front) and then sees it."""
+    await _admins(tenant, "ada@abc.example", "bob@abc.example")
+    runtime = tenant.runtime
+    first_counted = asyncio.Event()
+
+    async def disable(email: str) -> None:
+        async with runtime.change("user:test") as session:
+            await people.set_enabled(session, email, False)
+            first_counted.set()
+            await asyncio.sleep(0.5)  # the other change starts while this one is open
+
+    async def second() -> None:
+        await first_counted.wait()
+        await disable("bob@abc.example")
+
+    outcomes = await asyncio.gather(disable("ada@abc.example"), second(), return_exceptions=True)
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], admin.Conflict)
+    assert "last enabled administrator" in str(outcomes[1])
+    enabled = await tenant.run(lambda s: s.scalars(select(User.email).where(User.enabled)))
+    assert list(enabled) == ["bob@abc.example"]
 
 
 async def test_the_admin_role_cannot_be_deleted(tenant: Tenant) -> None:

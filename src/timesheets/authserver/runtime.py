@@ -30,7 +30,7 @@ from timesheets.authserver import audit
 from timesheets.authserver.admin import Conflict
 from timesheets.authserver.key_lifetimes import cover_lifetime
 from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
-from timesheets.authserver.models import Client, ResourceServer
+from timesheets.authserver.models import Client, ResourceServer, TenantRevision
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.sealing import Sealer
 from timesheets.authserver.shared_throttle import SharedThrottle
@@ -161,6 +161,9 @@ class Runtime:
                 async with self.sessions() as session, session.begin():
                     # Take SQLite's write lock up front, so concurrent changes wait, not fail.
                     await session.connection(execution_options={db.IMMEDIATE: True})
+                    # PostgreSQL: lock the revision row up front, so concurrent changes run one
+                    # after the other and a rule checked here (the last administrator) holds.
+                    await session.execute(select(TenantRevision.value).with_for_update())
                     yield session
         except IntegrityError:
             # Another change made the same thing at the same moment (PostgreSQL).
