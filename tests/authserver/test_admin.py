@@ -755,3 +755,27 @@ def test_a_generated_client_id_never_starts_with_a_dash(monkeypatch: pytest.Monk
     drawn = iter(["-79HNdpjIgN1f378b8mDFEQp7uwuPzXx", "_9HNdpjIgN1f378b8mDFEQp7uwuPzXx7"])
     monkeypatch.setattr(admin.secrets, "token_urlsafe", lambda _size: next(drawn))
     assert admin.new_client_id() == "_9HNdpjIgN1f378b8mDFEQp7uwuPzXx7"
+
+
+async def test_a_grant_to_a_machine_client_without_client_credentials_names_grant_types(
+    tenant: Tenant,
+) -> None:
+    """Unreachable through the rules (a machine client always has the grant type), but a
+    row changed by hand is refused naming the field rather than granted."""
+    await tenant.create_api()
+    client = await tenant.machine_client()
+
+    async def work(session: AsyncSession) -> None:
+        row = await session.get(Client, client.client_id)
+        assert row is not None
+        row.grant_types = []
+        await session.flush()
+        await admin.add_grant(session, client.client_id, AUDIENCE, ["read:timesheets"])
+
+    with pytest.raises(admin.TenantError) as refused:
+        await tenant.run(work)
+    assert refused.value.field == "grant_types"
+    assert await counts(tenant) == EMPTY | {"resource_servers": 1, "scopes": 5} | {
+        "clients": 1,
+        "client_secrets": 1,
+    }

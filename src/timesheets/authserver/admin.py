@@ -507,7 +507,7 @@ async def rotate_secret(
     """Add a new secret; the previous ones keep working for `overlap`, then stop."""
     client = await find_client(session, ref)
     if client.token_endpoint_auth_method == "none":
-        raise TenantError(f"client {client.name!r} is public and has no secret")
+        raise TenantError(f"client {client.name!r} is public and has no secret", "client_id")
     if secret is not None and len(secret) < 32:
         raise TenantError("a client secret must be at least 32 characters", "secret")
     if not timedelta(0) <= overlap <= timedelta(seconds=MAX_LIFETIME):
@@ -545,7 +545,9 @@ async def add_grant(
     if unknown:
         raise TenantError(f"API {api.name!r} has no scope {', '.join(unknown)}", "scopes")
     if "client_credentials" not in client.grant_types and client.app_type == "machine":
-        raise TenantError(f"client {client.name!r} cannot use the client credentials grant")
+        raise TenantError(
+            f"client {client.name!r} cannot use the client credentials grant", "grant_types"
+        )
     grant = await session.scalar(
         select(ClientGrant).where(
             ClientGrant.client_id == client.client_id, ClientGrant.resource_server_id == api.id

@@ -169,3 +169,28 @@ async def test_grant_refusals(management: Management) -> None:
     assert mine.headers["x-total-count"] == "1"
     assert (await management.call("DELETE", path, token)).status_code == 204
     assert (await management.call("GET", path, token)).status_code == 404
+
+
+async def test_a_public_client_has_no_secret_to_rotate(management: Management) -> None:
+    token = await management.token()
+    spa = {"name": "SPA", "app_type": "spa", "redirect_uris": ["https://spa.example/cb"]}
+    created = await management.call("POST", "clients", token, json=spa)
+    before = await management.server.tenant.row_counts()
+    path = f"clients/{created.json()['client_id']}/rotate-secret"
+    answer = await management.call("POST", path, token, json={})
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["client_id"]
+    assert await management.server.tenant.row_counts() == before
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"name": "A",'])
+async def test_a_body_that_is_not_json_names_the_body(
+    management: Management, content: bytes
+) -> None:
+    token = await management.token()
+    before = await management.server.tenant.row_counts()
+    headers = {"Content-Type": "application/json"}
+    answer = await management.call("POST", "clients", token, content=content, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["body"]
+    assert await management.server.tenant.row_counts() == before

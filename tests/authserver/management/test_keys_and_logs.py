@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from tests.authserver.management.conftest import Management
 from timesheets.bearer.jws import parse_compact
 
@@ -85,3 +87,15 @@ async def test_the_log_pages_newest_first_with_a_next_link(management: Managemen
         link[1 : link.index(">")], headers={"Authorization": f"Bearer {token}"}
     )
     assert following.json()[0]["id"] < first[1]["id"]
+
+
+@pytest.mark.parametrize("before_id", ["0", str(2**63), "-1"])
+async def test_a_before_id_out_of_range_is_422_naming_it(
+    management: Management, before_id: str
+) -> None:
+    token = await management.token(["read:logs"])
+    answer = await management.call("GET", "logs", token, params={"before_id": before_id})
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["before_id"]
+    largest = await management.call("GET", "logs", token, params={"before_id": str(2**63 - 1)})
+    assert largest.status_code == 200, largest.text

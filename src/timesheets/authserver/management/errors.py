@@ -50,6 +50,14 @@ def status_of(error: admin.TenantError) -> int:
     return 422
 
 
+def _field(item: dict[str, Any]) -> str:
+    """The field at fault: `body` for a body that is not JSON (its location is a
+    character position), else the path below body, query or path."""
+    if item["type"] == "json_invalid":
+        return "body"
+    return ".".join(str(p) for p in item["loc"][1:]) or str(item["loc"][0])
+
+
 def install(app: FastAPI) -> None:
     """Answer the management API's errors in its form."""
 
@@ -78,10 +86,7 @@ def install(app: FastAPI) -> None:
         if not request.url.path.startswith(PREFIX):
             return await request_validation_exception_handler(request, error)
         errors = [
-            {
-                "field": ".".join(str(p) for p in item["loc"][1:]) or str(item["loc"][0]),
-                "message": str(item["msg"]).removeprefix("Value error, "),
-            }
+            {"field": _field(item), "message": str(item["msg"]).removeprefix("Value error, ")}
             for item in error.errors()
         ]
         log.info("management request refused", extra={"status": 422})

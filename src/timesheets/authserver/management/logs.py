@@ -35,7 +35,7 @@ async def list_log_events(
     outcome: Annotated[str | None, Query(pattern="^(success|failure)$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # a BIGINT
     limit: Limit = 50,
 ) -> list[dict[str, Any]]:
     """Events matching every given filter; the next page is `before_id=<last id>`
