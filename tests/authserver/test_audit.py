@@ -3,6 +3,7 @@ buffered, the revision that makes every process drop its caches, on SQLite and P
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import time
@@ -256,3 +257,23 @@ async def test_client_credentials_tokens_are_tallied_per_client_audience_and_sco
     counts = sorted((e["subject"], e["details"]["scope"], e["details"]["count"]) for e in found)
     assert counts == [("job", "a", 3), ("job", "b", 1), ("other", "a", 1)]
     assert all(e["request_id"] is None for e in found)
+
+
+def test_every_kind_of_change_recorded_is_documented() -> None:
+    """docs/security.md lists every kind `audit.change` is called with in the server."""
+    root = Path(__file__).resolve().parents[2]
+    kinds = set()
+    for source in (root / "src/timesheets/authserver").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "change"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                kinds.add(node.args[1].value)
+    assert len(kinds) > 20
+    documented = (root / "docs/security.md").read_text()
+    assert sorted(kind for kind in kinds if f"`{kind}`" not in documented) == []
