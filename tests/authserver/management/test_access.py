@@ -3,14 +3,19 @@ operation needs; RFC 6750 answers otherwise, and nothing changes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from tests.authserver.conftest import AUDIENCE
 from tests.authserver.management.conftest import Management
 from timesheets.authserver.admin import MANAGEMENT_SCOPES
+from timesheets.authserver.management.access import Requirement
+from timesheets.authserver.management.router import ROUTERS
 
 NEW_API = {"name": "Reports", "identifier": "https://reports.abc.example"}
 MACHINE = {"name": "Timesheets Import Job", "app_type": "machine"}
@@ -39,28 +44,36 @@ async def test_a_token_for_another_audience_is_refused(management: Management) -
     assert 'error="invalid_token"' in answer.headers["www-authenticate"]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "needed"),
-    [
-        ("GET", "resource-servers", None, "read:resource_servers"),
-        ("POST", "resource-servers", NEW_API, "create:resource_servers"),
-        ("GET", "clients", None, "read:clients"),
-        ("POST", "clients", {"name": "Job", "app_type": "machine"}, "create:clients"),
-        ("GET", "client-grants", None, "read:client_grants"),
-        ("GET", "users", None, "read:users"),
-        ("POST", "roles", {"name": "Auditor"}, "create:roles"),
-        ("GET", "keys/signing", None, "read:signing_keys"),
-        ("POST", "keys/signing/rotate", {"alg": "RS256"}, "create:signing_keys"),
-        ("GET", "logs", None, "read:logs"),
-    ],
-)
+def _operations() -> list[Any]:
+    """Every operation of the management API's route table, with the scope it needs."""
+    found = []
+    for route in (route for part in ROUTERS for route in part.routes):
+        assert isinstance(route, APIRoute)
+        [needed] = [
+            d.call.scope for d in route.dependant.dependencies if isinstance(d.call, Requirement)
+        ]
+        path = re.sub(r"\{[a-z_]+\}", "1", route.path.removeprefix("/api/v2/"))
+        for method in sorted(route.methods):
+            found.append(pytest.param(method, path, needed, id=f"{method} {route.path}"))
+    return found
+
+
+OPERATIONS = _operations()
+
+
+def test_the_route_table_lists_every_operation_once() -> None:
+    """Each operation needs exactly one scope (`_operations` unpacks it) and is listed once."""
+    assert len(OPERATIONS) == len({(p.values[0], p.values[1]) for p in OPERATIONS}) >= 35
+
+
+@pytest.mark.parametrize(("method", "path", "needed"), OPERATIONS)
 async def test_a_missing_scope_is_403_insufficient_scope_and_changes_nothing(
-    management: Management, method: str, path: str, body: dict[str, str] | None, needed: str
+    management: Management, method: str, path: str, needed: str
 ) -> None:
     others = [scope for scope in sorted(MANAGEMENT_SCOPES) if scope != needed]
     token = await management.token(others)
     before = await management.server.tenant.row_counts()
-    answer = await management.call(method, path, token, json=body)
+    answer = await management.call(method, path, token)
     assert answer.status_code == 403
     challenge = answer.headers["www-authenticate"]
     assert 'error="insufficient_scope"' in challenge

@@ -14,6 +14,10 @@ from timesheets.authserver.management import (
     users,
 )
 
+#: The routers of the management API, one a resource.
+ROUTERS = tuple(
+    module.router for module in (resource_servers, clients, client_grants, users, roles, keys, logs)
+)
 router = APIRouter()
-for module in (resource_servers, clients, client_grants, users, roles, keys, logs):
-    router.include_router(module.router)
+for part in ROUTERS:
+    router.include_router(part)
