@@ -4,12 +4,14 @@ role -> 403 and nothing else; every form needs its CSRF token from our own origi
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import update
 
 from tests.authserver.console.conftest import (
@@ -19,6 +21,7 @@ from tests.authserver.console.conftest import (
     Console,
 )
 from timesheets.authserver import people
+from timesheets.authserver.console import ROUTERS as CONSOLE_ROUTERS
 from timesheets.authserver.models import LoginSession
 
 PAGES = [
@@ -53,6 +56,20 @@ CHANGES = [
     ("/admin/roles", {"name": "Manager"}),
     ("/admin/keys/rotate", {"alg": "RS256"}),
 ]
+
+FORMS = dict(CHANGES)
+#: Every form the console accepts (from its route table; an id in a path is made up).
+POSTED = sorted(
+    re.sub(r"\{[a-z_]+\}", "1", route.path)
+    for part in CONSOLE_ROUTERS
+    for route in part.routes
+    if isinstance(route, APIRoute) and "POST" in route.methods
+)
+
+
+def test_the_console_posts_forms_of_every_kind() -> None:
+    assert {path for path, _form in CHANGES} <= set(POSTED)
+    assert len(POSTED) >= 20
 
 
 async def test_signed_out_goes_to_sign_in_and_back_to_console_pages_only(console: Console) -> None:
@@ -131,7 +148,8 @@ async def test_forms_need_the_csrf_token_of_our_own_origin(console: Console) -> 
     # The session is checked before the CSRF token: a session lost here would answer the
     # forms below with the sign-in redirect instead.
     assert (await console.admin.http.get("/admin/apis")).status_code == 200
-    for path, form in CHANGES:
+    for path in POSTED:
+        form = dict(FORMS.get(path, {}))
         missing = await console.admin.http.post(path, data=form)
         wrong = await console.admin.http.post(path, data=form | {"csrf": good[:-2] + "00"})
         elsewhere = await console.admin.http.post(

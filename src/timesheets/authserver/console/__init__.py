@@ -21,6 +21,11 @@ from timesheets.authserver.console import (
     users,
 )
 
+#: The routers of the console's pages.
+ROUTERS = tuple(
+    module.router
+    for module in (sign_in, apis, applications, access, users, roles, signing_keys, audit_log)
+)
 router = APIRouter(include_in_schema=False)
-for _module in (sign_in, apis, applications, access, users, roles, signing_keys, audit_log):
-    router.include_router(_module.router)
+for _part in ROUTERS:
+    router.include_router(_part)
