@@ -480,6 +480,8 @@ async def test_apply_then_export_round_trips_without_secrets(
                 "grants": [{"api": API, "scopes": ["read:timesheets"]}],
             },
         ],
+        "roles": [],
+        "users": [],
     }
 
     as_json = await cli("export", "--json")
@@ -499,6 +501,43 @@ async def test_apply_then_export_round_trips_without_secrets(
         "secret of Report Job",
     ]
     assert json.loads((await fresh("export", "--json")).stdout) == exported
+
+
+async def test_apply_creates_roles_and_users_with_the_password_from_the_environment(
+    database_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "tenant.toml"
+    source.write_text(
+        TENANT_TOML
+        + f"""
+[[roles]]
+name = "Approver"
+permissions = {{ "{API}" = ["read:timesheets"] }}
+
+[[users]]
+email = "erin@example.com"
+name = "Erin"
+roles = ["Approver"]
+password_env = "ERIN_PASSWORD"
+"""
+    )
+    unset = cli_for(database_url, tmp_path / "data")
+    refused = await unset("apply", str(source), code=1)
+    assert (
+        refused.stderr
+        == "error: user erin@example.com: environment variable ERIN_PASSWORD is unset\n"
+    )
+    cli = Cli(unset.data_dir, {**unset.env, "ERIN_PASSWORD": "erin-password-from-the-environment"})
+    applied = await cli("apply", str(source))
+    assert lines(applied.stdout)[5:8] == [
+        "created role Approver",
+        f"gave role Approver read:timesheets on {API}",
+        "created user erin@example.com",
+    ]
+    listed = rows((await cli("user", "list")).stdout)
+    assert [(row[0], row[2], row[4], row[5]) for row in listed] == [
+        ("erin@example.com", "Erin", "yes", "Approver")
+    ]
 
 
 async def test_refusals_exit_1_with_the_reason_and_store_nothing(

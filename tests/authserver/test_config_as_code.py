@@ -21,14 +21,16 @@ import tomli_w
 from sqlalchemy import select
 
 from tests.authserver.conftest import Tenant
-from timesheets.authserver import admin, config_as_code
+from timesheets.authserver import admin, audit, config_as_code, people
 from timesheets.authserver.app import create_runtime, prepare
-from timesheets.authserver.models import Client, ClientSecret, ResourceServer
+from timesheets.authserver.models import Client, ClientSecret, ResourceServer, User
+from timesheets.authserver.passwords import verify_password
 from timesheets.settings import AuthServerSettings
 
 API = "https://api.timesheets.test"
 REPORTS = "https://reports.timesheets.test"
 IMPORT_SECRET = "import-job-secret-from-the-environment-0123456789"
+ERIN_PASSWORD = "erin-password-from-the-environment-42"
 EMPTY = {
     "resource_servers": 0,
     "scopes": 0,
@@ -102,6 +104,7 @@ async def counts(tenant: Tenant) -> dict[str, int]:
 def import_job_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Import Job's secret comes from the environment, as secret_env says."""
     monkeypatch.setenv("IMPORT_JOB_SECRET", IMPORT_SECRET)
+    monkeypatch.setenv("ERIN_PASSWORD", ERIN_PASSWORD)
 
 
 @pytest.fixture
@@ -505,6 +508,9 @@ def _with(path: tuple[Any, ...], key: str, value: Any) -> dict[str, Any]:
         ({"apis": ["https://api.timesheets.test"]}, "an API must be a table"),
         ({"apis": [{"name": "Nameless"}]}, "every API needs an identifier"),
         ({"clients": [{"type": "machine"}]}, "every client needs a name"),
+        ({"roles": [{"description": "Approves"}]}, "every role needs a name"),
+        ({"users": [{"name": "Erin"}]}, "every user needs an email"),
+        ({"users": {"email": "erin@example.com"}}, "users must be an array of tables"),
         (
             {"apis": [{"identifier": API, "scopes": ["read:timesheets"]}]},
             f"API {API}: scopes must map names to descriptions",
@@ -519,6 +525,9 @@ def _with(path: tuple[Any, ...], key: str, value: Any) -> dict[str, Any]:
         "api-not-table",
         "api-no-identifier",
         "client-no-name",
+        "role-no-name",
+        "user-no-email",
+        "users-not-array",
         "scopes-not-table",
     ],
 )
@@ -564,7 +573,7 @@ async def test_an_error_in_the_last_item_leaves_nothing_from_earlier_items(
     message = await refused(tenant, doc)
     assert message == "API 'Timesheets API' has no scope approve:timesheets"
     assert await counts(tenant) == EMPTY
-    assert await export(tenant) == {"apis": [], "clients": []}
+    assert await export(tenant) == {"apis": [], "clients": [], "roles": [], "users": []}
 
 
 async def test_an_error_in_the_last_item_leaves_an_existing_tenant_as_it_was(
@@ -649,6 +658,8 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grants": [],
             },
         ],
+        "roles": [],
+        "users": [],
     }
 
 
@@ -698,3 +709,242 @@ async def test_export_applied_to_a_fresh_tenant_recreates_the_same_export(
     source_ids = [c["client_id"] for c in exported["clients"]]
     copied = await fresh_tenant.run(admin.list_clients)
     assert [c.client_id for c in copied] == source_ids
+
+
+# -- roles and users -------------------------------------------------------------------
+
+PEOPLE: dict[str, Any] = {
+    "roles": [
+        {
+            "name": "Approver",
+            "description": "Approves timesheets",
+            "permissions": {API: ["read:timesheets", "create:timesheets"]},
+        },
+        {"name": "Reader", "permissions": {REPORTS: ["read:reports"]}},
+    ],
+    "users": [
+        {
+            "email": "Erin@Example.com",
+            "name": "Erin",
+            "user_type": "Contractor",
+            "roles": ["Approver", "Reader"],
+            "password_env": "ERIN_PASSWORD",
+        }
+    ],
+}
+
+
+def with_people(**changes: Any) -> dict[str, Any]:
+    """DOCUMENT with roles and users, deep-copied to change."""
+    return document(**{**copy.deepcopy(PEOPLE), **changes})
+
+
+async def user_named(tenant: Tenant, email: str) -> tuple[User, list[str]]:
+    """A user as stored, with the names of their roles."""
+
+    async def work(session: Any) -> tuple[User, list[str]]:
+        user = await people.find_user(session, email)
+        return user, await people.user_roles(session, user.id)
+
+    return await tenant.run(work)  # type: ignore[no-any-return]
+
+
+async def permissions_of(tenant: Tenant, role: str) -> dict[str, list[str]]:
+    """A role's scopes by API identifier."""
+
+    async def work(session: Any) -> dict[str, list[str]]:
+        return await people.role_permissions(session, (await people.find_role(session, role)).id)
+
+    return await tenant.run(work)  # type: ignore[no-any-return]
+
+
+async def test_apply_creates_roles_and_users_with_the_password_from_the_environment(
+    tenant: Tenant,
+) -> None:
+    report = await apply(tenant, with_people())
+    assert report.changes[8:] == [
+        "created role Approver",
+        f"gave role Approver create:timesheets read:timesheets on {API}",
+        "created role Reader",
+        f"gave role Reader read:reports on {REPORTS}",
+        "created user erin@example.com",
+        "gave user erin@example.com role Approver",
+        "gave user erin@example.com role Reader",
+    ]
+    assert ERIN_PASSWORD not in json.dumps(report.changes)
+    assert await permissions_of(tenant, "Approver") == {
+        API: ["create:timesheets", "read:timesheets"]
+    }
+    erin, roles = await user_named(tenant, "erin@example.com")
+    assert (erin.name, erin.user_type, erin.enabled) == ("Erin", "Contractor", True)
+    assert roles == ["Approver", "Reader"]
+    assert verify_password(erin.password_hash, ERIN_PASSWORD)
+    async with tenant.runtime.sessions() as session:
+        found = await audit.events(session, audit.Filters(subject=erin.id), limit=10)
+    assert sorted(event.kind for event in found) == [
+        "user.created",
+        "user.role_assigned",
+        "user.role_assigned",
+    ]
+    assert (await apply(tenant, with_people())).changes == []
+
+
+async def test_apply_makes_an_existing_role_and_user_match(tenant: Tenant) -> None:
+    await apply(tenant, with_people())
+    erin_before, _ = await user_named(tenant, "erin@example.com")
+    changed = with_people()
+    changed["roles"][0]["description"] = "Approves everything"
+    changed["roles"][0]["permissions"] = {REPORTS: ["read:reports"]}
+    changed["users"][0].update(name="Erin B", user_type="Employee", enabled=False, roles=["Reader"])
+    del changed["users"][0]["password_env"]
+    report = await apply(tenant, changed)
+    assert report.changes == [
+        "updated the description of role Approver",
+        f"gave role Approver read:reports on {REPORTS}",
+        f"removed the permissions of role Approver on {API}",
+        "updated user erin@example.com",
+        "disabled user erin@example.com",
+        "took role Approver from user erin@example.com",
+    ]
+    assert await permissions_of(tenant, "Approver") == {REPORTS: ["read:reports"]}
+    erin, roles = await user_named(tenant, "erin@example.com")
+    assert (erin.name, erin.user_type, erin.enabled, roles) == (
+        "Erin B",
+        "Employee",
+        False,
+        ["Reader"],
+    )
+    assert erin.password_hash == erin_before.password_hash
+
+
+async def test_apply_leaves_alone_what_a_user_entry_does_not_list(tenant: Tenant) -> None:
+    await apply(tenant, with_people())
+    await tenant.run(lambda s: people.set_enabled(s, "erin@example.com", False))
+    report = await apply(tenant, document(users=[{"email": "erin@example.com"}]))
+    assert report.changes == []
+    erin, roles = await user_named(tenant, "erin@example.com")
+    assert (erin.enabled, roles) == (False, ["Approver", "Reader"])
+
+
+async def test_apply_reads_the_password_only_to_create_a_user(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply(tenant, with_people())
+    monkeypatch.delenv("ERIN_PASSWORD")
+    assert (await apply(tenant, with_people())).changes == []
+
+
+async def test_apply_refuses_to_create_a_user_whose_password_variable_is_unset(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ERIN_PASSWORD")
+    message = await refused(tenant, with_people())
+    assert message == "user Erin@Example.com: environment variable ERIN_PASSWORD is unset"
+    assert await counts(tenant) == EMPTY
+
+
+async def test_apply_refuses_to_create_a_user_without_password_env(tenant: Tenant) -> None:
+    doc = with_people()
+    del doc["users"][0]["password_env"]
+    message = await refused(tenant, doc)
+    assert message == "user Erin@Example.com: password_env is needed to create the user"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"password": "x" * 20}, "a user: unknown key password"),
+        ({"roles": ["Auditor"]}, "no role 'Auditor'"),
+        ({"roles": "Approver"}, "user Erin@Example.com: roles must be an array of strings"),
+        ({"enabled": "yes"}, "user Erin@Example.com: enabled has the wrong type"),
+        ({"user_type": "Intern"}, "user type must be one of Employee, Contractor"),
+        ({"email": "erin"}, "'erin' is not an email address"),
+    ],
+    ids=["password-in-file", "unknown-role", "roles-not-array", "enabled-type", "type", "email"],
+)
+async def test_apply_refuses_a_bad_user_and_stores_nothing(
+    tenant: Tenant, change: dict[str, Any], message: str
+) -> None:
+    doc = with_people()
+    doc["users"][0].update(change)
+    assert await refused(tenant, doc) == message
+    assert await counts(tenant) == EMPTY
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"permissions": {API: ["fly:kites"]}}, "API 'Timesheets API' has no scope fly:kites"),
+        ({"permissions": {"https://nope.test": []}}, "no API named 'https://nope.test'"),
+        (
+            {"permissions": {API: "read:timesheets"}},
+            "role Approver: permissions must be an array of strings",
+        ),
+        ({"permissions": [API]}, "role Approver: permissions must map API identifiers to scopes"),
+        ({"members": []}, "a role: unknown key members"),
+    ],
+    ids=["unknown-scope", "unknown-api", "scopes-not-array", "not-a-table", "unknown-key"],
+)
+async def test_apply_refuses_a_bad_role_and_stores_nothing(
+    tenant: Tenant, change: dict[str, Any], message: str
+) -> None:
+    doc = with_people()
+    doc["roles"][0].update(change)
+    assert await refused(tenant, doc) == message
+    assert await counts(tenant) == EMPTY
+
+
+async def test_apply_keeps_the_last_enabled_administrator(tenant: Tenant) -> None:
+    doc = with_people(roles=[{"name": people.ADMIN_ROLE}])
+    doc["users"][0]["roles"] = [people.ADMIN_ROLE]
+    await apply(tenant, doc)
+    doc["users"][0]["enabled"] = False
+    message = await refused(tenant, doc)
+    assert message == "erin@example.com is the last enabled administrator and cannot be disabled"
+    doc["users"][0] = {"email": "erin@example.com", "roles": []}
+    message = await refused(tenant, doc)
+    assert message == (
+        "erin@example.com is the last enabled administrator and cannot be without the Admin role"
+    )
+
+
+async def test_export_lists_roles_and_users_without_passwords_and_reapplies_unchanged(
+    tenant: Tenant, fresh_tenant: Tenant
+) -> None:
+    await apply(tenant, with_people())
+    apis = await tenant.run(admin.list_apis)
+    management = next(api.identifier for api in apis if api.is_system)
+    scope = sorted(admin.MANAGEMENT_SCOPES)[0]
+    await tenant.run(lambda s: people.set_permissions(s, "Reader", management, [scope]))
+    exported = await export(tenant)
+    assert exported["roles"] == [
+        {
+            "name": "Approver",
+            "description": "Approves timesheets",
+            "permissions": {API: ["create:timesheets", "read:timesheets"]},
+        },
+        {"name": "Reader", "description": "", "permissions": {REPORTS: ["read:reports"]}},
+    ]
+    assert exported["users"] == [
+        {
+            "email": "erin@example.com",
+            "name": "Erin",
+            "user_type": "Contractor",
+            "enabled": True,
+            "roles": ["Approver", "Reader"],
+        }
+    ]
+    text = tomli_w.dumps(exported)
+    erin, _ = await user_named(tenant, "erin@example.com")
+    assert ERIN_PASSWORD not in text
+    assert erin.password_hash is not None
+    assert erin.password_hash not in text
+    assert (await apply(tenant, tomllib.loads(text))).changes == []
+
+    refused_there = await refused(fresh_tenant, tomllib.loads(text))
+    assert refused_there == "user erin@example.com: password_env is needed to create the user"
+    again = tomllib.loads(text)
+    again["users"][0]["password_env"] = "ERIN_PASSWORD"
+    await apply(fresh_tenant, again)
+    assert await export(fresh_tenant) == exported
+    assert (await permissions_of(tenant, "Reader"))[management] == [scope]

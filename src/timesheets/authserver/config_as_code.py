@@ -1,6 +1,6 @@
 """Config as code: the tenant as a TOML document, applied idempotently or exported.
 
-Format (see docs/configuration.md):
+Format (see docs/config-as-code.md):
 
     [[apis]]
     name = "Timesheets API"
@@ -16,8 +16,22 @@ Format (see docs/configuration.md):
     secret_env = "IMPORT_JOB_SECRET"   # secrets only from the environment, never the file
     grants = [{ api = "https://api.timesheets.local", scopes = ["batch:upload"] }]
 
-APIs are matched by identifier, clients by name. What the file lists is made to match
-it (scopes and grants included); what it does not list is left alone.
+    [[roles]]
+    name = "Approver"
+    description = "Approves timesheets"
+    permissions = { "https://api.timesheets.local" = ["approve:timesheets"] }
+
+    [[users]]
+    email = "erin@example.com"
+    name = "Erin"
+    user_type = "Employee"
+    enabled = true
+    roles = ["Approver"]
+    password_env = "ERIN_PASSWORD"     # read only when the user is created
+
+APIs are matched by identifier, clients and roles by name, users by email. What the
+file lists is made to match it (scopes, grants, permissions and roles included); what it
+does not list is left alone. The rules for roles and users are those of `people.py`.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver import admin
+from timesheets.authserver import admin, people
 from timesheets.authserver.oauth.client_auth import secret_digest
 from timesheets.authserver.sealing import Sealer
 
@@ -45,6 +59,16 @@ CLIENT_KEYS = {
     "web_origins",
     "secret_env",
     "grants",
+}
+ROLE_KEYS = {"name", "description", "permissions"}
+USER_KEYS = {"email", "name", "user_type", "enabled", "roles", "password_env"}
+ROLE_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "description": str}
+USER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "email": str,
+    "name": str,
+    "user_type": str,
+    "enabled": bool,
+    "password_env": str,
 }
 API_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -143,15 +167,14 @@ async def _apply_api(
         report.changes.append(f"removed scope {value} from {identifier}")
 
 
-def _secret_from_env(name: str, spec: Mapping[str, Any]) -> str | None:
-    if "secret_env" not in spec:
+def _from_env(owner: str, spec: Mapping[str, Any], key: str) -> str | None:
+    """The value of the environment variable `spec[key]` names, if it names one."""
+    if key not in spec:
         return None
-    secret = os.environ.get(str(spec["secret_env"]))
-    if not secret:
-        raise admin.TenantError(
-            f"client {name}: environment variable {spec['secret_env']} is unset"
-        )
-    return secret
+    value = os.environ.get(str(spec[key]))
+    if not value:
+        raise admin.TenantError(f"{owner}: environment variable {spec[key]} is unset")
+    return value
 
 
 async def _apply_client(
@@ -160,7 +183,7 @@ async def _apply_client(
     name = spec.get("name")
     if not isinstance(name, str):
         raise admin.TenantError("every client needs a name")
-    secret = _secret_from_env(name, spec)
+    secret = _from_env(f"client {name}", spec, "secret_env")
     try:
         client = await admin.find_client(session, name)
     except admin.TenantError:
@@ -224,9 +247,101 @@ async def _apply_grants(
         report.changes.append(f"removed the grant of {name} on {identifier}")
 
 
+def _names(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise admin.TenantError(f"{where} must be an array of strings")
+    return value
+
+
+def _named(
+    spec: Mapping[str, Any], kind: str, key: str, types: dict[str, type | tuple[type, ...]]
+) -> str:
+    """The entry's name (`key` with its article: "a name"), its values' types checked."""
+    value = spec.get(key.split()[-1])
+    if not isinstance(value, str):
+        raise admin.TenantError(f"every {kind} needs {key}")
+    _check_types(f"{kind} {value}", spec, types)
+    return value
+
+
+async def _apply_role(session: AsyncSession, spec: Mapping[str, Any], report: ApplyReport) -> None:
+    name = _named(spec, "role", "a name", ROLE_TYPES)
+    wanted = spec.get("permissions", {})
+    if not isinstance(wanted, Mapping):
+        raise admin.TenantError(f"role {name}: permissions must map API identifiers to scopes")
+    wanted = {api: _names(scopes, f"role {name}: permissions") for api, scopes in wanted.items()}
+    try:
+        role = await people.find_role(session, name)
+    except admin.NotFound:
+        role = await people.create_role(session, name, str(spec.get("description", "")))
+        report.changes.append(f"created role {name}")
+        current: dict[str, list[str]] = {}
+    else:
+        if "description" in spec and spec["description"] != role.description:
+            await people.update_role(session, name, description=spec["description"])
+            report.changes.append(f"updated the description of role {name}")
+        current = await _role_permissions(session, role.id)
+    for identifier, scopes in wanted.items():
+        if current.get(identifier) != sorted(set(scopes)):
+            await people.set_permissions(session, name, identifier, scopes)
+            granted = " ".join(sorted(set(scopes))) or "no scopes"
+            report.changes.append(f"gave role {name} {granted} on {identifier}")
+    for identifier in sorted(set(current) - set(wanted)):
+        await people.set_permissions(session, name, identifier, [])
+        report.changes.append(f"removed the permissions of role {name} on {identifier}")
+
+
+async def _role_permissions(session: AsyncSession, role_id: int) -> dict[str, list[str]]:
+    """A role's permissions on the APIs a document describes (the built-in one is not)."""
+    system = {api.identifier for api in await admin.list_apis(session) if api.is_system}
+    every = await people.role_permissions(session, role_id)
+    return {api: scopes for api, scopes in every.items() if api not in system}
+
+
+def _password(email: str, spec: Mapping[str, Any]) -> str:
+    password = _from_env(f"user {email}", spec, "password_env")
+    if password is None:
+        raise admin.TenantError(f"user {email}: password_env is needed to create the user")
+    return password
+
+
+async def _apply_user(session: AsyncSession, spec: Mapping[str, Any], report: ApplyReport) -> None:
+    email = _named(spec, "user", "an email", USER_TYPES)
+    roles = _names(spec["roles"], f"user {email}: roles") if "roles" in spec else None
+    try:
+        user = await people.find_user(session, email)
+    except admin.NotFound:
+        user = await people.create_user(
+            session,
+            email=email,
+            name=str(spec.get("name", "")),
+            password=_password(email, spec),
+            user_type=str(spec.get("user_type", "Employee")),
+        )
+        report.changes.append(f"created user {user.email}")
+        held: list[str] = []
+    else:
+        before = (user.name, user.user_type)
+        await people.update_user(
+            session, user.id, name=spec.get("name"), user_type=spec.get("user_type")
+        )
+        if (user.name, user.user_type) != before:
+            report.changes.append(f"updated user {user.email}")
+        held = await people.user_roles(session, user.id)
+    for role in sorted(set(roles or ()) - set(held)):
+        await people.assign_role(session, user.id, role)
+        report.changes.append(f"gave user {user.email} role {role}")
+    if "enabled" in spec and spec["enabled"] != user.enabled:
+        await people.set_enabled(session, user.id, spec["enabled"])
+        report.changes.append(f"{'enabled' if user.enabled else 'disabled'} user {user.email}")
+    for role in sorted(set(held) - set(roles if roles is not None else held)):
+        await people.unassign_role(session, user.id, role)
+        report.changes.append(f"took role {role} from user {user.email}")
+
+
 async def apply(session: AsyncSession, sealer: Sealer, document: Mapping[str, Any]) -> ApplyReport:
     """Make the tenant match the document, in the caller's transaction."""
-    _table(document, "the document", {"apis", "clients"})
+    _table(document, "the document", {"apis", "clients", "roles", "users"})
     report = ApplyReport()
     for item in _list(document, "apis"):
         await _apply_api(session, sealer, _table(item, "an API", API_KEYS), report)
@@ -234,14 +349,21 @@ async def apply(session: AsyncSession, sealer: Sealer, document: Mapping[str, An
     for item in _list(document, "clients"):
         await _apply_client(session, _table(item, "a client", CLIENT_KEYS), report)
         await session.flush()
+    for item in _list(document, "roles"):
+        await _apply_role(session, _table(item, "a role", ROLE_KEYS), report)
+        await session.flush()
+    for item in _list(document, "users"):
+        await _apply_user(session, _table(item, "a user", USER_KEYS), report)
+        await session.flush()
     return report
 
 
 async def export(session: AsyncSession) -> dict[str, Any]:
     """The tenant as a document `apply` accepts, without any secret.
 
-    The built-in management API and grants of it are left out: they belong to this server
-    (its audience is made from the issuer) and each server makes its own.
+    The built-in management API, grants and permissions on it are left out: they belong
+    to this server (its audience is made from the issuer) and each server makes its own.
+    Users come without a password (nor password_env): add one to create them elsewhere.
     """
     apis = [
         {
@@ -273,4 +395,22 @@ async def export(session: AsyncSession) -> dict[str, Any]:
         }
         for client in await admin.list_clients(session)
     ]
-    return {"apis": apis, "clients": clients}
+    roles = [
+        {
+            "name": role.name,
+            "description": role.description,
+            "permissions": await _role_permissions(session, role.id),
+        }
+        for role in await people.list_roles(session)
+    ]
+    users = [
+        {
+            "email": user.email,
+            "name": user.name,
+            "user_type": user.user_type,
+            "enabled": user.enabled,
+            "roles": await people.user_roles(session, user.id),
+        }
+        for user in await people.list_users(session)
+    ]
+    return {"apis": apis, "clients": clients, "roles": roles, "users": users}
