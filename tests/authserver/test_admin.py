@@ -590,6 +590,18 @@ async def test_a_client_ref_resolves_to_the_client_with_that_id(tenant: Tenant) 
     assert found.client_id == "import-job-0001"
 
 
+async def test_a_client_is_first_party_unless_marked_third_party(tenant: Tenant) -> None:
+    await make_client(tenant, "Own App", app_type="spa")
+    await make_client(tenant, "Partner", app_type="spa", first_party=False)
+    stored_clients = {c.name: c.first_party for c in await tenant.run(admin.list_clients)}
+    assert stored_clients == {"Own App": True, "Partner": False}
+    changed = await tenant.run(lambda s: admin.update_client(s, "Own App", first_party=False))
+    assert changed == ["first_party"]
+    assert (await tenant.run(lambda s: admin.find_client(s, "Own App"))).first_party is False
+    unchanged = await tenant.run(lambda s: admin.update_client(s, "Partner", first_party=False))
+    assert unchanged == []
+
+
 async def test_list_clients_orders_by_name(tenant: Tenant) -> None:
     await make_client(tenant, "Zeta Job")
     await make_client(tenant, "Alpha App", app_type="spa")

@@ -332,8 +332,10 @@ async def test_client_commands_show_the_secret_once_and_rotate_it(
         "https://app.timesheets.test/callback",
         "--web-origin",
         "https://app.timesheets.test",
+        "--third-party",
     )
     assert list(fields(spa.stdout)) == ["client_id"]
+    assert fields((await cli("client", "show", "Web App")).stdout)["first_party"] == "False"
     assert "client_secret" not in spa.stdout + spa.stderr
 
     duplicate = await cli("client", "create", "--name", "Import Job", code=1)
@@ -359,6 +361,7 @@ async def test_client_commands_show_the_secret_once_and_rotate_it(
         "grant_types": "['client_credentials']",
         "redirect_uris": "[]",
         "web_origins": "[]",
+        "first_party": "True",
     }
     secrets_table = rows(shown.stdout)
     assert len(secrets_table) == 2
@@ -451,6 +454,7 @@ async def test_apply_then_export_round_trips_without_secrets(
         "grant_types": ["client_credentials"],
         "redirect_uris": [],
         "web_origins": [],
+        "first_party": True,
     }
     assert exported == {
         "apis": [

@@ -371,6 +371,19 @@ async def test_apply_enforces_the_client_rules_when_it_updates_a_client(
     assert await refused(tenant, changed) == message
 
 
+async def test_apply_marks_a_client_third_party_and_back(tenant: Tenant) -> None:
+    doc = document()
+    doc["clients"][2]["first_party"] = False
+    await apply(tenant, doc)
+    assert (await client_named(tenant, "Web App")).first_party is False
+    assert (await apply(tenant, doc)).changes == []
+    doc["clients"][2]["first_party"] = True
+    assert (await apply(tenant, doc)).changes == ["updated first_party of client Web App"]
+    assert (await client_named(tenant, "Web App")).first_party is True
+    doc["clients"][2]["first_party"] = "no"
+    assert await refused(tenant, doc) == "client Web App: first_party has the wrong type"
+
+
 async def test_apply_does_not_silently_ignore_a_changed_auth_method(tenant: Tenant) -> None:
     await apply(tenant, DOCUMENT)
     changed = document()
@@ -632,6 +645,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["client_credentials"],
                 "redirect_uris": [],
                 "web_origins": [],
+                "first_party": True,
                 "grants": [{"api": API, "scopes": ["batch:upload", "create:timesheets"]}],
             },
             {
@@ -642,6 +656,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["client_credentials"],
                 "redirect_uris": [],
                 "web_origins": [],
+                "first_party": True,
                 "grants": [
                     {"api": REPORTS, "scopes": ["read:reports"]},
                     {"api": API, "scopes": ["read:timesheets"]},
@@ -655,6 +670,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["authorization_code", "refresh_token"],
                 "redirect_uris": ["https://app.timesheets.test/callback"],
                 "web_origins": ["https://app.timesheets.test"],
+                "first_party": True,
                 "grants": [],
             },
         ],

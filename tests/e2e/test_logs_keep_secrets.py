@@ -25,7 +25,6 @@ import base64
 import html
 import json
 import re
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -264,6 +263,7 @@ grants = [{{ api = "{AUDIENCE}", scopes = ["read:timesheets", "create:timesheets
 name = "Partner"
 client_id = "partner-app"
 type = "spa"
+first_party = false
 redirect_uris = ["{PARTNER_REDIRECT}"]
 grants = [{{ api = "{AUDIENCE}", scopes = ["read:timesheets"] }}]
 
@@ -297,14 +297,6 @@ grants = [{{ api = "{REPORTS}", scopes = ["read:reports"] }}]
     secrets.basic("Nightly Report client secret", *clients["Nightly Report"])
     secrets.add("the person's password", PASSWORD)
     secrets.add("a wrong password", WRONG_PASSWORD)
-
-    # The CLI registers first-party clients only; the partner asks people for consent.
-    database = sqlite3.connect(tenant.data_dir / "authserver.db")
-    try:
-        with database:
-            database.execute("UPDATE clients SET first_party = 0 WHERE name = 'Partner'")
-    finally:
-        database.close()
     return clients
 
 

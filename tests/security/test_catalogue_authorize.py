@@ -70,8 +70,8 @@ async def _setup(server: AuthServer, *, second_user: bool = False) -> Clients:
             app_type="spa",
             redirect_uris=(PARTNER_REDIRECT,),
             web_origins=(PARTNER_ORIGIN,),
+            first_party=False,
         )
-        partner.client.first_party = False
         for created in (spa, two, partner):
             await admin.add_grant(session, created.client.client_id, AUDIENCE, ["read:timesheets"])
         await people.create_role(session, "Employee", permissions={AUDIENCE: ["read:timesheets"]})

@@ -415,8 +415,12 @@ async def create_client(
     web_origins: tuple[str, ...] = (),
     client_id: str | None = None,
     secret: str | None = None,
+    first_party: bool = True,
 ) -> CreatedClient:
-    """Register a client; a confidential one gets a generated 256-bit secret."""
+    """Register a client; a confidential one gets a generated 256-bit secret.
+
+    A third-party client (`first_party=False`) asks people for their consent.
+    """
     name = _check_name("client", name)
     public = app_type in ("spa", "native")
     auth_method = auth_method or ("none" if public else "client_secret_post")
@@ -437,6 +441,7 @@ async def create_client(
         grant_types=list(grant_types),
         redirect_uris=[_check_redirect_uri(u) for u in redirect_uris],
         web_origins=[_check_origin(o) for o in web_origins],
+        first_party=first_party,
         created_at=now_utc(),
         secrets=[],
     )
@@ -465,6 +470,7 @@ async def update_client(
     grant_types: tuple[str, ...] | None = None,
     redirect_uris: tuple[str, ...] | None = None,
     web_origins: tuple[str, ...] | None = None,
+    first_party: bool | None = None,
 ) -> list[str]:
     """Change a client's settings under the same rules as creation; returns what changed.
 
@@ -496,6 +502,9 @@ async def update_client(
     if web_origins is not None and list(web_origins) != client.web_origins:
         client.web_origins = [_check_origin(o) for o in web_origins]
         changes.append("web_origins")
+    if first_party is not None and first_party != client.first_party:
+        client.first_party = first_party
+        changes.append("first_party")
     if changes:
         await audit.change(session, "client.updated", client.client_id, changed=changes)
     return changes

@@ -233,6 +233,9 @@ def client_create(
     ] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
     web_origin: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
+    third_party: Annotated[
+        bool, typer.Option("--third-party", help="Ask people for consent (not our own app).")
+    ] = False,
 ) -> None:
     """Register a client; a confidential one gets a secret, shown once."""
     from timesheets.authserver import admin
@@ -246,6 +249,7 @@ def client_create(
             grant_types=tuple(grant_type) if grant_type else None,
             redirect_uris=tuple(redirect_uri or ()),
             web_origins=tuple(web_origin or ()),
+            first_party=not third_party,
         )
 
     created = _run(ctx, work)
@@ -284,6 +288,7 @@ def client_show(ctx: typer.Context, client: str) -> None:
         "grant_types",
         "redirect_uris",
         "web_origins",
+        "first_party",
     ):
         out.print(f"{key}: {getattr(found, key)}")
     _table(

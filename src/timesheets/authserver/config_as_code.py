@@ -59,6 +59,7 @@ CLIENT_KEYS = {
     "web_origins",
     "secret_env",
     "grants",
+    "first_party",
 }
 ROLE_KEYS = {"name", "description", "permissions"}
 USER_KEYS = {"email", "name", "user_type", "enabled", "roles", "password_env"}
@@ -177,12 +178,17 @@ def _from_env(owner: str, spec: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _optional_tuple(spec: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    return tuple(spec[key]) if key in spec else None
+
+
 async def _apply_client(
     session: AsyncSession, spec: Mapping[str, Any], report: ApplyReport
 ) -> None:
     name = spec.get("name")
     if not isinstance(name, str):
         raise admin.TenantError("every client needs a name")
+    _check_types(f"client {name}", spec, {"first_party": bool})
     secret = _from_env(f"client {name}", spec, "secret_env")
     try:
         client = await admin.find_client(session, name)
@@ -192,11 +198,12 @@ async def _apply_client(
             name=name,
             app_type=str(spec.get("type", "machine")),
             auth_method=spec.get("token_endpoint_auth_method"),
-            grant_types=tuple(spec["grant_types"]) if "grant_types" in spec else None,
+            grant_types=_optional_tuple(spec, "grant_types"),
             redirect_uris=tuple(spec.get("redirect_uris", ())),
             web_origins=tuple(spec.get("web_origins", ())),
             client_id=spec.get("client_id"),
             secret=secret,
+            first_party=spec.get("first_party", True),
         )
         client = created.client
         report.changes.append(f"created client {name}")
@@ -209,9 +216,10 @@ async def _apply_client(
             session,
             name,
             auth_method=spec.get("token_endpoint_auth_method"),
-            grant_types=tuple(spec["grant_types"]) if "grant_types" in spec else None,
-            redirect_uris=tuple(spec["redirect_uris"]) if "redirect_uris" in spec else None,
-            web_origins=tuple(spec["web_origins"]) if "web_origins" in spec else None,
+            grant_types=_optional_tuple(spec, "grant_types"),
+            redirect_uris=_optional_tuple(spec, "redirect_uris"),
+            web_origins=_optional_tuple(spec, "web_origins"),
+            first_party=spec.get("first_party"),
         )
         report.changes += [f"updated {key} of client {name}" for key in changed]
         if secret is not None and secret_digest(secret) not in {s.digest for s in client.secrets}:
@@ -387,6 +395,7 @@ async def export(session: AsyncSession) -> dict[str, Any]:
             "grant_types": client.grant_types,
             "redirect_uris": client.redirect_uris,
             "web_origins": client.web_origins,
+            "first_party": client.first_party,
             "grants": [
                 {"api": api.identifier, "scopes": grant.scopes}
                 for owner, api, grant in grants

@@ -112,6 +112,23 @@ async def test_spa_settings_update_with_if_match_and_list(management: Management
     assert (await management.call("GET", path, token)).status_code == 404
 
 
+async def test_a_client_is_marked_third_party_on_create_and_update(
+    management: Management,
+) -> None:
+    token = await management.token()
+    spa = {"app_type": "spa", "redirect_uris": ["https://partner.example/callback"]}
+    own = await _client(management, token, name="Own App", **spa)
+    partner = await _client(management, token, name="Partner", first_party=False, **spa)
+    assert (own["first_party"], partner["first_party"]) == (True, False)
+    path = f"clients/{own['client_id']}"
+    moved = await management.call("PATCH", path, token, json={"first_party": False})
+    assert moved.status_code == 200, moved.text
+    assert (await management.call("GET", path, token)).json()["first_party"] is False
+    refused = await management.call("PATCH", path, token, json={"first_party": "maybe"})
+    assert refused.status_code == 422
+    assert "first_party" in [error["field"] for error in refused.json()["errors"]]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

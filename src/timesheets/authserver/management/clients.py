@@ -71,6 +71,7 @@ async def create_client(
             grant_types=_tuple(body.grant_types),
             redirect_uris=tuple(body.redirect_uris),
             web_origins=tuple(body.web_origins),
+            first_party=body.first_party,
         )
         answer = views.client(created.client)
         if created.secret is not None:
@@ -123,6 +124,7 @@ async def update_client(
             grant_types=_tuple(body.grant_types),
             redirect_uris=_tuple(body.redirect_uris),
             web_origins=_tuple(body.web_origins),
+            first_party=body.first_party,
         )
         return views.client(client)
 

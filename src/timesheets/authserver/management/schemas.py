@@ -55,6 +55,7 @@ class ClientCreate(Body):
     grant_types: list[str] | None = None
     redirect_uris: list[str] = []
     web_origins: list[str] = []
+    first_party: bool = True
 
 
 class ClientUpdate(Body):
@@ -66,6 +67,7 @@ class ClientUpdate(Body):
     grant_types: list[str] | None = None
     redirect_uris: list[str] | None = None
     web_origins: list[str] | None = None
+    first_party: bool | None = None
 
 
 class SecretRotation(Body):
