@@ -98,6 +98,7 @@ async def _web_client(session: AsyncSession, web_url: str) -> dict[str, str]:
             app_type="spa",
             redirect_uris=(redirect_uri,),
             web_origins=(web_url,),
+            post_logout_redirect_uris=(web_url,),
         )
         await admin.add_grant(session, WEB_CLIENT, AUDIENCE, ROLES["Manager"])
         client = created.client

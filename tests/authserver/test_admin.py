@@ -602,6 +602,27 @@ async def test_a_client_is_first_party_unless_marked_third_party(tenant: Tenant)
     assert unchanged == []
 
 
+async def test_post_logout_redirect_uris_are_absolute_without_fragment(tenant: Tenant) -> None:
+    created = await make_client(
+        tenant, "Web App", app_type="spa", post_logout_redirect_uris=("https://app.test/",)
+    )
+    assert created.client.post_logout_redirect_uris == ["https://app.test/"]
+    before = await counts(tenant)
+    for uri in ("/out", "https://app.test/#top"):
+        with pytest.raises(admin.TenantError) as caught:
+            await tenant.run(
+                lambda s, uri=uri: admin.update_client(
+                    s, "Web App", post_logout_redirect_uris=(uri,)
+                )
+            )
+        assert caught.value.field == "post_logout_redirect_uris"
+    with pytest.raises(admin.TenantError):
+        await make_client(tenant, "Other", app_type="spa", post_logout_redirect_uris=("/x",))
+    assert await counts(tenant) == before
+    stored_client = await tenant.run(lambda s: admin.find_client(s, "Web App"))
+    assert stored_client.post_logout_redirect_uris == ["https://app.test/"]
+
+
 async def test_list_clients_orders_by_name(tenant: Tenant) -> None:
     await make_client(tenant, "Zeta Job")
     await make_client(tenant, "Alpha App", app_type="spa")

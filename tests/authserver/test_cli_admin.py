@@ -333,9 +333,13 @@ async def test_client_commands_show_the_secret_once_and_rotate_it(
         "--web-origin",
         "https://app.timesheets.test",
         "--third-party",
+        "--post-logout-redirect-uri",
+        "https://app.timesheets.test/",
     )
     assert list(fields(spa.stdout)) == ["client_id"]
-    assert fields((await cli("client", "show", "Web App")).stdout)["first_party"] == "False"
+    shown_spa = fields((await cli("client", "show", "Web App")).stdout)
+    assert shown_spa["first_party"] == "False"
+    assert shown_spa["post_logout_redirect_uris"] == "['https://app.timesheets.test/']"
     assert "client_secret" not in spa.stdout + spa.stderr
 
     duplicate = await cli("client", "create", "--name", "Import Job", code=1)
@@ -361,6 +365,7 @@ async def test_client_commands_show_the_secret_once_and_rotate_it(
         "grant_types": "['client_credentials']",
         "redirect_uris": "[]",
         "web_origins": "[]",
+        "post_logout_redirect_uris": "[]",
         "first_party": "True",
     }
     secrets_table = rows(shown.stdout)
@@ -454,6 +459,7 @@ async def test_apply_then_export_round_trips_without_secrets(
         "grant_types": ["client_credentials"],
         "redirect_uris": [],
         "web_origins": [],
+        "post_logout_redirect_uris": [],
         "first_party": True,
     }
     assert exported == {

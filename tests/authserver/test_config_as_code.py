@@ -371,6 +371,24 @@ async def test_apply_enforces_the_client_rules_when_it_updates_a_client(
     assert await refused(tenant, changed) == message
 
 
+async def test_apply_sets_the_post_logout_redirect_uris_of_a_client(tenant: Tenant) -> None:
+    doc = document()
+    doc["clients"][2]["post_logout_redirect_uris"] = ["https://app.timesheets.test/"]
+    await apply(tenant, doc)
+    web_app = await client_named(tenant, "Web App")
+    assert web_app.post_logout_redirect_uris == ["https://app.timesheets.test/"]
+    assert (await export(tenant))["clients"][2]["post_logout_redirect_uris"] == [
+        "https://app.timesheets.test/"
+    ]
+    doc["clients"][2]["post_logout_redirect_uris"] = []
+    report = await apply(tenant, doc)
+    assert report.changes == ["updated post_logout_redirect_uris of client Web App"]
+    doc["clients"][2]["post_logout_redirect_uris"] = ["/signed-out"]
+    assert await refused(tenant, doc) == (
+        "post-logout redirect URI '/signed-out' must be absolute and have no fragment"
+    )
+
+
 async def test_apply_marks_a_client_third_party_and_back(tenant: Tenant) -> None:
     doc = document()
     doc["clients"][2]["first_party"] = False
@@ -645,6 +663,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["client_credentials"],
                 "redirect_uris": [],
                 "web_origins": [],
+                "post_logout_redirect_uris": [],
                 "first_party": True,
                 "grants": [{"api": API, "scopes": ["batch:upload", "create:timesheets"]}],
             },
@@ -656,6 +675,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["client_credentials"],
                 "redirect_uris": [],
                 "web_origins": [],
+                "post_logout_redirect_uris": [],
                 "first_party": True,
                 "grants": [
                     {"api": REPORTS, "scopes": ["read:reports"]},
@@ -670,6 +690,7 @@ async def test_export_describes_the_tenant_exactly(tenant: Tenant) -> None:
                 "grant_types": ["authorization_code", "refresh_token"],
                 "redirect_uris": ["https://app.timesheets.test/callback"],
                 "web_origins": ["https://app.timesheets.test"],
+                "post_logout_redirect_uris": [],
                 "first_party": True,
                 "grants": [],
             },

@@ -109,13 +109,17 @@ def _check_lifetime(seconds: int) -> int:
     return seconds
 
 
-def _check_redirect_uri(uri: str) -> str:
+def _check_redirect_uri(uri: str, field: str = "redirect_uris") -> str:
     parts = urlsplit(uri)
     if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
-        raise TenantError(
-            f"redirect URI {uri!r} must be absolute and have no fragment", "redirect_uris"
-        )
+        kind = "post-logout redirect URI" if field != "redirect_uris" else "redirect URI"
+        raise TenantError(f"{kind} {uri!r} must be absolute and have no fragment", field)
     return uri
+
+
+def _check_post_logout_uris(uris: tuple[str, ...]) -> list[str]:
+    """OpenID Connect RP-Initiated Logout 1.0 §3.1: post_logout_redirect_uris, absolute."""
+    return [_check_redirect_uri(u, "post_logout_redirect_uris") for u in uris]
 
 
 def _check_origin(origin: str) -> str:
@@ -416,6 +420,7 @@ async def create_client(
     client_id: str | None = None,
     secret: str | None = None,
     first_party: bool = True,
+    post_logout_redirect_uris: tuple[str, ...] = (),
 ) -> CreatedClient:
     """Register a client; a confidential one gets a generated 256-bit secret.
 
@@ -442,6 +447,7 @@ async def create_client(
         redirect_uris=[_check_redirect_uri(u) for u in redirect_uris],
         web_origins=[_check_origin(o) for o in web_origins],
         first_party=first_party,
+        post_logout_redirect_uris=_check_post_logout_uris(post_logout_redirect_uris),
         created_at=now_utc(),
         secrets=[],
     )
@@ -471,6 +477,7 @@ async def update_client(
     redirect_uris: tuple[str, ...] | None = None,
     web_origins: tuple[str, ...] | None = None,
     first_party: bool | None = None,
+    post_logout_redirect_uris: tuple[str, ...] | None = None,
 ) -> list[str]:
     """Change a client's settings under the same rules as creation; returns what changed.
 
@@ -505,6 +512,12 @@ async def update_client(
     if first_party is not None and first_party != client.first_party:
         client.first_party = first_party
         changes.append("first_party")
+    if (
+        post_logout_redirect_uris is not None
+        and list(post_logout_redirect_uris) != client.post_logout_redirect_uris
+    ):
+        client.post_logout_redirect_uris = _check_post_logout_uris(post_logout_redirect_uris)
+        changes.append("post_logout_redirect_uris")
     if changes:
         await audit.change(session, "client.updated", client.client_id, changed=changes)
     return changes

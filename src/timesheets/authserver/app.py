@@ -21,7 +21,7 @@ from timesheets.authserver.console import router as console_router
 from timesheets.authserver.cors import RegisteredOriginsCors
 from timesheets.authserver.management import errors as management_errors
 from timesheets.authserver.management.router import router as management_router
-from timesheets.authserver.routers import discovery, interaction
+from timesheets.authserver.routers import discovery, interaction, logout
 from timesheets.authserver.routers.token import TokenEndpoint
 from timesheets.authserver.routers.token_management import introspect, revoke, userinfo
 from timesheets.authserver.runtime import Runtime
@@ -233,6 +233,7 @@ def create_app(settings: AuthServerSettings, *, prepare_on_start: bool = True) -
     app.state.runtime = runtime
     app.include_router(discovery.router)
     app.include_router(interaction.router)
+    app.include_router(logout.router)
     app.include_router(console_router)
     app.include_router(management_router)
     management_errors.install(app)

@@ -233,6 +233,9 @@ def client_create(
     ] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
     web_origin: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Where a logout may return to; repeatable.")
+    ] = None,
     third_party: Annotated[
         bool, typer.Option("--third-party", help="Ask people for consent (not our own app).")
     ] = False,
@@ -250,6 +253,7 @@ def client_create(
             redirect_uris=tuple(redirect_uri or ()),
             web_origins=tuple(web_origin or ()),
             first_party=not third_party,
+            post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         )
 
     created = _run(ctx, work)
@@ -288,6 +292,7 @@ def client_show(ctx: typer.Context, client: str) -> None:
         "grant_types",
         "redirect_uris",
         "web_origins",
+        "post_logout_redirect_uris",
         "first_party",
     ):
         out.print(f"{key}: {getattr(found, key)}")

@@ -57,6 +57,7 @@ CLIENT_KEYS = {
     "grant_types",
     "redirect_uris",
     "web_origins",
+    "post_logout_redirect_uris",
     "secret_env",
     "grants",
     "first_party",
@@ -201,6 +202,7 @@ async def _apply_client(
             grant_types=_optional_tuple(spec, "grant_types"),
             redirect_uris=tuple(spec.get("redirect_uris", ())),
             web_origins=tuple(spec.get("web_origins", ())),
+            post_logout_redirect_uris=tuple(spec.get("post_logout_redirect_uris", ())),
             client_id=spec.get("client_id"),
             secret=secret,
             first_party=spec.get("first_party", True),
@@ -220,6 +222,7 @@ async def _apply_client(
             redirect_uris=_optional_tuple(spec, "redirect_uris"),
             web_origins=_optional_tuple(spec, "web_origins"),
             first_party=spec.get("first_party"),
+            post_logout_redirect_uris=_optional_tuple(spec, "post_logout_redirect_uris"),
         )
         report.changes += [f"updated {key} of client {name}" for key in changed]
         if secret is not None and secret_digest(secret) not in {s.digest for s in client.secrets}:
@@ -395,6 +398,7 @@ async def export(session: AsyncSession) -> dict[str, Any]:
             "grant_types": client.grant_types,
             "redirect_uris": client.redirect_uris,
             "web_origins": client.web_origins,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "first_party": client.first_party,
             "grants": [
                 {"api": api.identifier, "scopes": grant.scopes}

@@ -90,6 +90,9 @@ class Client(Base):
     grant_types: Mapped[list[str]] = mapped_column(JSON)
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     web_origins: Mapped[list[str]] = mapped_column(JSON)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     first_party: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]

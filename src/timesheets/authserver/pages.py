@@ -91,6 +91,13 @@ def form_allowed(runtime: Runtime, request: Request, form: dict[str, str]) -> bo
     return bool(cookie) and hmac.compare_digest(token, csrf_token(runtime, cookie or ""))
 
 
+def form_refused(runtime: Runtime, request: Request) -> Response:
+    """The answer to a form post `form_allowed` refuses."""
+    return message(
+        runtime, request, 403, "Request refused", "The form expired or came from elsewhere."
+    )
+
+
 def set_session_cookie(runtime: Runtime, response: Response, value: str) -> None:
     """The login session cookie: HttpOnly, SameSite=Lax, Secure outside loopback http."""
     response.set_cookie(

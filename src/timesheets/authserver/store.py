@@ -50,6 +50,7 @@ async def load_client(session: AsyncSession, client_id: str) -> ClientView | Non
         redirect_uris=tuple(client.redirect_uris),
         web_origins=tuple(client.web_origins),
         first_party=client.first_party,
+        post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
     )
 
 

@@ -53,6 +53,7 @@ class WebConfig:
             "token_endpoint": f"{base}/oauth/token",
             "revocation_endpoint": f"{base}/oauth/revoke",
             "end_session_endpoint": f"{base}/logout",
+            "post_logout_redirect_uri": self.web_url,
         }
 
     def headers(self) -> dict[str, str]:

@@ -124,6 +124,15 @@ async def test_a_client_is_marked_third_party_on_create_and_update(
     moved = await management.call("PATCH", path, token, json={"first_party": False})
     assert moved.status_code == 200, moved.text
     assert (await management.call("GET", path, token)).json()["first_party"] is False
+    logout = {"post_logout_redirect_uris": ["https://partner.example/"]}
+    registered = await management.call("PATCH", path, token, json=logout)
+    assert registered.json()["post_logout_redirect_uris"] == ["https://partner.example/"]
+    relative = await management.call(
+        "PATCH", path, token, json={"post_logout_redirect_uris": ["/out"]}
+    )
+    assert relative.status_code == 422
+    assert [e["field"] for e in relative.json()["errors"]] == ["post_logout_redirect_uris"]
+    assert (await management.call("GET", path, token)).json() == registered.json()
     refused = await management.call("PATCH", path, token, json={"first_party": "maybe"})
     assert refused.status_code == 422
     assert "first_party" in [error["field"] for error in refused.json()["errors"]]

@@ -72,6 +72,7 @@ async def create_client(
             redirect_uris=tuple(body.redirect_uris),
             web_origins=tuple(body.web_origins),
             first_party=body.first_party,
+            post_logout_redirect_uris=tuple(body.post_logout_redirect_uris),
         )
         answer = views.client(created.client)
         if created.secret is not None:
@@ -125,6 +126,7 @@ async def update_client(
             redirect_uris=_tuple(body.redirect_uris),
             web_origins=_tuple(body.web_origins),
             first_party=body.first_party,
+            post_logout_redirect_uris=_tuple(body.post_logout_redirect_uris),
         )
         return views.client(client)
 

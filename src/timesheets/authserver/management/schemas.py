@@ -56,6 +56,7 @@ class ClientCreate(Body):
     redirect_uris: list[str] = []
     web_origins: list[str] = []
     first_party: bool = True
+    post_logout_redirect_uris: list[str] = []
 
 
 class ClientUpdate(Body):
@@ -68,6 +69,7 @@ class ClientUpdate(Body):
     redirect_uris: list[str] | None = None
     web_origins: list[str] | None = None
     first_party: bool | None = None
+    post_logout_redirect_uris: list[str] | None = None
 
 
 class SecretRotation(Body):

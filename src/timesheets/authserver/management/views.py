@@ -51,6 +51,7 @@ def client(row: Client) -> dict[str, Any]:
         "grant_types": list(row.grant_types),
         "redirect_uris": list(row.redirect_uris),
         "web_origins": list(row.web_origins),
+        "post_logout_redirect_uris": list(row.post_logout_redirect_uris),
         "enabled": row.enabled,
         "first_party": row.first_party,
         "secrets": [

@@ -46,6 +46,7 @@ class ClientView:
     redirect_uris: tuple[str, ...] = ()
     web_origins: tuple[str, ...] = ()
     first_party: bool = True
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     def active_digests(self, now: datetime) -> list[bytes]:
         """Digests of the secrets that work at `now`."""

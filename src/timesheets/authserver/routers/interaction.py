@@ -1,4 +1,4 @@
-"""The browser side of the authorization server: `/authorize`, login, consent, logout.
+"""The browser side of the authorization server: `/authorize`, login, consent.
 
 Errors before the client and its redirect URI are confirmed are shown on a page;
 later ones go back to the client with `state` (RFC 6749 §4.1.2.1).
@@ -376,27 +376,3 @@ async def consent(request: Request) -> Response:
         # RFC 9207 §2: the iss parameter is in error responses too.
         return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
     return await _finish(runtime, client, auth, *signed_in)
-
-
-@router.get("/logout")
-@router.get("/v2/logout")
-async def logout(request: Request) -> Response:
-    """End the session; return to a registered URL of the client if one is named."""
-    runtime = runtime_of(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        async with runtime.sessions() as session, session.begin():
-            # The write lock first: end_session reads the session before it deletes it,
-            # and on SQLite that upgrade fails at once if another worker wrote meanwhile.
-            await session.connection(execution_options={db.IMMEDIATE: True})
-            await grants.end_session(session, cookie)
-    params = dict(parse_qsl(request.url.query))
-    target = params.get("post_logout_redirect_uri") or params.get("returnTo")
-    client = await runtime.client(params["client_id"]) if "client_id" in params else None
-    allowed = set(client.redirect_uris) | set(client.web_origins) if client else set()
-    if target and target in allowed:
-        response: Response = RedirectResponse(target, status_code=303)
-    else:
-        response = message(runtime, request, 200, "Signed out", "You are signed out of Timesheets.")
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response

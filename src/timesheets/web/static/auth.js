@@ -127,6 +127,7 @@ export class Auth {
 
   async signOut() {
     const refresh = this.tokens?.refresh_token;
+    const idToken = this.tokens?.id_token;
     this.expire();
     if (refresh) {
       await fetch(this.config.revocation_endpoint, {
@@ -135,7 +136,9 @@ export class Auth {
         body: new URLSearchParams({ token: refresh, client_id: this.config.client_id }),
       }).catch(() => {});
     }
-    const params = new URLSearchParams({ client_id: this.config.client_id, post_logout_redirect_uri: this.config.web_url });
+    // With the ID token as hint the session ends without asking (RP-Initiated Logout 1.0 §2).
+    const params = new URLSearchParams({ client_id: this.config.client_id, post_logout_redirect_uri: this.config.post_logout_redirect_uri });
+    if (idToken) params.set("id_token_hint", idToken);
     location.assign(`${this.config.end_session_endpoint}?${params}`);
   }
 }
