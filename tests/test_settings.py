@@ -27,8 +27,14 @@ def test_https_or_loopback_http_issuers_are_taken(issuer: str) -> None:
 
 @pytest.mark.parametrize(
     "issuer",
-    ["https://", "https:///path", "ftp://login.abc.example", "login.abc.example"]
-    + ["https://login.abc.example/?tenant=1", "https://login.abc.example/#x"],
+    [
+        "https://",
+        "https:///path",
+        "ftp://login.abc.example",
+        "login.abc.example",
+        "https://login.abc.example/?tenant=1",
+        "https://login.abc.example/#x",
+    ],
 )
 def test_an_issuer_that_is_not_an_https_url_with_a_host_is_refused(issuer: str) -> None:
     with pytest.raises(ValidationError, match="issuer must be an https URL with a host"):

@@ -1,4 +1,4 @@
-"""Migration 0006: clients get post-logout redirect URIs, their web origins at first
+"""Migration 0008: clients get post-logout redirect URIs, their web origins at first
 (so that existing sign-outs keep working); down again, the column goes. SQLite and
 PostgreSQL."""
 
@@ -25,16 +25,16 @@ INSERT = text(
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The authorization server's database at revision 0005."""
+    """The authorization server's database at revision 0007."""
     engine = db.create_engine(database_url)
-    await db.upgrade(engine, MIGRATIONS, "0005")
+    await db.upgrade(engine, MIGRATIONS, "0007")
     yield engine
     await engine.dispose()
 
 
 def _migrate(connection: Connection, revision: str) -> None:
     config = db._alembic_config(MIGRATIONS, connection)
-    if revision == "0005":
+    if revision == "0007":
         command.downgrade(config, revision)
     else:
         command.upgrade(config, revision)
@@ -51,17 +51,17 @@ def _columns(connection: Connection) -> set[str]:
     return {column["name"] for column in inspect(connection).get_columns("clients")}
 
 
-async def test_0006_copies_web_origins_and_downgrades(engine: AsyncEngine) -> None:
+async def test_0008_copies_web_origins_and_downgrades(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.execute(
             INSERT, {"id": "old-spa-01", "name": "Old", "origins": '["https://app.test"]'}
         )
         await connection.execute(INSERT, {"id": "old-job-01", "name": "Job", "origins": "[]"})
-        await connection.run_sync(_migrate, "0006")
+        await connection.run_sync(_migrate, "0008")
         upgraded = await connection.run_sync(_uris)
         await connection.execute(INSERT, {"id": "new-spa-01", "name": "New", "origins": "[]"})
         with_new = await connection.run_sync(_uris)
-        await connection.run_sync(_migrate, "0005")
+        await connection.run_sync(_migrate, "0007")
         downgraded = await connection.run_sync(_columns)
     assert upgraded == {"old-job-01": [], "old-spa-01": ["https://app.test"]}
     assert with_new["new-spa-01"] == []
