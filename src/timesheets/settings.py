@@ -125,6 +125,16 @@ class AuthServerSettings(BaseSettings):
     key_publish_margin_seconds: Annotated[
         int, Field(ge=0, description="Extra time a rotated-out key stays published.")
     ] = 300
+    key_min_published_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="How long a next key must have been published before a rotation "
+            "makes it sign, unless forced: at least twice `key_cache_seconds` (this "
+            "server's cache, then the JWKS `Cache-Control: max-age`) plus the resource "
+            "servers' `jwks_refetch_seconds`, so that they know a key before it signs.",
+        ),
+    ] = 60
     secret_overlap_seconds: Annotated[
         int, Field(ge=0, description="Default time an old client secret keeps working.")
     ] = 86400

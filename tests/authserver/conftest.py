@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from timesheets.authserver import admin
 from timesheets.authserver.app import create_app, create_runtime, prepare
 from timesheets.authserver.models import Base, ResourceServer
 from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.store import load_keys
 from timesheets.settings import AuthServerSettings
 
 ALL_SCOPES = {
@@ -93,6 +95,18 @@ class Tenant:
         async with self.runtime.sessions() as session, session.begin():
             await session.connection(execution_options={db.IMMEDIATE: True})
             return await work(session)
+
+    async def next_keys_published(self, seconds_ago: int) -> None:
+        """Make the next signing keys look published `seconds_ago`, whenever the template
+        database was made: a rotation waits `key_min_published_seconds` from then."""
+        created_at = self.runtime.now() - timedelta(seconds=seconds_ago)
+
+        async def move(session: Any) -> None:
+            for row in await load_keys(session):
+                if row.activated_at is None:
+                    row.created_at = created_at
+
+        await self.run(move)
 
     async def row_counts(self) -> dict[str, int]:
         """Rows per table, to prove that a refused request stored nothing.

@@ -393,15 +393,19 @@ async def test_client_commands_show_the_secret_once_and_rotate_it(
     assert new.expires_at is None
 
 
-async def test_keys_rotate_promotes_the_next_key_and_keeps_the_old_one_published(
-    cli: Cli,
-) -> None:
-    def states(text: str) -> dict[str, list[str]]:
-        table = rows(text)
-        assert {row[1] for row in table} == {"RS256"}
-        return {row[0]: row for row in table}
+def key_states(text: str) -> dict[str, list[str]]:
+    """The rows of `keys list` by kid (RS256 keys only)."""
+    table = rows(text)
+    assert {row[1] for row in table} == {"RS256"}
+    return {row[0]: row for row in table}
 
-    before = states((await cli("keys", "list")).stdout)
+
+async def test_keys_rotate_promotes_the_next_key_and_keeps_the_old_one_published(
+    cli: Cli, database_url: str, open_tenant: Callable[..., Any]
+) -> None:
+    before = key_states((await cli("keys", "list")).stdout)
+    async with open_tenant(database_url) as tenant:
+        await tenant.next_keys_published(3600)
     assert sorted(row[2] for row in before.values()) == ["current", "next"]
     current = next(kid for kid, row in before.items() if row[2] == "current")
     upcoming = next(kid for kid, row in before.items() if row[2] == "next")
@@ -415,7 +419,7 @@ async def test_keys_rotate_promotes_the_next_key_and_keeps_the_old_one_published
     assert match, rotated.stdout
     fresh = match.group(1)
 
-    after = states((await cli("keys", "list")).stdout)
+    after = key_states((await cli("keys", "list")).stdout)
     assert {kid: row[2] for kid, row in after.items()} == {
         current: "previous",
         upcoming: "current",
@@ -598,6 +602,28 @@ async def test_missing_key_encryption_key_is_refused_outside_dev_mode(tmp_path: 
         placeholder.stderr
     )
     assert not database.exists()
+
+
+async def test_keys_rotate_refuses_an_algorithm_without_keys_and_a_next_key_just_published(
+    cli: Cli, database_url: str, open_tenant: Callable[..., Any]
+) -> None:
+    """`--force` promotes a next key however recent; a refusal changes nothing."""
+    await cli("keys", "list")
+    async with open_tenant(database_url) as tenant:
+        await tenant.next_keys_published(0)
+    before = (await cli("keys", "list")).stdout
+
+    no_keys = await cli("keys", "rotate", "--alg", "ES256", code=1)
+    assert "no ES256 key signs yet" in one_line(no_keys.stderr)
+    too_soon = await cli("keys", "rotate", code=1)
+    assert "resource servers may not have fetched it yet" in one_line(too_soon.stderr)
+    assert "or force the rotation" in one_line(too_soon.stderr)
+    assert no_keys.stdout == too_soon.stdout == ""
+    assert (await cli("keys", "list")).stdout == before
+
+    upcoming = next(kid for kid, row in key_states(before).items() if row[2] == "next")
+    forced = await cli("keys", "rotate", "--force")
+    assert forced.stdout.startswith(f"signing with {upcoming};"), forced.stdout
 
 
 async def test_another_key_encryption_key_is_refused_naming_the_setting(

@@ -8,6 +8,7 @@ The server under test reloads keys on every request (`key_cache_seconds=0`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -363,3 +364,52 @@ async def test_the_jwks_carries_use_without_key_ops_also_for_keys_stored_with_bo
     for key in keys:
         assert key["use"] == "sig"
         assert "key_ops" not in key
+
+
+def _lifecycle(rows: list[SigningKey]) -> list[tuple[Any, ...]]:
+    return [
+        (r.kid, r.alg, r.created_at, r.activated_at, r.deactivated_at, r.retire_at) for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("alg", "reason"),
+    [
+        ("ES256", "no ES256 key signs yet, there is nothing to rotate"),
+        ("RS256", "resource servers may not have fetched it yet"),
+    ],
+)
+async def test_a_refused_rotation_is_logged_and_changes_nothing(
+    tenant: Tenant, alg: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No key of the algorithm, or a next key published just now (the setting's 60 s)."""
+    runtime = tenant.runtime
+    await tenant.next_keys_published(0)
+    before = _lifecycle(await tenant.run(load_keys))
+    counts = await tenant.row_counts()
+    caplog.set_level(logging.INFO, logger="timesheets.authserver.keyring")
+
+    with pytest.raises(admin.Conflict, match=reason):
+        await tenant.run(lambda session: runtime.rotate_keys(session, alg, ONE_HOUR, force=False))
+
+    assert _lifecycle(await tenant.run(load_keys)) == before
+    assert await tenant.row_counts() == counts
+    refusals = [r for r in caplog.records if r.getMessage() == "key rotation refused"]
+    assert [(r.__dict__["alg"], reason in r.__dict__["reason"]) for r in refusals] == [(alg, True)]
+
+
+async def test_a_next_key_published_long_enough_or_forced_is_promoted(tenant: Tenant) -> None:
+    runtime = tenant.runtime
+
+    async def rotate(force: bool) -> tuple[str, str, str]:
+        result: tuple[str, str, str] = await tenant.run(
+            lambda session: runtime.rotate_keys(session, "RS256", ONE_HOUR, force=force)
+        )
+        return result
+
+    await tenant.next_keys_published(runtime.settings.key_min_published_seconds)
+    _, _, fresh = await rotate(force=False)
+    with pytest.raises(admin.Conflict, match=f"the next RS256 key {fresh} was published"):
+        await rotate(force=False)
+    promoted, _, _ = await rotate(force=True)
+    assert promoted == fresh

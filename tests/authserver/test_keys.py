@@ -16,6 +16,7 @@ from timesheets.authserver.keys import (
     KeyRecord,
     PrivateKey,
     Rotation,
+    RotationRefused,
     current_key,
     generate_private_key,
     load_private_key,
@@ -257,24 +258,51 @@ def test_rotation_keeps_the_demoted_key_for_the_longest_lifetime_it_signed_with(
     assert plan.retire_at == now + 30 * HOUR
 
 
-def test_first_rotation_promotes_without_demoting() -> None:
-    plan = plan_rotation([NEXT], "RS256", T0, HOUR)
-    assert (plan.promote, plan.demote) == ("next", None)
-
-
-@pytest.mark.parametrize("records", [[], [CURRENT], [CURRENT, PREVIOUS]])
-def test_rotation_without_a_next_key_promotes_and_demotes_nothing(
+@pytest.mark.parametrize("records", [[], [NEXT], [PREVIOUS], [NEXT, PREVIOUS]])
+def test_rotation_of_an_algorithm_without_a_current_key_is_refused(
     records: list[KeyRecord],
 ) -> None:
+    """Nothing signs with the algorithm, so there is nothing to rotate."""
+    with pytest.raises(RotationRefused, match="no RS256 key signs yet") as refused:
+        plan_rotation(records, "RS256", T0 + 10 * HOUR, HOUR)
+    assert refused.value.field == "alg"
+
+
+@pytest.mark.parametrize("records", [[CURRENT], [CURRENT, PREVIOUS]])
+def test_rotation_without_a_next_key_is_refused(records: list[KeyRecord]) -> None:
     """The current key keeps signing until a published `next` key can replace it."""
-    plan = plan_rotation(records, "RS256", T0 + 10 * HOUR, HOUR)
-    assert plan == Rotation(promote=None, demote=None, retire_at=T0 + 11 * HOUR, create_next=True)
+    with pytest.raises(RotationRefused, match="no next RS256 key is published") as refused:
+        plan_rotation(records, "RS256", T0 + 10 * HOUR, HOUR)
+    assert refused.value.field == "alg"
+
+
+def test_rotation_refuses_a_next_key_published_for_less_than_the_minimum() -> None:
+    """A key must be published long enough for verifiers to fetch it before it signs."""
+    minimum = timedelta(seconds=60)
+    fresh = record("fresh", created=T0 + 10 * HOUR)
+    with pytest.raises(RotationRefused, match="rotate in 25 s, or force") as refused:
+        plan_rotation(
+            [CURRENT, fresh],
+            "RS256",
+            T0 + 10 * HOUR + timedelta(seconds=35),
+            HOUR,
+            min_published=minimum,
+        )
+    assert refused.value.field == "force"
+    assert "fresh was published 35 s ago" in str(refused.value)
+    plan = plan_rotation(
+        [CURRENT, fresh], "RS256", T0 + 10 * HOUR + minimum, HOUR, min_published=minimum
+    )
+    assert (plan.promote, plan.demote) == ("fresh", "current")
 
 
 def test_rotation_only_touches_keys_of_its_algorithm() -> None:
     es_next = record("es-next", alg="ES256")
     es_current = record("es-current", alg="ES256", activated=T0)
-    plan = plan_rotation([es_next, es_current, CURRENT], "RS256", T0 + 10 * HOUR, HOUR)
-    assert (plan.promote, plan.demote) == (None, None)
-    plan = plan_rotation([es_next, es_current, CURRENT, NEXT], "ES256", T0 + 10 * HOUR, HOUR)
+    records = [es_next, es_current, CURRENT, NEXT]
+    plan = plan_rotation(records, "RS256", T0 + 10 * HOUR, HOUR)
+    assert (plan.promote, plan.demote) == ("next", "current")
+    plan = plan_rotation(records, "ES256", T0 + 10 * HOUR, HOUR)
     assert (plan.promote, plan.demote) == ("es-next", "es-current")
+    with pytest.raises(RotationRefused, match="no next ES256 key"):
+        plan_rotation([es_current, NEXT], "ES256", T0 + 10 * HOUR, HOUR)

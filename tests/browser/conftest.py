@@ -83,6 +83,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         key_encryption_key=KEK,
         client_cache_seconds=0,
         key_cache_seconds=0,
+        # The console walkthrough rotates a key published moments before.
+        key_min_published_seconds=0,
         user_token_seconds=USER_TOKEN_SECONDS,
     )
     runtime = create_runtime(auth_settings)

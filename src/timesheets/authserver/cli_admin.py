@@ -408,15 +408,21 @@ def keys_list(ctx: typer.Context) -> None:
 def keys_rotate(
     ctx: typer.Context,
     alg: Annotated[str, typer.Option(help="Algorithm whose key rotates.")] = "RS256",
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Promote the next key even if it was published too recently for resource"
+            " servers to know it (TIMESHEETS_AUTH_KEY_MIN_PUBLISHED_SECONDS)."
+        ),
+    ] = False,
 ) -> None:
-    """Sign with the published next key; keep the old one published until its tokens expire."""
-    from timesheets.authserver.keyring import rotate_keys
+    """Sign with the published next key; keep the old one published until its tokens expire.
 
-    async def work(runtime: Runtime, session: AsyncSession) -> tuple[str | None, str | None, str]:
+    Refused (exit 1) when the algorithm has no key, or its next key is too recent."""
+
+    async def work(runtime: Runtime, session: AsyncSession) -> tuple[str, str, str]:
         publish_for = await runtime.longest_token_lifetime()
-        return await rotate_keys(
-            session, runtime.sealer, alg, runtime.now(), publish_for, runtime.publish_margin()
-        )
+        return await runtime.rotate_keys(session, alg, publish_for, force=force)
 
     promoted, demoted, fresh = _run(ctx, work)
     out.print(f"signing with {promoted}; {demoted} stays published until its tokens expire")

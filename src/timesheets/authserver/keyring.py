@@ -16,10 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timesheets.authserver import audit
-from timesheets.authserver.admin import TenantError
+from timesheets.authserver.admin import Conflict, TenantError
 from timesheets.authserver.keys import (
     ASYMMETRIC_ALGS,
     PrivateKey,
+    RotationRefused,
     current_key,
     generate_private_key,
     load_private_key,
@@ -167,11 +168,15 @@ async def rotate_keys(
     now: datetime,
     publish_for: timedelta,
     margin: timedelta = timedelta(0),
-) -> tuple[str | None, str | None, str]:
+    *,
+    min_published: timedelta = timedelta(0),
+) -> tuple[str, str, str]:
     """Rotate `alg`: next becomes current, current becomes previous, a new next is made.
 
-    The previous key stays published for `publish_for`, or for the longest lifetime it
-    may have signed with plus `margin` if that is longer.
+    Refused (`admin.Conflict`, nothing changed) when `alg` has no current key, or no next
+    key published for `min_published` at least. The previous key stays published for
+    `publish_for`, or for the longest lifetime it may have signed with plus `margin` if
+    that is longer.
 
     Returns (promoted kid, demoted kid, new next kid).
     """
@@ -179,16 +184,19 @@ async def rotate_keys(
         raise TenantError(f"alg must be one of {', '.join(ASYMMETRIC_ALGS)}", "alg")
     await lock_keys(session)
     rows = {row.kid: row for row in await load_keys(session)}
-    plan = plan_rotation([key_record(r) for r in rows.values()], alg, now, publish_for, margin)
+    records = [key_record(r) for r in rows.values()]
+    try:
+        plan = plan_rotation(records, alg, now, publish_for, margin, min_published)
+    except RotationRefused as error:
+        log.info("key rotation refused", extra={"alg": alg, "reason": str(error)})
+        raise Conflict(str(error), error.field) from None
     # One change at a time, in this order: at most one key per algorithm is ever current
     # and one next (unique indexes, migration 0006), also between these statements.
-    if plan.demote is not None:
-        rows[plan.demote].deactivated_at = now
-        rows[plan.demote].retire_at = plan.retire_at
-        await session.flush()
-    if plan.promote is not None:
-        rows[plan.promote].activated_at = now
-        await session.flush()
+    rows[plan.demote].deactivated_at = now
+    rows[plan.demote].retire_at = plan.retire_at
+    await session.flush()
+    rows[plan.promote].activated_at = now
+    await session.flush()
     fresh = _new_key(sealer, alg, now, active=False)
     session.add(fresh)
     await audit.change(

@@ -7,6 +7,7 @@ until every token it signed has expired, then it is `retired` and leaves the JWK
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -115,12 +116,21 @@ def current_key(records: Iterable[KeyRecord], alg: str) -> KeyRecord | None:
     return max(current, key=lambda r: r.activated_at or r.created_at, default=None)
 
 
+class RotationRefused(Exception):
+    """A rotation that would mean nothing or could break tokens; the message says why,
+    `field` names the input at fault (`alg`) or the one that overrides it (`force`)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Rotation:
     """The changes one rotation makes for an algorithm."""
 
-    promote: str | None
-    demote: str | None
+    promote: str
+    demote: str
     retire_at: datetime
     create_next: bool
 
@@ -131,8 +141,14 @@ def plan_rotation(
     now: datetime,
     publish_for: timedelta,
     margin: timedelta = timedelta(0),
+    min_published: timedelta = timedelta(0),
 ) -> Rotation:
     """Promote the published `next` key, demote `current`, and ask for a new `next`.
+
+    The next key must have been published for `min_published` at least: verifiers cache
+    the JWKS and look for an unknown kid at most once per cooldown, so a key that signs
+    before they can have fetched it makes them refuse valid tokens. `RotationRefused` when
+    it has not, or when the algorithm has no current or no next key.
 
     The demoted key stays published so that every token it signed still verifies: for
     `publish_for` (today's longest token lifetime plus a margin), or for the longest
@@ -140,13 +156,26 @@ def plan_rotation(
     been shortened since).
     """
     mine = [r for r in records if r.alg == alg]
-    pending = [r for r in mine if r.state(now) == "next"]
     current = current_key(mine, alg)
-    promote = min(pending, key=lambda r: r.created_at).kid if pending else None
-    signed_for = timedelta(seconds=current.longest_lifetime) + margin if current else margin
+    if current is None:
+        raise RotationRefused(f"no {alg} key signs yet, there is nothing to rotate", "alg")
+    pending = [r for r in mine if r.state(now) == "next"]
+    if not pending:
+        raise RotationRefused(f"no next {alg} key is published, there is nothing to promote", "alg")
+    promote = min(pending, key=lambda r: r.created_at)
+    published = now - promote.created_at
+    if published < min_published:
+        wait = math.ceil((min_published - published).total_seconds())
+        raise RotationRefused(
+            f"the next {alg} key {promote.kid} was published {int(published.total_seconds())} s"
+            f" ago: resource servers may not have fetched it yet and would refuse its tokens;"
+            f" rotate in {wait} s, or force the rotation",
+            "force",
+        )
+    signed_for = timedelta(seconds=current.longest_lifetime) + margin
     return Rotation(
-        promote=promote,
-        demote=current.kid if current and promote else None,
+        promote=promote.kid,
+        demote=current.kid,
         retire_at=now + max(publish_for, signed_for),
         create_next=True,
     )

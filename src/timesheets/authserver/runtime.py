@@ -29,7 +29,7 @@ from timesheets import db
 from timesheets.authserver import audit
 from timesheets.authserver.admin import Conflict
 from timesheets.authserver.key_lifetimes import cover_lifetime
-from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring
+from timesheets.authserver.keyring import KeyRing, ensure_keys, load_keyring, rotate_keys
 from timesheets.authserver.models import Client, ResourceServer, TenantRevision
 from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.sealing import Sealer
@@ -199,6 +199,22 @@ class Runtime:
     def publish_margin(self) -> timedelta:
         """How much longer than its tokens' lifetime a demoted key stays published."""
         return timedelta(seconds=self.settings.key_publish_margin_seconds)
+
+    async def rotate_keys(
+        self, session: AsyncSession, alg: str, publish_for: timedelta, *, force: bool
+    ) -> tuple[str, str, str]:
+        """Rotate `alg` in `session` by this server's settings: its next key must have
+        been published for `key_min_published_seconds`, unless `force`."""
+        min_published = 0 if force else self.settings.key_min_published_seconds
+        return await rotate_keys(
+            session,
+            self.sealer,
+            alg,
+            self.now(),
+            publish_for,
+            self.publish_margin(),
+            min_published=timedelta(seconds=min_published),
+        )
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

@@ -18,6 +18,7 @@ async def test_rotation_makes_the_next_key_sign(management: Management) -> None:
     states = {key["kid"]: key["state"] for key in keys if key["alg"] == "RS256"}
     [next_kid] = [kid for kid, state in states.items() if state == "next"]
     assert all("d" not in key["public_jwk"] for key in keys)  # public parts only
+    await management.server.tenant.next_keys_published(3600)
 
     rotated = await management.call("POST", "keys/signing/rotate", token, json={"alg": "RS256"})
     assert rotated.status_code == 200
@@ -35,6 +36,33 @@ async def test_rotation_of_an_unknown_algorithm_is_refused(management: Managemen
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "alg"
     assert await management.server.tenant.row_counts() == before
+
+
+async def test_rotation_without_keys_or_of_a_next_key_just_published_is_409_unless_forced(
+    management: Management,
+) -> None:
+    token = await management.token()
+    await management.server.tenant.next_keys_published(0)
+    before = await management.server.tenant.row_counts()
+    keys = (await management.call("GET", "keys/signing", token)).json()
+    refused = [
+        ({"alg": "ES256", "force": True}, "alg", "no ES256 key signs"),
+        ({"alg": "RS256"}, "force", "resource servers may not have fetched it yet"),
+    ]
+    for body, field, reason in refused:
+        answer = await management.call("POST", "keys/signing/rotate", token, json=body)
+        assert answer.status_code == 409, answer.text
+        assert reason in answer.json()["message"]
+        assert answer.json()["errors"] == [{"field": field, "message": answer.json()["message"]}]
+    assert await management.server.tenant.row_counts() == before
+    assert (await management.call("GET", "keys/signing", token)).json() == keys
+
+    [next_kid] = [key["kid"] for key in keys if key["alg"] == "RS256" and key["state"] == "next"]
+    forced = await management.call(
+        "POST", "keys/signing/rotate", token, json={"alg": "RS256", "force": True}
+    )
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["current"] == next_kid
 
 
 async def _logs(management: Management, token: str, **params: Any) -> list[dict[str, Any]]:

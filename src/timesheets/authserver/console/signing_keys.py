@@ -12,7 +12,6 @@ from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, page, refused
-from timesheets.authserver.keyring import rotate_keys
 from timesheets.authserver.runtime import runtime_of
 from timesheets.authserver.store import key_record, load_keys
 
@@ -45,8 +44,8 @@ async def rotate(request: Request, who: CurrentAdmin, form: Posted) -> Response:
     try:
         publish_for = await runtime.longest_token_lifetime()
         async with change(runtime, who) as session:
-            promoted, _demoted, fresh = await rotate_keys(
-                session, runtime.sealer, alg, runtime.now(), publish_for, runtime.publish_margin()
+            promoted, _demoted, fresh = await runtime.rotate_keys(
+                session, alg, publish_for, force=False
             )
     except admin.TenantError as error:
         return await _keys_page(request, who, refused(error, "rotate", form, ()))

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timesheets.authserver.keyring import rotate_keys
 from timesheets.authserver.management import views
 from timesheets.authserver.management.access import Caller, require
 from timesheets.authserver.management.schemas import KeyRotation
@@ -38,13 +37,14 @@ async def rotate_signing_keys(
     caller: Annotated[Caller, Depends(require("create:signing_keys"))],
 ) -> dict[str, Any]:
     """Sign with the published next key; the old one stays published until its tokens
-    expire, and a new next key is published."""
+    expire, and a new next key is published. 409 when the algorithm has no key, or its
+    next key was published too recently (unless `force`)."""
     runtime = runtime_of(request)
     publish_for = await runtime.longest_token_lifetime()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        promoted, demoted, fresh = await rotate_keys(
-            session, runtime.sealer, body.alg, runtime.now(), publish_for, runtime.publish_margin()
+        promoted, demoted, fresh = await runtime.rotate_keys(
+            session, body.alg, publish_for, force=body.force
         )
         return {"current": promoted, "previous": demoted, "next": fresh}
 

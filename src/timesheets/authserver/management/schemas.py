@@ -145,6 +145,7 @@ class RoleUpdate(Body):
 
 
 class KeyRotation(Body):
-    """Which algorithm's keys to rotate."""
+    """Which algorithm's keys to rotate; `force` promotes a next key however recent."""
 
     alg: str = "RS256"
+    force: bool = False
