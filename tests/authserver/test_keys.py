@@ -24,6 +24,7 @@ from timesheets.authserver.keys import (
     plan_rotation,
     private_key_bytes,
     public_jwk,
+    secret_kid,
 )
 
 # RFC 7518 §6.2.2, §6.3.2 and RFC 8037 §2: the private members of EC, RSA and OKP keys.
@@ -306,3 +307,12 @@ def test_rotation_only_touches_keys_of_its_algorithm() -> None:
     assert (plan.promote, plan.demote) == ("es-next", "es-current")
     with pytest.raises(RotationRefused, match="no next ES256 key"):
         plan_rotation([es_current, NEXT], "ES256", T0 + 10 * HOUR, HOUR)
+
+
+def test_an_hs256_secrets_kid_is_stable_new_with_a_new_secret_and_not_the_secret() -> None:
+    secret = b"s" * 32
+    kid = secret_kid(secret)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", kid)
+    assert secret_kid(bytes(secret)) == kid
+    assert secret_kid(b"t" + secret[1:]) != kid
+    assert kid != base64.urlsafe_b64encode(secret[:12]).decode()

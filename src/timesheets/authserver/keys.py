@@ -7,6 +7,9 @@ until every token it signed has expired, then it is `retired` and leaves the JWK
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import math
 import secrets
 from collections.abc import Iterable
@@ -80,6 +83,14 @@ def published_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
 def new_kid() -> str:
     """A random key id."""
     return secrets.token_urlsafe(12)
+
+
+def secret_kid(secret: bytes) -> str:
+    """The key id of an HS256 API's secret (RFC 7515 §4.1.4): stable, new with a new
+    secret, and an HMAC keyed with the secret itself, so it tells no more about the
+    secret than any token signed with it does."""
+    tag = hmac.new(secret, b"timesheets:hs256-kid", hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(tag).decode()
 
 
 @dataclass(frozen=True)

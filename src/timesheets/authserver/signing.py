@@ -7,6 +7,7 @@ from typing import Any
 import jwt
 import orjson
 
+from timesheets.authserver.keys import secret_kid
 from timesheets.authserver.oauth.rfc9068 import access_token_header
 from timesheets.authserver.oauth.tenant import ApiView
 from timesheets.authserver.runtime import Runtime
@@ -17,7 +18,8 @@ ID_TOKEN_ALG = "RS256"
 async def sign_access_token(runtime: Runtime, api: ApiView, claims: dict[str, Any]) -> str:
     """An RFC 9068 access token signed as its (first) API requires."""
     if api.signing_alg == "HS256" and api.hs256_secret is not None:
-        return jwt.encode(claims, api.hs256_secret, "HS256", headers=access_token_header(None))
+        header = access_token_header(secret_kid(api.hs256_secret))
+        return jwt.encode(claims, api.hs256_secret, "HS256", headers=header)
     signer = (await runtime.keyring()).signer(api.signing_alg)
     if signer is None:
         # An API with a new algorithm was registered since the keys were made.

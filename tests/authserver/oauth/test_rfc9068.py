@@ -39,11 +39,6 @@ def test_header_is_typed_at_jwt_with_kid() -> None:
     assert access_token_header("kid-1") == {"typ": "at+jwt", "kid": "kid-1"}
 
 
-@pytest.mark.parametrize("kid", [None, ""])
-def test_header_without_a_kid_has_only_typ(kid: str | None) -> None:
-    assert access_token_header(kid) == {"typ": "at+jwt"}
-
-
 def test_claims_of_a_single_audience_token() -> None:
     """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (and scope, §2.2.3)."""
     assert claims() == {

@@ -11,13 +11,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from typer.testing import CliRunner
 
 from tests.authserver.conftest import AUDIENCE, AuthServer
 from tests.conftest import TEST_KEK
+from timesheets.api.app import create_verifier
+from timesheets.bearer.errors import InvalidToken
 from timesheets.cli import app
+from timesheets.settings import ApiSettings
 
 pytestmark = pytest.mark.asyncio
 
@@ -73,8 +77,12 @@ async def test_asymmetric_api_token_verifies_against_the_jwks(
 
 async def test_hs256_api_token_verifies_with_the_api_secret(auth_server: AuthServer) -> None:
     created = await auth_server.tenant.create_api(signing_alg="HS256")
+    other = await auth_server.tenant.create_api(REPORTS, scopes=READ_REPORTS, signing_alg="HS256")
     assert created.hs256_secret
-    client = await auth_server.tenant.machine_client({AUDIENCE: ["create:timesheets"]})
+    assert other.hs256_secret
+    client = await auth_server.tenant.machine_client(
+        {AUDIENCE: ["create:timesheets"], REPORTS: ["read:reports"]}
+    )
 
     response = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
 
@@ -83,13 +91,44 @@ async def test_hs256_api_token_verifies_with_the_api_secret(auth_server: AuthSer
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "HS256"
     assert header["typ"] == "at+jwt"
-    assert "kid" not in header
+    # A kid that names the API's secret: the same on every token, another for another
+    # secret, and no part of the secret.
+    kid = header["kid"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", kid), kid
+    assert kid not in created.hs256_secret
+    again = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
+    assert jwt.get_unverified_header(again.json()["access_token"])["kid"] == kid
+    reports = await request_token(auth_server, client.client_id, client.secret, audience=REPORTS)
+    assert jwt.get_unverified_header(reports.json()["access_token"])["kid"] not in (kid, None)
     claims = jwt.decode(
         token, created.hs256_secret, algorithms=["HS256"], audience=AUDIENCE, issuer=auth_server.url
     )
     assert claims["scope"] == "create:timesheets"
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, created.hs256_secret + "x", algorithms=["HS256"], audience=AUDIENCE)
+
+
+async def test_hs256_token_with_its_kid_is_accepted_by_an_api_configured_with_the_secret(
+    auth_server: AuthServer,
+) -> None:
+    """The API's configured secret has no kid: the token's kid is no reason to refuse it."""
+    created = await auth_server.tenant.create_api(signing_alg="HS256")
+    assert created.hs256_secret
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["create:timesheets"]})
+    response = await request_token(auth_server, client.client_id, client.secret, audience=AUDIENCE)
+    token = response.json()["access_token"]
+    assert "kid" in jwt.get_unverified_header(token)
+
+    def api(secret: str) -> ApiSettings:
+        return ApiSettings(
+            issuer=auth_server.url, audience=AUDIENCE, algorithms=["HS256"], hs256_secret=secret
+        )
+
+    async with httpx.AsyncClient() as http:
+        principal = await create_verifier(api(created.hs256_secret), http).verify(token)
+        assert principal.claims["scope"] == "create:timesheets"
+        with pytest.raises(InvalidToken):
+            await create_verifier(api(created.hs256_secret + "x"), http).verify(token)
 
 
 async def test_two_resources_give_a_token_for_both_with_scopes_of_each_grant(

@@ -8,9 +8,10 @@ from typing import Any
 ACCESS_TOKEN_TYP = "at+jwt"
 
 
-def access_token_header(kid: str | None) -> dict[str, str]:
-    """The JOSE header members besides `alg` (RFC 9068 §2.1)."""
-    return {"typ": ACCESS_TOKEN_TYP, "kid": kid} if kid else {"typ": ACCESS_TOKEN_TYP}
+def access_token_header(kid: str) -> dict[str, str]:
+    """The JOSE header members besides `alg` (RFC 9068 §2.1): `typ`, and `kid` naming the
+    signing key (every access token of ours has one, HS256 ones included)."""
+    return {"typ": ACCESS_TOKEN_TYP, "kid": kid}
 
 
 def access_token_claims(
