@@ -395,7 +395,17 @@ async def browser_flow(
         answer = dict(parse_qsl(urlsplit(allowed.headers["location"]).query))
         codes["partner"] = (answer["code"], verifier, PARTNER_REDIRECT)
 
-        assert (await browser.get("/logout")).status_code == 200
+        # Without an id_token_hint the person confirms; then the session has ended.
+        confirm = await browser.get("/logout")
+        assert confirm.status_code == 200, confirm.text
+        csrf = CSRF.search(confirm.text)
+        assert csrf is not None, confirm.text
+        signed_out = await browser.post(
+            "/logout/confirm", data={"csrf": csrf.group(1), "decision": "sign_out"}
+        )
+        assert signed_out.status_code == 200, signed_out.text
+        again = await browser.get("/authorize?" + urlencode(query))
+        assert 'name="password"' in again.text, "the session outlived the sign-out"
     for code, verifier, _redirect in codes.values():
         secrets.add("authorization code", code)
         secrets.add("code verifier", verifier)

@@ -60,6 +60,12 @@ async def revoke_grant(session: AsyncSession, grant_id: str, reason: str, now: d
     )
 
 
+async def grant_of(session: AsyncSession, grant_id: str, client_id: str) -> bool:
+    """Whether a grant exists and was made to `client_id`."""
+    grant = await session.get(Grant, grant_id)
+    return grant is not None and grant.client_id == client_id
+
+
 async def grant_active(session: AsyncSession, grant_id: str) -> bool:
     """Whether a grant exists and has not been revoked."""
     grant = await session.get(Grant, grant_id)

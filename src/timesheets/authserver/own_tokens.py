@@ -12,6 +12,7 @@ from typing import Any
 
 from timesheets.authserver import grants
 from timesheets.authserver.models import RefreshToken
+from timesheets.authserver.oauth.rfc8414 import endpoint
 from timesheets.authserver.runtime import Runtime
 from timesheets.bearer.claims import ClaimRules
 from timesheets.bearer.errors import BearerError
@@ -24,21 +25,25 @@ HMAC = frozenset({"HS256"})
 
 
 async def access_token_claims(
-    runtime: Runtime, token: str, audience: str | None = None
+    runtime: Runtime, token: str, audience: str | None = None, *, shared_secrets: bool = True
 ) -> dict[str, Any] | None:
     """The claims of a valid, unexpired access token of ours whose grant is alive, or None.
 
     Without `audience`, the token's first audience is the one checked (introspection,
-    revocation). A token for an HS256 API is checked with that API's secret.
+    revocation). A token for an HS256 API is checked with that API's secret, unless
+    `shared_secrets` is False: the API's resource server holds that secret too and can
+    sign any claims with it, so such a token proves nothing of who we issued it to.
     """
     try:
         if audience is None:
             audience = _first_audience(parse_compact(token, ASYMMETRIC | HMAC).payload)
         verifier = await _verifier(runtime, audience)
+        if verifier.algorithms == HMAC and not shared_secrets:
+            return None
         claims = (await verifier.verify(token)).claims
     except BearerError:
         return None
-    if verifier.algorithms == HMAC and claims.get("aud") not in (audience, [audience]):
+    if verifier.algorithms == HMAC and not _only_for(runtime, claims.get("aud"), audience):
         # Whoever holds the API's secret can sign with it: it vouches for that API only.
         return None
     grant_id = claims.get("grant_id")
@@ -47,6 +52,14 @@ async def access_token_claims(
             if not await grants.grant_active(session, grant_id):
                 return None
     return claims
+
+
+def _only_for(runtime: Runtime, claimed: Any, audience: str) -> bool:
+    """Whether a token's `aud` names `audience` and nothing else but our UserInfo
+    endpoint (a person's token asked with `openid` names it too)."""
+    names = claimed if isinstance(claimed, list) else [claimed]
+    userinfo = endpoint(runtime.settings.issuer, "/userinfo")
+    return audience in names and set(names) <= {audience, userinfo}
 
 
 def _first_audience(payload: dict[str, Any]) -> str:

@@ -83,13 +83,17 @@ class State:
     def __init__(self, path: Path) -> None:
         self.lock = RunLock(path.parent / "import.lock")  # TemporaryFailure when taken
         self.path = path
-        fresh = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None)
-        if fresh:
-            os.chmod(path, 0o600)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            fresh = not path.exists()
+            self.db = sqlite3.connect(path, isolation_level=None)
+            if fresh:
+                os.chmod(path, 0o600)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except BaseException:
+            self.lock.release()  # a state that cannot open leaves the next run free
+            raise
 
     def close(self) -> None:
         """Close the database and let another run start."""

@@ -174,3 +174,20 @@ async def test_a_disabled_person_is_shut_out_at_once(management: Management) -> 
     path = f"users/{users[0]['user_id']}"
     assert (await management.call("PATCH", path, admin_token, json={"enabled": False})).is_success
     _refused(await management.call("GET", "users", token), "invalid_token")
+
+
+async def test_a_persons_scope_stops_with_their_role(management: Management) -> None:
+    """A person holds now what their roles still permit: a role taken away takes its
+    management scopes with it before the token expires (and so out of what they can give)."""
+    admin_token = await management.token()
+    token = await management.person_token(["read:users"], email="lou@abc.example")
+    assert (await management.call("GET", "users", token)).status_code == 200
+    users = (await management.call("GET", "users?email=lou@abc.example", admin_token)).json()
+    roles = (await management.call("GET", "roles", admin_token)).json()
+    [role] = [r for r in roles if r["name"] == "Role lou@abc.example"]
+    path = f"users/{users[0]['user_id']}/roles"
+    removed = await management.call("DELETE", path, admin_token, json={"roles": [role["name"]]})
+    assert removed.is_success, removed.text
+    refused = await management.call("GET", "users", token)
+    assert refused.status_code == 403, refused.text
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]

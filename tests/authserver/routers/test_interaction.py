@@ -179,20 +179,21 @@ async def test_another_clients_code_is_invalid_grant(auth_server: AuthServer) ->
     assert response.json()["error"] in ("invalid_grant", "unauthorized_client")
 
 
+def _implicit(client_id: str) -> dict[str, str]:
+    return {
+        "response_type": "token",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "read:timesheets",
+        "audience": AUDIENCE,
+        "state": "s1",
+    }
+
+
 async def test_implicit_only_for_a_client_allowed_it(auth_server: AuthServer) -> None:
     client_id = await _spa(auth_server, implicit=True)
     result = await authorize_and_login(
-        auth_server.http,
-        {
-            "response_type": "token",
-            "client_id": client_id,
-            "redirect_uri": REDIRECT,
-            "scope": "read:timesheets",
-            "audience": AUDIENCE,
-            "state": "s1",
-        },
-        "erin@abc.example",
-        PASSWORD,
+        auth_server.http, _implicit(client_id), "erin@abc.example", PASSWORD
     )
     assert "#" in result.location
     assert result.params["token_type"] == "Bearer"
@@ -424,3 +425,36 @@ async def test_cors_only_for_registered_origins(auth_server: AuthServer) -> None
     for origin in ("https://evil.example", "null"):
         other = await auth_server.http.post("/oauth/token", data=form, headers={"Origin": origin})
         assert "access-control-allow-origin" not in other.headers
+
+
+async def test_a_refused_consent_for_the_implicit_grant_answers_in_the_fragment(
+    auth_server: AuthServer,
+) -> None:
+    """RFC 6749 §4.2.2.1: access_denied goes back in the fragment, with state and iss."""
+    client_id = await _spa(auth_server, implicit=True, first_party=False)
+    query = _implicit(client_id)
+    page = await auth_server.http.get("/authorize?" + urlencode(query))
+    signed_in = await auth_server.http.post(
+        "/login",
+        data={
+            "csrf": CSRF.findall(page.text)[0],
+            "authorize": urlencode(query),
+            "email": "erin@abc.example",
+            "password": PASSWORD,
+        },
+    )
+    assert 'name="decision"' in signed_in.text, signed_in.text
+    denied = await auth_server.http.post(
+        "/consent",
+        data={"csrf": CSRF.findall(signed_in.text)[0], "authorize": urlencode(query)}
+        | {"decision": "deny"},
+    )
+    assert denied.status_code == 303, denied.text
+    parts = urlsplit(denied.headers["location"])
+    assert parts.query == ""
+    answer = dict(parse_qsl(parts.fragment))
+    assert (answer["error"], answer["state"], answer["iss"]) == (
+        "access_denied",
+        "s1",
+        auth_server.url,
+    )

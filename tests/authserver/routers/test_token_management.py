@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from tests.authserver.conftest import AUDIENCE, AuthServer, MachineClient
+from timesheets.authserver import grants, people
 
 pytestmark = pytest.mark.asyncio
 
@@ -134,3 +135,67 @@ async def test_revoking_another_clients_or_an_invalid_token_is_still_200(
         assert response.status_code == 200, response.text
         assert response.content == b""
     assert await auth_server.tenant.row_counts() == before
+
+
+async def test_a_token_signed_with_an_hs256_apis_secret_revokes_no_grant(
+    auth_server: AuthServer,
+) -> None:
+    """The HS256 API's resource server holds its secret and could sign any claims: such a
+    token never names a grant to revoke (RFC 7009 §2.1: only the client's own tokens)."""
+    runtime = auth_server.tenant.runtime
+    api = await auth_server.tenant.create_api(signing_alg="HS256")
+    owner = await auth_server.tenant.machine_client(name="Owner")
+    forger = await auth_server.tenant.machine_client(name="Forger")
+    async with runtime.sessions() as session, session.begin():
+        user = await people.create_user(
+            session, email="vic@abc.example", name="Vic", password="correct horse battery"
+        )
+        grant = await grants.create_grant(session, owner.client_id, user.id, runtime.now())
+    now = int(time.time())
+    for named in (forger.client_id, owner.client_id):
+        claims = {
+            "iss": auth_server.url,
+            "aud": AUDIENCE,
+            "sub": user.id,
+            "client_id": named,
+            "grant_id": grant.id,
+            "iat": now,
+            "exp": now + 300,
+            "jti": f"forged-{named}",
+            "scope": "",
+        }
+        forged = jwt.encode(claims, api.hs256_secret, "HS256", headers={"typ": "at+jwt"})
+        answer = await auth_server.http.post(
+            "/oauth/revoke",
+            data={"token": forged, "client_id": forger.client_id, "client_secret": forger.secret},
+        )
+        assert answer.status_code == 200, answer.text
+    async with runtime.sessions() as session:
+        assert await grants.grant_active(session, grant.id)
+
+
+async def test_a_persons_hs256_token_that_also_names_userinfo_is_active(
+    auth_server: AuthServer,
+) -> None:
+    """A person's token asked with `openid` names our UserInfo endpoint beside the API;
+    an HS256 one is still active, and one naming any other audience is not."""
+    api = await auth_server.tenant.create_api(signing_alg="HS256")
+    asker = await auth_server.tenant.machine_client(name="Asker")
+    now = int(time.time())
+    claims = {
+        "iss": auth_server.url,
+        "sub": "usr_1",
+        "client_id": "spa",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "j-1",
+        "scope": "openid read:timesheets",
+    }
+    for audiences, active in (
+        ([AUDIENCE, f"{auth_server.url}/userinfo"], True),
+        ([AUDIENCE, REPORTS], False),
+    ):
+        token = jwt.encode(
+            claims | {"aud": audiences}, api.hs256_secret, "HS256", headers={"typ": "at+jwt"}
+        )
+        assert (await introspect(auth_server, asker, token))["active"] is active

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from timesheets.authserver import admin, grants
+from timesheets.authserver import admin, grants, people
 from timesheets.authserver.models import User
 from timesheets.authserver.runtime import Runtime
 from timesheets.bearer.claims import ClaimRules, Principal
@@ -49,9 +49,9 @@ async def _held_now(runtime: Runtime, principal: Principal) -> frozenset[str]:
     client = await runtime.client(principal.client_id)  # the revision-invalidated cache
     if client is None:
         raise InvalidToken("the client of this token is disabled or deleted")
+    api = (await runtime.apis()).get(audience(runtime))
+    granted = client.grants.get(api.id, frozenset()) if api is not None else frozenset()
     if principal.is_machine:
-        api = (await runtime.apis()).get(audience(runtime))
-        granted = client.grants.get(api.id, frozenset()) if api is not None else frozenset()
         if not granted:
             raise InvalidToken("the grant of this token has been withdrawn")
         return principal.scopes & granted
@@ -62,7 +62,9 @@ async def _held_now(runtime: Runtime, principal: Principal) -> frozenset[str]:
         grant_id = principal.claims.get("grant_id")
         if isinstance(grant_id, str) and not await grants.grant_active(session, grant_id):
             raise InvalidToken("the grant of this token has been revoked")
-    return principal.scopes
+        permitted = await people.user_permissions(session, user.id)
+    # A person holds now what both their roles and the client's grant still give.
+    return principal.scopes & granted & permitted.get(audience(runtime), frozenset())
 
 
 @dataclass(frozen=True)

@@ -372,7 +372,5 @@ async def consent(request: Request) -> Response:
         return _error_response(runtime, request, query, None, error)
     assert client is not None
     if form.get("decision") != "allow":
-        answer = {"error": "access_denied"} | ({"state": auth.state} if auth.state else {})
-        # RFC 9207 §2: the iss parameter is in error responses too.
-        return _redirect(auth.redirect_uri, answer | {"iss": runtime.settings.issuer})
+        return _refused(runtime, auth, "access_denied", "the person did not allow it")
     return await _finish(runtime, client, auth, *signed_in)

@@ -80,6 +80,7 @@ def _refused(runtime: Runtime, http: Request, error: LogoutError) -> Response:
 @router.get("/logout")
 @router.get("/v2/logout")
 @router.post("/logout")
+@router.post("/v2/logout")
 async def logout(http: Request) -> Response:
     """RP-Initiated Logout, by GET or POST (§2)."""
     runtime = runtime_of(http)

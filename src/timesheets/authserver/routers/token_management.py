@@ -96,7 +96,9 @@ async def _grant_to_revoke(runtime: Runtime, client: ClientView, token: str) -> 
     record = await refresh_token(runtime, token)
     if record is not None and record.client_id == client.client_id:
         return record.grant_id
-    claims = await access_token_claims(runtime, token)
+    # Only a token signed with our own keys says whose grant it is (an HS256 API's
+    # resource server holds its secret and could name anyone's grant).
+    claims = await access_token_claims(runtime, token, shared_secrets=False)
     if claims is None or claims.get("client_id") != client.client_id:
         return None
     grant_id = claims.get("grant_id")
@@ -104,6 +106,9 @@ async def _grant_to_revoke(runtime: Runtime, client: ClientView, token: str) -> 
         raise UnsupportedTokenType(
             "a client credentials access token cannot be revoked: it is valid until it expires"
         )
+    async with runtime.sessions() as session:
+        if not await grants.grant_of(session, grant_id, client.client_id):
+            return None
     return grant_id
 
 

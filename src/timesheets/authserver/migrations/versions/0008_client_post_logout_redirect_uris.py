@@ -4,8 +4,10 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01 16:40:00
 
-Until now a logout returned to any web origin of the client; those origins become its
-post-logout redirect URIs, so that existing clients' sign-out keeps working.
+Until now a logout returned to any web origin or redirect URI of the client; its web
+origins become its post-logout redirect URIs, so that a client returning to its origin
+(as the web app does) keeps signing out as before. A client that returned to a redirect
+URI must register it as a post-logout redirect URI.
 """
 
 from collections.abc import Sequence
