@@ -17,7 +17,7 @@ from tests.api.new_entries import new_entry
 from timesheets import db
 from timesheets.api import repository as repo
 from timesheets.api.app import MIGRATIONS
-from timesheets.api.models import Base
+from timesheets.api.models import Base, Entry
 
 NAME = "uq_entries_external"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -93,15 +93,30 @@ def _migrate(connection: Connection, to: str) -> None:
         command.downgrade(config, to)
 
 
-def _rows(connection: Connection) -> list[Any]:
-    return list(connection.execute(text("SELECT * FROM entries ORDER BY id")).all())
+#: The entries' columns before migration 0008 added `user_name`.
+BEFORE_0008 = ", ".join(c.name for c in Entry.__table__.columns if c.name != "user_name")
+
+
+def _rows(connection: Connection, columns: str = BEFORE_0008) -> list[Any]:
+    sql = f"SELECT {columns} FROM entries ORDER BY id"  # noqa: S608 (the model's names)
+    return list(connection.execute(text(sql)).all())
+
+
+def _insert_before_0008(connection: Connection, entry: repo.NewEntry) -> None:
+    """`entry` stored with the columns every revision since 0001 has."""
+    row = {**entry.__dict__, "id": repo.new_id(), "status": "submitted"}
+    row |= {"created_at": NOW, "updated_at": NOW}
+    names = [name for name in BEFORE_0008.split(", ") if name in row]
+    values = ", ".join(f":{name}" for name in names)
+    sql = f"INSERT INTO entries ({', '.join(names)}) VALUES ({values})"  # noqa: S608 (as above)
+    connection.execute(text(sql), {name: row[name] for name in names})
 
 
 def _stores_twice(connection: Connection, entry: repo.NewEntry) -> bool:
     """Whether `entry` can be stored again beside the same entry (undone either way)."""
     try:
         with connection.begin_nested() as savepoint:
-            repo.insert_many(connection, [entry], lambda _type: 168 * 100, NOW)
+            _insert_before_0008(connection, entry)
             savepoint.rollback()
     except IntegrityError:
         return False
@@ -148,3 +163,50 @@ async def test_migration_0007_indexes_only_the_entries_that_have_an_external_id(
     assert "where" not in _bare(downgraded.pop(NAME, "")), downgraded
     again.pop(NAME)
     assert upgraded == downgraded == again
+
+
+def _columns(connection: Connection) -> list[str]:
+    if connection.dialect.name == "postgresql":
+        sql = (
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'entries' ORDER BY ordinal_position"
+        )
+    else:
+        sql = "SELECT name FROM pragma_table_info('entries') ORDER BY cid"
+    return [name for (name,) in connection.execute(text(sql)).all()]
+
+
+async def test_migration_0008_adds_the_owners_name_and_keeps_every_row(database_url: str) -> None:
+    """Rows stored before 0008 come through with no name; at head a name is stored;
+    down and up again keep the rows (less the names) and the indexes."""
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_from_scratch, "0007")
+            before = await connection.run_sync(_definitions)
+            await connection.run_sync(_insert_before_0008, new_entry("ann"))
+            await connection.run_sync(_migrate, "head")
+            columns = await connection.run_sync(_columns)
+            named = new_entry("bob", user_name="Bob Jones")
+            await connection.run_sync(repo.insert_many, [named], lambda _type: 168 * 100, NOW)
+            names = await connection.run_sync(_rows, "user_id, user_name")
+            rows = await connection.run_sync(_rows)
+            upgraded = await connection.run_sync(_definitions)
+            await connection.run_sync(_migrate, "0007")
+            downgraded_columns = await connection.run_sync(_columns)
+            rows_down = await connection.run_sync(_rows)
+            downgraded = await connection.run_sync(_definitions)
+            await connection.run_sync(_migrate, "head")
+            rows_again = await connection.run_sync(_rows)
+    finally:
+        await engine.dispose()
+    assert columns[-1] == "user_name"
+    assert "user_name" not in downgraded_columns
+    assert sorted(names) == [("ann", None), ("bob", "Bob Jones")]
+    assert len(rows) == 2
+    assert rows_down == rows == rows_again
+    assert before == upgraded == downgraded
+
+
+def _migrate_from_scratch(connection: Connection, to: str) -> None:
+    command.upgrade(db._alembic_config(MIGRATIONS, connection), to)

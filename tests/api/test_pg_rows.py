@@ -50,11 +50,12 @@ def store(batch: list[repo.NewEntry]) -> Any:
 async def test_entries_and_their_created_events_read_back_as_written(
     engine: AsyncEngine,
 ) -> None:
-    """Every column, NULLs and a week-only entry included, and one event per entry."""
+    """Every column, NULLs, a week-only entry and an owner's name included, and one event
+    per entry."""
     batch = [
         new_entry("ann"),
         new_entry("bob", entry_date=None, description=None, external_id=None),
-        new_entry("cy", hundredths=25),
+        new_entry("cy", hundredths=25, user_name="Cy Young"),
     ]
     async with engine.begin() as connection:
         written = await connection.run_sync(store(batch))
@@ -270,11 +271,12 @@ async def stored_counts(engine: AsyncEngine) -> list[int]:
 async def test_a_batch_that_fits_is_stored_by_one_statement_outside_any_transaction(
     migrated: AsyncEngine, raw: asyncpg.Connection
 ) -> None:
-    """Every column reads back as written, with one "created" event each, committed."""
+    """Every column (an owner's name included) reads back as written, with one "created"
+    event each, committed."""
     batch = [
         new_entry("ann"),
         new_entry("bob", entry_date=None, description=None, external_id=None),
-        new_entry("cy", 25),
+        new_entry("cy", 25, user_name="Cy Young"),
     ]
     rows = [repo._new_row(entry, NOW) for entry in batch]
     assert await pg_rows.insert_within_caps(raw, rows, room_of(batch)) is True

@@ -70,8 +70,12 @@ def test_driver_and_core_store_the_same_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every column of the entry and of its audit event is stored identically."""
-    by_driver = insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)
-    by_core = insert(engine, [new_entry("bob")], driver=False, monkeypatch=monkeypatch)
+    by_driver = insert(
+        engine, [new_entry("ann", user_name="Ann Lee")], driver=True, monkeypatch=monkeypatch
+    )
+    by_core = insert(
+        engine, [new_entry("bob", user_name="Ann Lee")], driver=False, monkeypatch=monkeypatch
+    )
     ids = [row["id"] for row in by_driver + by_core if isinstance(row, dict)]
     with engine.connect() as connection:
         entries = [stored_text(connection, "entries", "id", entry_id) for entry_id in ids]
@@ -79,6 +83,7 @@ def test_driver_and_core_store_the_same_text(
     assert entries[0] == entries[1]
     assert entries[0]["created_at"] == "2026-11-30 05:16:36.720645"
     assert entries[0]["entry_date"] == "2026-11-30"
+    assert entries[0]["user_name"] == "Ann Lee"
     assert events[0] == events[1]
     assert events[0]["detail"] == "{}"
 
@@ -87,7 +92,9 @@ def test_rows_written_by_the_driver_read_back_typed(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the models, a driver-written row is the row the insert returned."""
-    (written,) = insert(engine, [new_entry("ann")], driver=True, monkeypatch=monkeypatch)
+    (written,) = insert(
+        engine, [new_entry("ann", user_name="Ann Lee")], driver=True, monkeypatch=monkeypatch
+    )
     assert isinstance(written, dict)
     with engine.connect() as connection:
         read = repo.get_entry(connection, written["id"])
@@ -95,6 +102,7 @@ def test_rows_written_by_the_driver_read_back_typed(
     assert read == written
     assert read["created_at"] == NOW
     assert read["entry_date"] == date(2026, 11, 30)
+    assert read["user_name"] == "Ann Lee"
     assert [(e["action"], e["at"], e["detail"]) for e in trail] == [("created", NOW, {})]
 
 

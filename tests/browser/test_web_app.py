@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import Frame, Locator, Page, Request, Response, expect
 
 from tests.browser.conftest import USER_TOKEN_SECONDS, Pages, Shot, System
+from timesheets.bootstrap import DEMO_USERS
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -208,6 +209,11 @@ async def test_manager_approves_and_rejects_and_employee_sees_decisions(
     await expect(manager.get_by_role("heading", name="Waiting for approval")).to_be_visible()
     await expect(entry_row(manager, approved)).to_contain_text(f"{week} ({wednesday})")
     await expect(entry_row(manager, rejected)).to_be_visible()
+    # The person by the name their sign-in gave the API, their id beside it.
+    name = next(name for email, name, *_ in DEMO_USERS if email == EMPLOYEE)
+    await expect(entry_row(manager, approved).get_by_role("cell").first).to_have_text(
+        re.compile(rf"^{re.escape(name)} \(\S+\)$")
+    )
     await shot(manager, "2-manager-approvals")
 
     await entry_row(manager, approved).get_by_role("button", name="Approve").click()

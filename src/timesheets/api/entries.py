@@ -19,6 +19,7 @@ from timesheets.api.domain.access import (
     owner_for_create,
     sees_everyone,
 )
+from timesheets.api.domain.names import owner_name
 from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
 from timesheets.api.idempotency import Reply, fingerprint, remembered, replay_or_refusal
 from timesheets.api.presenter import audit_json, created_message, entry_json
@@ -53,6 +54,7 @@ def new_entry(principal: Principal, fields: EntryFields, external_id: str | None
         created_by_subject=principal.subject,
         created_by_client=principal.client_id,
         external_id=external_id,
+        user_name=owner_name(principal, owner),
     )
 
 

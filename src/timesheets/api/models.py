@@ -116,6 +116,9 @@ class Entry(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The owner's name when they logged it themselves (`domain.names`); last, as the
+    # column was added (migration 0008).
+    user_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditEvent(Base):

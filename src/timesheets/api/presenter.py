@@ -17,6 +17,7 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user_id": row["user_id"],
+        "user_name": row["user_name"],
         "user_type": row["user_type"],
         "project": row["project"],
         "hours": to_hours(row["hundredths"]),

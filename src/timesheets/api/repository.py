@@ -66,6 +66,7 @@ class NewEntry:
     created_by_subject: str
     created_by_client: str
     external_id: str | None = None
+    user_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.entry_date is not None and week_of(self.entry_date) != (

@@ -71,6 +71,11 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
     if targets and targets[0].permissions_claim:
         extra["permissions"] = sorted(permitted.get(targets[0].identifier, frozenset()))
     scopes = still_allowed(issue.scopes, issue.client, targets, permitted)
+    if "profile" in scopes and targets:
+        # The person let the client have their profile; its API gets their name, so that
+        # it can show whose entries it holds (RFC 9068 §2.2.1 leaves identity claims to
+        # the issuer; OpenID Connect Core §5.4 names `name` a profile claim).
+        extra["name"] = issue.user.name
     if "openid" in scopes:
         audiences.append(endpoint(settings.issuer, "/userinfo"))
     claims = access_token_claims(

@@ -105,6 +105,38 @@ async def test_a_manager_approves_and_rejects_and_each_decision_is_final(api: Ap
     assert all(event["at"] for event in rejection)
 
 
+async def test_managers_see_who_logged_hours_by_the_name_their_token_gave(api: Api) -> None:
+    """A person's entries keep the `name` of the token they logged them with; entries a
+    machine stored for someone, and a token without a usable name, have none."""
+    mona = api.issuer.person("mona", MANAGER_SCOPES)
+    alice = api.issuer.person("alice", PERSON_SCOPES, name="  Alice\nNg ")
+    nameless = api.issuer.person("bob", PERSON_SCOPES, name=7)
+    day = {"project": "P", "date": "2026-03-02", "hours": 8}
+    alices = await create(api, day, alice)
+    assert alices["user_name"] == "Alice Ng"
+    bobs = await create(api, day, nameless)
+    imported = await create(api, {"user_id": "cy", **day})
+    machine_named = await create(
+        api,
+        {"user_id": "dee", **day},
+        api.issuer.token(api.issuer.claims(name="Import job")),
+    )
+    assert bobs["user_name"] is imported["user_name"] is machine_named["user_name"] is None
+
+    response = await api.http.get("/approvals", headers=api.auth(mona))
+    assert response.status_code == 200, response.text
+    assert [(e["user_id"], e["user_name"]) for e in response.json()] == [
+        ("alice", "Alice Ng"),
+        ("bob", None),
+        ("cy", None),
+        ("dee", None),
+    ]
+    decided = await api.http.put(f"/approvals/{alices['id']}", headers=api.auth(mona))
+    assert decided.json()["user_name"] == "Alice Ng"
+    stored = await api.http.get(f"/timesheets/{alices['id']}", headers=api.auth(alice))
+    assert stored.json()["user_name"] == "Alice Ng"
+
+
 async def test_refused_decisions_change_nothing(api: Api) -> None:
     mona = api.issuer.person("mona", MANAGER_SCOPES)
     alice = api.issuer.person("alice", PERSON_SCOPES)

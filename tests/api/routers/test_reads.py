@@ -18,6 +18,7 @@ MANAGER_SCOPES = "read:timesheets create:timesheets approve:timesheets delete:ti
 ENTRY_FIELDS = {
     "id",
     "user_id",
+    "user_name",
     "user_type",
     "project",
     "hours",

@@ -93,11 +93,12 @@ async def test_code_pkce_refresh_and_replay(auth_server: AuthServer) -> None:
     assert dead.json()["error"] == "invalid_grant"
 
 
-async def _signed_in(server: AuthServer, client_id: str) -> dict[str, str]:
-    """The token response of a code redeemed for Erin."""
+async def _signed_in(server: AuthServer, client_id: str, **extra: str) -> dict[str, str]:
+    """The token response of a code redeemed for Erin (`extra` in the authorization
+    request)."""
     verifier, challenge = pkce_pair()
     result = await authorize_and_login(
-        server.http, _query(client_id, challenge), "erin@abc.example", PASSWORD
+        server.http, _query(client_id, challenge, **extra), "erin@abc.example", PASSWORD
     )
     form = {
         "grant_type": "authorization_code",
@@ -120,9 +121,36 @@ async def _refreshed(
     return tokens
 
 
+def _access_claims(tokens: dict[str, str]) -> dict[str, object]:
+    claims: dict[str, object] = jwt.decode(
+        tokens["access_token"], options={"verify_signature": False}
+    )
+    return claims
+
+
 def _access_scope(tokens: dict[str, str]) -> str:
-    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
-    return str(claims["scope"])
+    return str(_access_claims(tokens)["scope"])
+
+
+async def test_the_apis_access_token_names_the_person_only_with_profile(
+    auth_server: AuthServer,
+) -> None:
+    """With `profile` granted the API learns the person's name, on refresh too; without
+    it, only their subject."""
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    tokens = await _signed_in(auth_server, client_id)
+    assert _access_claims(tokens)["name"] == "Erin"
+    refreshed = await _refreshed(auth_server, client_id, tokens["refresh_token"])
+    assert _access_claims(refreshed)["name"] == "Erin"
+
+    scope = "openid offline_access read:timesheets"
+    plain = await _signed_in(auth_server, client_id, scope=scope, prompt="login")
+    assert plain["scope"] == scope
+    assert "name" not in _access_claims(plain)
+    narrowed = await _refreshed(
+        auth_server, client_id, refreshed["refresh_token"], scope="openid read:timesheets"
+    )
+    assert "name" not in _access_claims(narrowed)
 
 
 async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer) -> None:

@@ -6,9 +6,13 @@ export async function renderApprovals(view, { api }) {
   const { data: entries } = await api.pending();
   const refresh = () => dispatchEvent(new PopStateEvent("popstate"));
   const rows = entries.map((e) => {
-    const reason = el("input", { name: "reason", "aria-label": `Reason to reject ${e.user_id}'s ${e.project}`, placeholder: "Reason (to reject)", maxlength: 2000 });
+    // The name the person's own token gave when they logged the hours; entries an import
+    // stored for someone have only their id.
+    const who = e.user_name || e.user_id;
+    const reason = el("input", { name: "reason", "aria-label": `Reason to reject ${who}'s ${e.project}`, placeholder: "Reason (to reject)", maxlength: 2000 });
     return el("tr", { "data-id": e.id },
-      el("td", { "data-label": "Person", text: e.user_id }),
+      el("td", { "data-label": "Person", title: e.user_id },
+        e.user_name ? [el("span", { text: e.user_name }), " ", el("span", { class: "muted", text: `(${e.user_id})` })] : e.user_id),
       el("td", { "data-label": "Week", text: `${e.year}-W${String(e.week).padStart(2, "0")}${e.date ? ` (${e.date})` : ""}` }),
       el("td", { "data-label": "Project", text: e.project }),
       el("td", { "data-label": "Hours", class: "num", text: hours(e.hours) }),

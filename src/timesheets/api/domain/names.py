@@ -1,0 +1,32 @@
+"""Who an entry belongs to, by name: the person's display name from their own token.
+
+An issuer may put a person's `name` (OpenID Connect Core §5.1) in their access tokens
+(RFC 9068 §2.2.1 leaves identity claims to it). The API keeps it with the entries the
+person logs, as it was when they logged them, so that a manager sees who logged hours
+rather than an opaque subject. Entries a machine stores for someone have no name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from timesheets.bearer.claims import Principal
+
+MAX_LENGTH = 200
+
+
+def display_name(claims: Mapping[str, Any]) -> str | None:
+    """The `name` claim, its runs of white space (line breaks included) made one space
+    and cut to MAX_LENGTH characters; None when it is absent, not text, or blank."""
+    value = claims.get("name")
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split())[:MAX_LENGTH] or None
+
+
+def owner_name(principal: Principal, owner: str) -> str | None:
+    """The name of an entry's owner: the caller's own, when a person logs their hours."""
+    if principal.is_machine or owner != principal.subject:
+        return None
+    return display_name(principal.claims)
