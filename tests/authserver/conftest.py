@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -144,6 +145,21 @@ class AuthServer:
     def url(self) -> str:
         """The server's base URL (its issuer)."""
         return self.live.url
+
+
+#: A key-encryption key the test tenants' keys were not sealed with.
+OTHER_KEK = "not-the-key-these-were-sealed-with-0123"
+
+
+@contextlib.asynccontextmanager
+async def other_key_encryption_key(server: AuthServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a second process on the server's database and issuer, started (not
+    prepared) with another key-encryption key: one that cannot open the keys."""
+    settings = server.settings.model_copy(update={"key_encryption_key": OTHER_KEK})
+    app = create_app(settings, prepare_on_start=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=server.url) as http:
+        yield http
 
 
 _TEMPLATES: dict[str, str] = {}

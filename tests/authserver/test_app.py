@@ -7,10 +7,8 @@ import re
 import httpx
 import pytest
 
-from tests.authserver.conftest import AUDIENCE, AuthServer, Tenant
+from tests.authserver.conftest import AUDIENCE, OTHER_KEK, AuthServer, Tenant
 from timesheets.authserver.app import WrongKeyEncryptionKey, create_app, create_runtime, prepare
-
-OTHER_KEK = "not-the-key-these-were-sealed-with-0123"
 
 
 async def test_the_authorization_server_counts_token_requests(auth_server: AuthServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import jwt
@@ -11,6 +12,7 @@ from timesheets.authserver.keys import secret_kid
 from timesheets.authserver.oauth.rfc9068 import access_token_header
 from timesheets.authserver.oauth.tenant import ApiView
 from timesheets.authserver.runtime import Runtime
+from timesheets.authserver.sealing import SealError
 
 ID_TOKEN_ALG = "RS256"
 
@@ -41,3 +43,12 @@ async def sign_id_token(runtime: Runtime, claims: dict[str, Any]) -> str:
     if signer is None:
         raise RuntimeError("no RS256 signing key")
     return jwt.encode(claims, signer.key, signer.alg, headers={"kid": signer.kid, "typ": "JWT"})
+
+
+def report_unopened(log: logging.Logger, error: SealError) -> None:
+    """Log that a key (or an API secret) does not open with this process's key-encryption
+    key, as when another instance made it with another one since this one started."""
+    log.error(
+        "cannot sign: a key does not open with TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY",
+        extra={"reason": str(error)},
+    )

@@ -14,7 +14,7 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from tests.authserver.conftest import AUDIENCE, AuthServer
+from tests.authserver.conftest import AUDIENCE, AuthServer, other_key_encryption_key
 from tests.authserver.flows import CSRF, authorize_and_login, pkce_pair
 from timesheets.authserver import admin, people
 from timesheets.authserver.models import AuthorizationCode
@@ -198,6 +198,21 @@ async def test_implicit_only_for_a_client_allowed_it(auth_server: AuthServer) ->
     assert "#" in result.location
     assert result.params["token_type"] == "Bearer"
     assert "refresh_token" not in result.params
+
+
+async def test_implicit_tokens_that_cannot_be_signed_are_a_server_error_in_the_fragment(
+    auth_server: AuthServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 6749 §4.2.2.1: when the current key does not open (another key-encryption
+    key), the client hears `server_error` in the fragment, with its state."""
+    client_id = await _spa(auth_server, implicit=True)
+    async with other_key_encryption_key(auth_server) as http:
+        result = await authorize_and_login(http, _implicit(client_id), "erin@abc.example", PASSWORD)
+    assert result.location.startswith(REDIRECT + "#")
+    assert result.params["error"] == "server_error"
+    assert result.params["state"] == "s1"
+    assert "access_token" not in result.params
+    assert "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY" in caplog.text
 
 
 async def test_implicit_id_token_carries_at_hash_and_no_refresh_token_is_made(

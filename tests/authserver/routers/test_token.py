@@ -10,7 +10,7 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
-from tests.authserver.conftest import AUDIENCE, AuthServer
+from tests.authserver.conftest import AUDIENCE, AuthServer, other_key_encryption_key
 from timesheets.authserver.oauth.errors import InvalidRequest
 from timesheets.authserver.routers.token import _read_asgi_body, read_body
 
@@ -222,3 +222,31 @@ async def test_a_scope_two_requested_apis_define_is_refused_even_unrequested(
             "error": "invalid_scope",
             "error_description": "scope read:timesheets is defined by more than one requested API",
         }
+
+
+async def test_a_key_that_does_not_open_is_a_500_server_error_that_issues_nothing(
+    auth_server: AuthServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process whose key-encryption key no longer opens the current key (another
+    instance made it with another one) answers JSON, never a bare 500, and says why."""
+    await auth_server.tenant.create_api()
+    client = await auth_server.tenant.machine_client({AUDIENCE: ["read:timesheets"]})
+    before = await auth_server.tenant.row_counts()
+    async with other_key_encryption_key(auth_server) as http:
+        answer = await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": client.secret,
+                "audience": AUDIENCE,
+            },
+        )
+    assert answer.status_code == 500
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {
+        "error": "server_error",
+        "error_description": "the server cannot sign tokens now; try again later",
+    }
+    assert "TIMESHEETS_AUTH_KEY_ENCRYPTION_KEY" in caplog.text
+    assert await auth_server.tenant.row_counts() == before

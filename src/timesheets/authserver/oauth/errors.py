@@ -92,3 +92,14 @@ class TooManyRequests(OAuthError):
     def __init__(self, description: str, *, retry_after: int) -> None:
         super().__init__(description)
         self.retry_after = retry_after
+
+
+class ServerError(OAuthError):
+    """The server cannot answer as it should (a signing key it cannot open): 500.
+
+    RFC 6749 §4.1.2.1 and §4.2.2.1 name `server_error` for the authorization endpoint,
+    which cannot answer 500 through a redirect; the token endpoint answers it with 500.
+    """
+
+    error = "server_error"
+    status_code = 500

@@ -39,6 +39,8 @@ from timesheets.authserver.pages import (
 from timesheets.authserver.passwords import verify_password
 from timesheets.authserver.routers.token import read_body
 from timesheets.authserver.runtime import Runtime, runtime_of
+from timesheets.authserver.sealing import SealError
+from timesheets.authserver.signing import report_unopened
 from timesheets.authserver.user_tokens import Issue, issue_tokens
 
 router = APIRouter(include_in_schema=False)
@@ -170,9 +172,14 @@ async def _finish(
         return _redirect(auth.redirect_uri, {"code": code, **state, "iss": runtime.settings.issuer})
     # Never a refresh token through the front channel (RFC 9700 §2.1.2): none is made.
     front = tuple(s for s in scopes if s != "offline_access")
-    tokens = await issue_tokens(
-        runtime, Issue(client, user, grant.id, front, auth.audiences, auth_time, auth.nonce)
-    )
+    try:
+        tokens = await issue_tokens(
+            runtime, Issue(client, user, grant.id, front, auth.audiences, auth_time, auth.nonce)
+        )
+    except SealError as error:
+        # RFC 6749 §4.2.2.1: the implicit grant's server_error, in the fragment.
+        report_unopened(log, error)
+        return _refused(runtime, auth, "server_error", "the server cannot sign tokens now")
     if auth.response_type == "token":
         tokens.pop("id_token", None)
     return _redirect(

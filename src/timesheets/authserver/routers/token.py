@@ -27,6 +27,7 @@ from timesheets.authserver.oauth.errors import (
     InvalidClient,
     InvalidRequest,
     OAuthError,
+    ServerError,
     TooManyRequests,
     UnsupportedGrantType,
 )
@@ -38,7 +39,8 @@ from timesheets.authserver.oauth.rfc9068 import access_token_claims, machine_sub
 from timesheets.authserver.oauth.tenant import ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest, parse_token_request
 from timesheets.authserver.runtime import Runtime
-from timesheets.authserver.signing import sign_access_token
+from timesheets.authserver.sealing import SealError
+from timesheets.authserver.signing import report_unopened, sign_access_token
 from timesheets.authserver.user_tokens import redeem_code, refresh
 from timesheets.header_numbers import declared_over
 from timesheets.metrics import AUTHENTICATION_FAILURES, TOKENS_ISSUED, child
@@ -214,6 +216,10 @@ class TokenEndpoint:
             if isinstance(error, TooManyRequests):
                 extra["Retry-After"] = str(error.retry_after)
             return error.status_code, error.body(), extra
+        except SealError as error:
+            report_unopened(log, error)
+            refusal = ServerError("the server cannot sign tokens now; try again later")
+            return refusal.status_code, refusal.body(), {}
 
 
 async def _read_asgi_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
