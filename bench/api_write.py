@@ -317,27 +317,32 @@ def load_then_stop(
 
 
 WRITES_METRIC = "timesheets_api_writes_per_transaction"
+SYNC_METRIC = "timesheets_api_wal_sync_seconds"
 
 
-def writes_per_transaction(base: str) -> list[str]:
-    """The mean writes a transaction of the API's writer so far, from its `/metrics`
-    (summed over the workers), as a note; a failed read is noted, not fatal."""
+def writer_notes(base: str) -> list[str]:
+    """The mean writes a transaction of the API's writer so far and the mean time of its
+    WAL syncs (SQLite only), from its `/metrics` (summed over the workers), as notes; a
+    failed read is noted, not fatal. A round that syncs slowly is one the disk slowed."""
     try:
         with httpx.Client(timeout=10) as http:
             text = http.get(f"{base}/metrics").raise_for_status().text
     except httpx.HTTPError as error:
-        return [f"writes a transaction not read: {error}"]
+        return [f"writer metrics not read: {error}"]
     values = {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
-        if family.name == WRITES_METRIC
+        if family.name in (WRITES_METRIC, SYNC_METRIC)
         for sample in family.samples
     }
-    count = values.get(f"{WRITES_METRIC}_count", 0.0)
-    if not count:
-        return []
-    mean = values[f"{WRITES_METRIC}_sum"] / count
-    return [f"{mean:.2f} writes a transaction (warm-up and measured run)"]
+    notes = []
+    if count := values.get(f"{WRITES_METRIC}_count", 0.0):
+        mean = values[f"{WRITES_METRIC}_sum"] / count
+        notes.append(f"{mean:.2f} writes a transaction (warm-up and measured run)")
+    if syncs := values.get(f"{SYNC_METRIC}_count", 0.0):
+        mean_ms = 1000 * values[f"{SYNC_METRIC}_sum"] / syncs
+        notes.append(f"{mean_ms:.3f} ms a WAL sync ({syncs:.0f} syncs)")
+    return notes
 
 
 def check_stored(
@@ -393,7 +398,7 @@ def measure_ours(
         tag,
         label,
         workload,
-        before_stop=lambda base: notes.extend(writes_per_transaction(base)),
+        before_stop=lambda base: notes.extend(writer_notes(base)),
     )
     durability = check_stored(api_dir, database_url, (f"{tag}w", f"{tag}m"), acked)
     measurement = Measurement(
