@@ -19,6 +19,21 @@ PASSWORD = "console test password"
 ADMIN_EMAIL = "ada@abc.example"
 EMPLOYEE_EMAIL = "erin@abc.example"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+VERSION = re.compile(r'name="version" value="([^"]*)"')
+
+
+def form_of(page: str, action: str) -> str:
+    """The HTML of the page's form that posts to `action`."""
+    found = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
+    assert found, f"no form posting to {action}"
+    return found.group(0)
+
+
+def version_of(page: str, action: str) -> str:
+    """The version carried by the page's form that posts to `action`."""
+    found = VERSION.search(form_of(page, action))
+    assert found, f"no version in the form posting to {action}"
+    return html.unescape(found.group(1))
 
 
 def field_error(page: str, form: str, name: str) -> str:
@@ -61,6 +76,14 @@ class Browser:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         headers |= options.pop("headers", {})
         return await self.http.post(path, content=urlencode(pairs), headers=headers, **options)
+
+    async def edit(
+        self, action: str, form: dict[str, str | list[str]], on: str | None = None
+    ) -> httpx.Response:
+        """Open the page `on` (by default `action`) and post its form to `action` with the
+        version it shows, as a browser would."""
+        version = version_of(await self.page(on or action), action)
+        return await self.post(action, form | {"version": version})
 
     async def sign_in(
         self, email: str, password: str = PASSWORD, next_path: str = "/admin"

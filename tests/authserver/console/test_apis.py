@@ -6,6 +6,7 @@ import re
 
 from tests.authserver.console.conftest import Console, field_error
 from timesheets.authserver import admin
+from timesheets.authserver.console import versions
 
 FORM = {
     "name": "Timesheets API",
@@ -35,10 +36,10 @@ async def test_create_an_api_and_change_it(console: Console) -> None:
     [created] = await console.audited("api.created")
     assert created["subject"] == FORM["identifier"]
 
-    changed = await console.admin.post(path, {"name": "Timesheets", "token_lifetime": "600"})
+    changed = await console.admin.edit(path, {"name": "Timesheets", "token_lifetime": "600"})
     assert changed.headers["location"] == path
-    added = await console.admin.post(
-        f"{path}/scopes", {"value": "batch:upload", "description": "Upload"}
+    added = await console.admin.edit(
+        f"{path}/scopes", {"value": "batch:upload", "description": "Upload"}, on=path
     )
     removed = await console.admin.post(f"{path}/scopes/remove", {"value": "read:timesheets"})
     assert added.status_code == removed.status_code == 303
@@ -80,7 +81,7 @@ async def test_refused_input_is_shown_next_to_its_field_and_a_duplicate_is_a_con
     again = await console.admin.post("/admin/apis", FORM | {"name": "Other"})
     assert again.status_code == 409
     assert "already exists" in again.text
-    scope = await console.admin.post(f"{path}/scopes", {"value": "read:timesheets"})
+    scope = await console.admin.edit(f"{path}/scopes", {"value": "read:timesheets"}, on=path)
     assert scope.status_code == 409
     assert "already has scope" in field_error(scope.text, "add-scope", "value")
     await console.unchanged(before)
@@ -97,7 +98,11 @@ async def test_built_in_api_read_only_hs256_secret_once_granted_api_kept(console
     assert f'action="{path}"' not in shown
     assert "Add scope" not in shown
     before = await console.server.tenant.row_counts()
-    refused = await console.admin.post(path, {"name": "Mine", "token_lifetime": "600"})
+    api_id = path.rsplit("/", 1)[1]
+    version = await console.server.tenant.run(lambda s: versions.of_api(s, api_id))
+    refused = await console.admin.post(
+        path, {"name": "Mine", "token_lifetime": "600", "version": version}
+    )
     assert refused.status_code == 409
     assert "built in" in refused.text
     assert (await console.admin.post(f"{path}/delete")).status_code == 409
@@ -129,10 +134,12 @@ async def test_a_page_acts_on_its_own_api_not_one_named_by_its_id(console: Conso
     changes = (
         (path, {"name": "Renamed", "token_lifetime": "600"}),
         (f"{path}/scopes", {"value": "batch:upload", "description": "Upload"}),
-        (f"{path}/scopes/remove", {"value": "read:timesheets"}),
     )
     for where, form in changes:
-        assert (await console.admin.post(where, form)).status_code == 303
+        assert (await console.admin.edit(where, form, on=path)).status_code == 303
+    assert (
+        await console.admin.post(f"{path}/scopes/remove", {"value": "read:timesheets"})
+    ).status_code == 303
     assert (await console.admin.post(f"{path}/delete")).status_code == 303
 
     left = await console.server.tenant.run(lambda s: admin.find_api(s, "https://shadow.example"))

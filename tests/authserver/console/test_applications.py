@@ -54,7 +54,7 @@ async def test_a_machine_application_authorized_by_ticking_scopes_gets_tokens(
     assert "Upload timesheets in batch" in form  # each scope with its description
     assert (await _token(console, client_id, secret)).status_code != 200  # not yet authorized
 
-    saved = await console.admin.post(access, {"scopes": ["create:timesheets", "batch:upload"]})
+    saved = await console.admin.edit(access, {"scopes": ["create:timesheets", "batch:upload"]})
     assert saved.headers["location"] == access
     shown = await console.admin.page(access)
     assert "Authorized with 2 scope(s)." in shown
@@ -117,11 +117,11 @@ async def test_settings_and_new_applications_are_checked_by_the_rules(console: C
         ({"grant_types": []}, "grant_types", "may use only"),
     ]
     for change, field, words in cases:
-        answer = await console.admin.post(path, settings | change)
+        answer = await console.admin.edit(path, settings | change)
         assert answer.status_code == 400, change
         assert words in field_error(answer.text, "settings", field)
     await console.unchanged(before)
-    saved = await console.admin.post(path, settings | {"enabled": []})
+    saved = await console.admin.edit(path, settings | {"enabled": []})
     assert saved.status_code == 303
     client = await console.server.tenant.run(lambda s: admin.find_client(s, "SPA"))
     assert client.enabled is False

@@ -17,11 +17,13 @@ async def test_a_role_with_permissions_ticked_and_refused_changes(console: Conso
     duplicate = await console.admin.post("/admin/roles", {"name": "Admin"})
     assert duplicate.status_code == 409
     assert "already exists" in field_error(duplicate.text, "create", "name")
-    renamed = await console.admin.post(path, {"name": "Admin"})
+    renamed = await console.admin.edit(path, {"name": "Admin"})
     assert renamed.status_code == 409
     assert "already exists" in field_error(renamed.text, "settings", "name")
-    unknown = await console.admin.post(
-        f"{path}/permissions/{api.id}", {"permissions": ["read:timesheets", "fly:planes"]}
+    unknown = await console.admin.edit(
+        f"{path}/permissions/{api.id}",
+        {"permissions": ["read:timesheets", "fly:planes"]},
+        on=path,
     )
     assert unknown.status_code == 400
     assert "fly:planes" in field_error(unknown.text, f"permissions-{api.id}", "permissions")
@@ -36,7 +38,9 @@ async def test_a_role_with_permissions_ticked_and_refused_changes(console: Conso
     page = await console.admin.page(path)
     assert f'action="{path}/permissions/{api.id}"' in page
     scopes = ["read:timesheets", "approve:timesheets"]
-    saved = await console.admin.post(f"{path}/permissions/{api.id}", {"permissions": scopes})
+    saved = await console.admin.edit(
+        f"{path}/permissions/{api.id}", {"permissions": scopes}, on=path
+    )
     assert saved.headers["location"] == path
     role = await console.server.tenant.run(lambda s: people.find_role(s, "Manager"))
     permissions = await console.server.tenant.run(lambda s: people.role_permissions(s, role.id))
@@ -45,7 +49,7 @@ async def test_a_role_with_permissions_ticked_and_refused_changes(console: Conso
     [event] = await console.audited("role.permissions_set")
     assert event["details"]["scopes"] == sorted(scopes)
 
-    renamed = await console.admin.post(path, {"name": "Approver", "description": ""})
+    renamed = await console.admin.edit(path, {"name": "Approver", "description": ""})
     assert renamed.headers["location"] == path
     assert '<h1 id="heading">Approver</h1>' in await console.admin.page(path)
     await console.audited("role.updated")
@@ -62,9 +66,10 @@ async def test_permissions_and_access_go_to_the_api_of_the_page(console: Console
     client = await console.server.tenant.machine_client(name="Job")
     employee = await console.server.tenant.run(lambda s: people.find_role(s, "Employee"))
     ticked = {"permissions": ["read:timesheets"]}
-    saved = await console.admin.post(f"/admin/roles/{employee.id}/permissions/{api.id}", ticked)
+    role_page = f"/admin/roles/{employee.id}"
+    saved = await console.admin.edit(f"{role_page}/permissions/{api.id}", ticked, on=role_page)
     access = f"/admin/applications/{client.client_id}/apis/{api.id}"
-    granted = await console.admin.post(access, {"scopes": ["read:timesheets"]})
+    granted = await console.admin.edit(access, {"scopes": ["read:timesheets"]})
     assert saved.status_code == granted.status_code == 303
 
     async def held(session: Any) -> tuple[dict[str, list[str]], list[str]]:

@@ -75,8 +75,8 @@ async def test_roles_profile_password_and_refusals(console: Console) -> None:
     users = await console.admin.page("/admin/users")
     [path] = re.findall(rf'href="(/admin/users/usr_[0-9a-f]+)">{EMPLOYEE_EMAIL}<', users)
     taken = await console.admin.post(f"{path}/roles/remove", {"role": "Employee"})
-    given = await console.admin.post(f"{path}/roles", {"role": "Admin"})
-    profile = await console.admin.post(path, {"name": "Erin E.", "user_type": "Contractor"})
+    given = await console.admin.edit(f"{path}/roles", {"role": "Admin"}, on=path)
+    profile = await console.admin.edit(path, {"name": "Erin E.", "user_type": "Contractor"})
     password = await console.admin.post(f"{path}/password", {"password": "another long password"})
     assert taken.status_code == given.status_code == profile.status_code == 303
     assert password.status_code == 303

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets.authserver import admin
+from timesheets.authserver.console import versions
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
@@ -34,8 +35,16 @@ async def _access_page(
         grant = next(
             (g for _c, a, g in await admin.list_grants(session, client_id) if a.id == api.id), None
         )
+        version = await versions.of_access(session, client_id, api_id)
     return page(
-        request, who, "console/access.html", problem=problem, client=client, api=api, grant=grant
+        request,
+        who,
+        "console/access.html",
+        problem=problem,
+        client=client,
+        api=api,
+        grant=grant,
+        version=version,
     )
 
 
@@ -56,6 +65,7 @@ async def save_access(
         who,
         PATH.format(client_id=client_id, api_id=api_id),
         partial(_access_page, request, who, client_id, api_id),
+        partial(versions.of_access, client_id=client_id, api_id=api_id),
     )
 
     async def work(session: AsyncSession) -> object:
@@ -63,7 +73,7 @@ async def save_access(
         return await admin.add_grant(session, client_id, api, scopes)
 
     flash = f"Authorized with {len(set(scopes))} scope(s)."
-    return await here.submit(form, "grant", work, flash=flash, fields=("scopes",))
+    return await here.submit(form, "grant", work, flash=flash, fields=("scopes",), versioned=True)
 
 
 @router.post(PATH + "/remove")

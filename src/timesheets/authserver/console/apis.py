@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from timesheets.authserver import admin
+from timesheets.authserver.console import versions
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Form, Posted
 from timesheets.authserver.console.guard import HOME, CurrentAdmin
@@ -122,8 +123,17 @@ async def _api_page(
             api = await admin.api_by_id(session, api_id)
         except admin.NotFound as error:
             return missing(request, who, error)
+        version = await versions.of_api(session, api_id)
     clients = await _clients_of(api, request)
-    return page(request, who, "console/api.html", problem=problem, api=api, clients=clients)
+    return page(
+        request,
+        who,
+        "console/api.html",
+        problem=problem,
+        api=api,
+        clients=clients,
+        version=version,
+    )
 
 
 @router.get("/admin/apis/{api_id}")
@@ -133,7 +143,13 @@ async def show_api(request: Request, who: CurrentAdmin, api_id: str) -> Response
 
 
 def _page_of(request: Request, who: CurrentAdmin, api_id: str) -> FormPage:
-    return FormPage(request, who, f"/admin/apis/{api_id}", partial(_api_page, request, who, api_id))
+    return FormPage(
+        request,
+        who,
+        f"/admin/apis/{api_id}",
+        partial(_api_page, request, who, api_id),
+        partial(versions.of_api, api_id=api_id),
+    )
 
 
 @router.post("/admin/apis/{api_id}")
@@ -150,7 +166,12 @@ async def update_api(request: Request, who: CurrentAdmin, form: Posted, api_id: 
         )
 
     return await _page_of(request, who, api_id).submit(
-        form, "settings", work, flash="API saved.", fields=("name", "token_lifetime")
+        form,
+        "settings",
+        work,
+        flash="API saved.",
+        fields=("name", "token_lifetime"),
+        versioned=True,
     )
 
 
@@ -164,7 +185,12 @@ async def add_scope(request: Request, who: CurrentAdmin, form: Posted, api_id: s
         return await admin.add_scope(session, ref, value, description)
 
     return await _page_of(request, who, api_id).submit(
-        form, "add-scope", work, flash=f"Scope {value} added.", fields={"scopes": "value"}
+        form,
+        "add-scope",
+        work,
+        flash=f"Scope {value} added.",
+        fields={"scopes": "value"},
+        versioned=True,
     )
 
 

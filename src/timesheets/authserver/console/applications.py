@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets.authserver import admin
+from timesheets.authserver.console import versions
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
@@ -105,12 +106,14 @@ async def _application_page(
             return missing(request, who, error)
         grants = {api.id: grant for _c, api, grant in await admin.list_grants(session, client_id)}
         apis = await admin.list_apis(session)
+        version = await versions.of_application(session, client_id)
     return page(
         request,
         who,
         "console/application.html",
         problem=problem,
         client=client,
+        version=version,
         types=APP_TYPES,
         public=client.token_endpoint_auth_method == "none",
         methods=admin.CONFIDENTIAL_METHODS,
@@ -130,7 +133,13 @@ async def show_application(request: Request, who: CurrentAdmin, client_id: str) 
 
 def _page_of(request: Request, who: CurrentAdmin, client_id: str) -> FormPage:
     path = f"/admin/applications/{client_id}"
-    return FormPage(request, who, path, partial(_application_page, request, who, client_id))
+    return FormPage(
+        request,
+        who,
+        path,
+        partial(_application_page, request, who, client_id),
+        partial(versions.of_application, client_id=client_id),
+    )
 
 
 @router.post("/admin/applications/{client_id}")
@@ -149,7 +158,12 @@ async def update_application(
         web_origins=form.lines("web_origins"),
     )
     return await _page_of(request, who, client_id).submit(
-        form, "settings", work, flash="Application saved.", fields=SETTINGS_FIELDS
+        form,
+        "settings",
+        work,
+        flash="Application saved.",
+        fields=SETTINGS_FIELDS,
+        versioned=True,
     )
 
 

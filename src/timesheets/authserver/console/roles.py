@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets.authserver import admin, people
+from timesheets.authserver.console import versions
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
@@ -56,12 +57,8 @@ async def create_role(request: Request, who: CurrentAdmin, form: Posted) -> Resp
 
 
 async def _role_name(session: AsyncSession, role_id: str) -> str:
-    """The name of the role of a page address (by id: a name may change), for the rules."""
-    is_id = role_id.isascii() and role_id.isdigit() and len(role_id) <= 9
-    role = await session.get(Role, int(role_id)) if is_id else None
-    if role is None:
-        raise admin.NotFound(f"no role {role_id!r}")
-    return role.name
+    """The name of the role of a page address, for the rules."""
+    return (await versions.role_by_id(session, role_id)).name
 
 
 async def _role_page(
@@ -75,12 +72,14 @@ async def _role_page(
         permissions = await people.role_permissions(session, role.id)
         members = await people.role_members(session, role.id)
         apis = await admin.list_apis(session)
+        version = await versions.of_role(session, role_id)
     return page(
         request,
         who,
         "console/role.html",
         problem=problem,
         role=role,
+        version=version,
         apis=[(api, permissions.get(api.identifier, [])) for api in apis],
         members=members,
     )
@@ -94,7 +93,11 @@ async def show_role(request: Request, who: CurrentAdmin, role_id: str) -> Respon
 
 def _page_of(request: Request, who: CurrentAdmin, role_id: str) -> FormPage:
     return FormPage(
-        request, who, f"/admin/roles/{role_id}", partial(_role_page, request, who, role_id)
+        request,
+        who,
+        f"/admin/roles/{role_id}",
+        partial(_role_page, request, who, role_id),
+        partial(versions.of_role, role_id=role_id),
     )
 
 
@@ -111,7 +114,12 @@ async def update_role(request: Request, who: CurrentAdmin, form: Posted, role_id
         )
 
     return await _page_of(request, who, role_id).submit(
-        form, "settings", work, flash="Role saved.", fields=("name",)
+        form,
+        "settings",
+        work,
+        flash="Role saved.",
+        fields=("name",),
+        versioned=True,
     )
 
 
@@ -127,7 +135,12 @@ async def set_permissions(
         await people.set_permissions(session, name, api, form.all("permissions"))
 
     return await _page_of(request, who, role_id).submit(
-        form, f"permissions-{api_id}", work, flash="Permissions saved.", fields=("permissions",)
+        form,
+        f"permissions-{api_id}",
+        work,
+        flash="Permissions saved.",
+        fields=("permissions",),
+        versioned=True,
     )
 
 

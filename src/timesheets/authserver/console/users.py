@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets.authserver import admin, people
+from timesheets.authserver.console import versions
 from timesheets.authserver.console.changes import FormPage, attempt
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
@@ -79,12 +80,14 @@ async def _user_page(
             return missing(request, who, error)
         held = await people.user_roles(session, user.id)
         roles = [role for role in await people.list_roles(session) if role.name not in held]
+        version = await versions.of_user(session, user_id)
     return page(
         request,
         who,
         "console/user.html",
         problem=problem,
         user=user,
+        version=version,
         held=held,
         roles=roles,
         types=people.USER_TYPES,
@@ -99,7 +102,11 @@ async def show_user(request: Request, who: CurrentAdmin, user_id: str) -> Respon
 
 def _page_of(request: Request, who: CurrentAdmin, user_id: str) -> FormPage:
     return FormPage(
-        request, who, f"/admin/users/{user_id}", partial(_user_page, request, who, user_id)
+        request,
+        who,
+        f"/admin/users/{user_id}",
+        partial(_user_page, request, who, user_id),
+        partial(versions.of_user, user_id=user_id),
     )
 
 
@@ -110,7 +117,12 @@ async def update_user(request: Request, who: CurrentAdmin, form: Posted, user_id
         people.update_user, ref=user_id, name=form.get("name"), user_type=form.get("user_type")
     )
     return await _page_of(request, who, user_id).submit(
-        form, "profile", work, flash="User saved.", fields=("name", "user_type")
+        form,
+        "profile",
+        work,
+        flash="User saved.",
+        fields=("name", "user_type"),
+        versioned=True,
     )
 
 
@@ -138,7 +150,11 @@ async def assign_role(request: Request, who: CurrentAdmin, form: Posted, user_id
     role = form.get("role")
     work = partial(people.assign_role, user_ref=user_id, role_name=role)
     return await _page_of(request, who, user_id).submit(
-        form, "assign", work, flash=f"Role {role} given."
+        form,
+        "assign",
+        work,
+        flash=f"Role {role} given.",
+        versioned=True,
     )
 
 
