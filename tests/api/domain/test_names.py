@@ -19,6 +19,8 @@ def principal(subject: str, **claims: Any) -> Principal:
     [
         ("Ann Lee", "Ann Lee"),
         ("  Ann\n\tLee  ", "Ann Lee"),
+        ("Ann\x00Lee\ud800", "Ann Lee"),
+        ("Ann\x1b[31m Lee\x85", "Ann [31m Lee"),
         ("Zoë 李", "Zoë 李"),
         ("x" * (MAX_LENGTH + 50), "x" * MAX_LENGTH),
         ("   ", None),

@@ -109,7 +109,7 @@ async def test_managers_see_who_logged_hours_by_the_name_their_token_gave(api: A
     """A person's entries keep the `name` of the token they logged them with; entries a
     machine stored for someone, and a token without a usable name, have none."""
     mona = api.issuer.person("mona", MANAGER_SCOPES)
-    alice = api.issuer.person("alice", PERSON_SCOPES, name="  Alice\nNg ")
+    alice = api.issuer.person("alice", PERSON_SCOPES, name="  Alice\x00\nNg\ud800 ")
     nameless = api.issuer.person("bob", PERSON_SCOPES, name=7)
     day = {"project": "P", "date": "2026-03-02", "hours": 8}
     alices = await create(api, day, alice)

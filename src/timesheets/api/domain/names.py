@@ -8,21 +8,26 @@ rather than an opaque subject. Entries a machine stores for someone have no name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from timesheets.bearer.claims import Principal
 
 MAX_LENGTH = 200
+# Control characters (a NUL, which PostgreSQL text cannot hold, among them) and unpaired
+# surrogates, which no encoding stores: none belongs in a name shown to people.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def display_name(claims: Mapping[str, Any]) -> str | None:
-    """The `name` claim, its runs of white space (line breaks included) made one space
-    and cut to MAX_LENGTH characters; None when it is absent, not text, or blank."""
+    """The `name` claim, its control characters and unpaired surrogates made spaces, its
+    runs of white space one space, cut to MAX_LENGTH characters; None when it is absent,
+    not text, or blank."""
     value = claims.get("name")
     if not isinstance(value, str):
         return None
-    return " ".join(value.split())[:MAX_LENGTH] or None
+    return " ".join(_UNSHOWABLE.sub(" ", value).split())[:MAX_LENGTH] or None
 
 
 def owner_name(principal: Principal, owner: str) -> str | None:
