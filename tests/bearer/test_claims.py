@@ -245,6 +245,34 @@ def test_identifiers_are_required_strings(name: str, value: Any) -> None:
     refused(claims(**{name: value}), f"{name} claim is required")
 
 
+@pytest.mark.parametrize("name", ["sub", "client_id"])
+def test_identifiers_up_to_the_configured_length_are_accepted(name: str) -> None:
+    principal = check_claims(claims(**{name: "x" * 200}), RULES, NOW)
+    assert (principal.subject, principal.client_id)[name == "client_id"] == "x" * 200
+    short = ClaimRules(issuer=ISS, audience=AUD, max_identifier_length=5)
+    check_claims(claims(**{name: "x" * 5}), short, NOW)
+
+
+@pytest.mark.parametrize("name", ["sub", "client_id"])
+def test_identifiers_longer_than_the_configured_length_are_refused(name: str) -> None:
+    """The API stores who called in columns of 200 characters."""
+    refused(claims(**{name: "x" * 201}), f"{name} claim is longer than 200 characters")
+    short = ClaimRules(issuer=ISS, audience=AUD, max_identifier_length=5)
+    refused(claims(**{name: "x" * 6}), f"{name} claim is longer than 5 characters", short)
+
+
+@pytest.mark.parametrize("name", ["sub", "client_id"])
+@pytest.mark.parametrize("value", ["a\x00b", "\x00", "a\ud800", "\udfff", "a\udc00b"])
+def test_identifiers_that_cannot_be_stored_are_refused(name: str, value: str) -> None:
+    """A NUL (PostgreSQL text cannot hold it) or an unpaired surrogate (RFC 8259 §8.2)."""
+    refused(claims(**{name: value}), f"{name} claim holds a NUL or an unpaired surrogate")
+
+
+def test_identifiers_may_hold_any_other_character() -> None:
+    principal = check_claims(claims(sub="a\U0001f600 \u00e9\t|x", client_id="c"), RULES, NOW)
+    assert principal.subject == "a\U0001f600 \u00e9\t|x"
+
+
 # --- scopes (RFC 9068 §2.2.3, RFC 8693 §4.2) -------------------------------------------
 
 

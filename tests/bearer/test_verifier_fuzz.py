@@ -301,7 +301,8 @@ def test_transport_then_verify_raises_only_bearer_errors(token: str, noise: str)
 @FUZZ
 @given(
     alg=st.sampled_from(sorted(SIGNERS)),
-    sub=st.text(min_size=1, max_size=20),
+    # Any identifier that can be stored: UTF-8 (no unpaired surrogate), without a NUL.
+    sub=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20),
     scope=st.text(max_size=40),
     extra=st.dictionaries(
         # Optional claims the verifier checks (a malformed `nbf` or `permissions` is

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from timesheets.bearer.errors import InvalidToken
 
 AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# A NUL, which PostgreSQL text cannot hold, or an unpaired surrogate, which is no Unicode
+# character (RFC 8259 §8.2: such strings behave unpredictably) and no encoding can store.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,8 @@ class ClaimRules:
     leeway: int = 30
     max_lifetime: int = 86400
     accept_jwt_typ: bool = False
+    #: Longest `sub` and `client_id`: they name the caller in what the API stores.
+    max_identifier_length: int = 200
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,17 @@ def _string(claims: dict[str, Any], name: str) -> str:
     return value
 
 
+def _identifier(claims: dict[str, Any], name: str, max_length: int) -> str:
+    """A required identifier claim that can be stored as it is: at most `max_length`
+    characters, without a NUL or an unpaired surrogate."""
+    value = _string(claims, name)
+    if len(value) > max_length:
+        raise InvalidToken(f"the {name} claim is longer than {max_length} characters")
+    if _UNSTORABLE.search(value):
+        raise InvalidToken(f"the {name} claim holds a NUL or an unpaired surrogate")
+    return value
+
+
 def check_typ(header: dict[str, Any], rules: ClaimRules) -> None:
     """RFC 9068 §4: the `typ` header must be `at+jwt` (or `JWT` where configured)."""
     typ = header.get("typ")
@@ -107,8 +124,8 @@ def check_claims(claims: dict[str, Any], rules: ClaimRules, now: float) -> Princ
     check_times(times, rules, now)
     if times.exp - times.iat > rules.max_lifetime:
         raise InvalidToken("the token lives longer than allowed")
-    subject = _string(claims, "sub")
-    client_id = _string(claims, "client_id")
+    subject = _identifier(claims, "sub", rules.max_identifier_length)
+    client_id = _identifier(claims, "client_id", rules.max_identifier_length)
     _string(claims, "jti")
     return Principal(subject, client_id, _scopes(claims), claims)
 

@@ -8,6 +8,7 @@ import pytest
 
 from timesheets.api.domain.access import (
     APPROVE,
+    USER_ID_MAX_LENGTH,
     AccessRefused,
     may_delete,
     may_read,
@@ -97,3 +98,15 @@ def test_people_delete_their_own_and_machines_what_they_stored() -> None:
     # A person who logged hours through the machine's own client (one that also holds
     # the client credentials grant): still the person's, not the machine's.
     assert not may_delete(MACHINE, "alice", ("alice", "importer"))
+
+
+def test_a_persons_subject_up_to_the_length_of_a_user_id_owns_their_entry() -> None:
+    subject = "p" * USER_ID_MAX_LENGTH
+    assert owner_for_create(principal(subject, "spa"), None) == subject
+
+
+def test_a_persons_subject_longer_than_a_user_id_cannot_own_entries() -> None:
+    with pytest.raises(AccessRefused) as refused:
+        owner_for_create(principal("p" * (USER_ID_MAX_LENGTH + 1), "spa"), None)
+    assert refused.value.field == "user_id"
+    assert "longer than the 100 characters" in str(refused.value)

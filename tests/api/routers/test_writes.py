@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,6 +72,63 @@ async def test_token_without_scope_is_403(api: Api) -> None:
     assert 'error="insufficient_scope"' in challenge
     assert 'scope="create:timesheets"' in challenge
     assert await api.row_counts() == before
+
+
+async def with_eight_others(api: Api, entry: dict[str, Any], token: str) -> httpx.Response:
+    """The answer to creating `entry` with `token`, sent together with eight valid creates
+    of the entry for others, which must all be stored (201)."""
+    answer, *others = await asyncio.gather(
+        api.http.post("/timesheets", json=entry, headers=api.auth(token)),
+        *[
+            api.http.post("/timesheets", json=entry | {"user_id": f"p{i}"}, headers=api.auth())
+            for i in range(8)
+        ],
+    )
+    assert [r.status_code for r in others] == [201] * 8
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("sub", "a\ud800"),
+        ("sub", "a\x00b"),
+        ("sub", "s" * 201),
+        ("client_id", "c\udc00"),
+        ("client_id", "c\x00"),
+        ("client_id", "c" * 201),
+    ],
+)
+async def test_a_caller_that_cannot_be_stored_is_401_and_fails_no_one_else(
+    api: Api, claim: str, value: str
+) -> None:
+    """Such a token is refused before the writer, where it once failed every create of
+    its commit (500 on SQLite, 503 on PostgreSQL)."""
+    unstorable = api.issuer.token(api.issuer.claims(**{claim: value}))
+    before = await api.row_counts()
+    refused = await with_eight_others(api, SEED, unstorable)
+    assert refused.status_code == 401, refused.text
+    challenge = 'Bearer realm="timesheets", error="invalid_token", error_description="the '
+    assert refused.headers["www-authenticate"].startswith(f"{challenge}{claim} claim ")
+    after = await api.row_counts()
+    assert after["entries"] == before["entries"] + 8
+    assert after["audit_events"] == before["audit_events"] + 8
+
+
+async def test_a_person_whose_subject_is_longer_than_a_user_id_is_422_and_fails_no_one_else(
+    api: Api,
+) -> None:
+    person = api.issuer.person("p" * 101, "create:timesheets")
+    day = {"date": "2026-11-30", "project": "StoreZero", "hours": 2}
+    before = await api.row_counts()
+    refused = await with_eight_others(api, day, person)
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["user_id"]
+    assert (await api.row_counts())["entries"] == before["entries"] + 8
+    fits = api.issuer.person("p" * 100, "create:timesheets")
+    stored = await api.http.post("/timesheets", json=day, headers=api.auth(fits))
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["user_id"] == "p" * 100
 
 
 async def test_idempotency_key_with_concurrent_retries_stores_one_entry(api: Api) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from timesheets.bearer.claims import Principal
 
 APPROVE = "approve:timesheets"
+#: The most characters an entry's user_id holds (a person's own entries are theirs by `sub`).
+USER_ID_MAX_LENGTH = 100
 
 
 class AccessRefused(ValueError):
@@ -31,6 +33,12 @@ def owner_for_create(principal: Principal, body_user_id: str | None) -> str:
         return body_user_id
     if body_user_id is not None and body_user_id != principal.subject:
         raise AccessRefused("user_id", "a person creates entries for themselves only")
+    if len(principal.subject) > USER_ID_MAX_LENGTH:
+        raise AccessRefused(
+            "user_id",
+            f"the token's subject is longer than the {USER_ID_MAX_LENGTH} characters "
+            "of a user_id, so it cannot own entries",
+        )
     return principal.subject
 
 
