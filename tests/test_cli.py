@@ -34,6 +34,27 @@ def test_an_unknown_cpu_affinity_is_refused_naming_the_choices(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("command", "variable"),
+    [
+        (
+            ["api", "--issuer", "http://127.0.0.1:9", "--audience", "https://api.timesheets.test"],
+            "TIMESHEETS_API_SQLITE_SYNCHRONOUS",
+        ),
+        (["authserver"], "TIMESHEETS_AUTH_SQLITE_SYNCHRONOUS"),
+    ],
+)
+@pytest.mark.parametrize("level", ["FUL", "on", "true", "2", ""])
+def test_an_unknown_sqlite_synchronous_level_is_refused_naming_the_levels(
+    tmp_path: Path, command: list[str], variable: str, level: str
+) -> None:
+    """SQLite itself would read these as NORMAL, giving up power-cut durability."""
+    result = CliRunner().invoke(app, [*command, "--data-dir", str(tmp_path)], env={variable: level})
+    assert result.exit_code == 2
+    assert "Input should be 'OFF', 'NORMAL', 'FULL' or 'EXTRA'" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_authorization_server_refuses_to_start_with_another_key_encryption_key(
     tmp_path: Path,
 ) -> None:

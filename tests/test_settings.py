@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from timesheets.settings import AuthServerSettings, is_loopback
+from timesheets.settings import ApiSettings, AuthServerSettings, is_loopback
 
 KEY = "k" * 32
 
@@ -57,3 +57,38 @@ def test_loopback_hosts() -> None:
     assert not is_loopback("localhost.evil.example")
     assert not is_loopback("10.0.0.1")
     assert not is_loopback("")
+
+
+@pytest.mark.parametrize(
+    ("given", "level"),
+    [
+        ("FULL", "FULL"),
+        ("full", "FULL"),
+        (" Extra ", "EXTRA"),
+        ("normal", "NORMAL"),
+        ("off", "OFF"),
+    ],
+)
+def test_sqlite_synchronous_takes_sqlites_level_names_in_any_case(given: str, level: str) -> None:
+    api = ApiSettings(issuer="https://id.example", audience="api", sqlite_synchronous=given)
+    auth = AuthServerSettings(
+        issuer="https://id.example", key_encryption_key=KEY, sqlite_synchronous=given
+    )
+    assert (api.sqlite_synchronous, auth.sqlite_synchronous) == (level, level)
+
+
+def test_sqlite_synchronous_is_full_by_default() -> None:
+    api = ApiSettings(issuer="https://id.example", audience="api")
+    auth = AuthServerSettings(issuer="https://id.example", key_encryption_key=KEY)
+    assert (api.sqlite_synchronous, auth.sqlite_synchronous) == ("FULL", "FULL")
+
+
+@pytest.mark.parametrize("given", ["FUL", "on", "yes", "true", "1", "FULL; PRAGMA x", ""])
+def test_any_other_sqlite_synchronous_value_is_refused(given: str) -> None:
+    """SQLite reads each of these as NORMAL (or fails), silently giving up durability."""
+    with pytest.raises(ValidationError, match="'OFF', 'NORMAL', 'FULL' or 'EXTRA'"):
+        ApiSettings(issuer="https://id.example", audience="api", sqlite_synchronous=given)
+    with pytest.raises(ValidationError, match="'OFF', 'NORMAL', 'FULL' or 'EXTRA'"):
+        AuthServerSettings(
+            issuer="https://id.example", key_encryption_key=KEY, sqlite_synchronous=given
+        )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The key-encryption key accepted only in development mode (`timesheets up` never uses it:
@@ -37,6 +37,18 @@ CPU_AFFINITY = (
     " i-th CPU this process may use, `off` leaves placement to the kernel (as does `auto`"
     " with more workers than CPUs)."
 )
+
+
+def _upper_case(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+#: SQLite's `synchronous` levels (https://sqlite.org/pragma.html#pragma_synchronous), any
+#: case. SQLite reads any other value (a typo, `on`, `true`) as NORMAL without a word,
+#: which gives up power-cut durability and the API writer's own WAL sync: refused here.
+SqliteSynchronous = Annotated[
+    Literal["OFF", "NORMAL", "FULL", "EXTRA"], BeforeValidator(_upper_case)
+]
 
 
 Migrate = Annotated[
@@ -90,7 +102,12 @@ class AuthServerSettings(BaseSettings):
     dev: Annotated[bool, Field(description="Development mode: allows the placeholder key.")] = False
     migrate: Migrate = True
     sqlite_synchronous: Annotated[
-        str, Field(description="SQLite `synchronous` pragma (FULL survives a power cut).")
+        SqliteSynchronous,
+        Field(
+            description=(
+                "SQLite `synchronous` pragma: OFF, NORMAL, FULL (survives a power cut) or EXTRA."
+            )
+        ),
     ] = "FULL"
     client_cache_seconds: Annotated[
         float,
@@ -217,11 +234,12 @@ class ApiSettings(BaseSettings):
     ] = ""
     migrate: Migrate = True
     sqlite_synchronous: Annotated[
-        str,
+        SqliteSynchronous,
         Field(
             description=(
-                "SQLite `synchronous` pragma; FULL survives a power cut (the entry writer"
-                " then commits at NORMAL and syncs the WAL itself before it answers)."
+                "SQLite `synchronous` pragma: OFF, NORMAL, FULL or EXTRA; FULL survives a"
+                " power cut (the entry writer then commits at NORMAL and syncs the WAL itself"
+                " before it answers)."
             )
         ),
     ] = "FULL"
