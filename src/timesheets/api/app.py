@@ -24,7 +24,7 @@ from timesheets import db
 from timesheets.api.context import ApiContext
 from timesheets.api.create_lane import CreateLane
 from timesheets.api.errors import UNAVAILABLE, ApiError, keys_unavailable
-from timesheets.api.openapi import add_write_paths
+from timesheets.api.openapi import add_write_paths, require_bearer
 from timesheets.api.routers import reads
 from timesheets.api.routers.body import too_large
 from timesheets.api.routers.writes import create_timesheet, upload_timesheets
@@ -238,6 +238,7 @@ def create_app(settings: ApiSettings, *, migrate_on_start: bool | None = None) -
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             add_write_paths(schema)
+            require_bearer(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

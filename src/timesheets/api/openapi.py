@@ -73,6 +73,26 @@ def _responses(success: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _bearer_security(schema: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """The bearer scheme (RFC 6750), declared in `schema`; the requirement naming it."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    return [{"bearer": []}]
+
+
+def require_bearer(schema: dict[str, Any]) -> None:
+    """Mark every operation that answers 401 (`BEARER_ERRORS`) as needing the bearer
+    token, so that the docs' "Authorize" sends it with each of them."""
+    security = _bearer_security(schema)
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if "401" in operation.get("responses", {}):
+                operation.setdefault("security", security)
+
+
 def add_write_paths(schema: dict[str, Any]) -> None:
     """Describe POST /timesheets and POST /timesheets/upload in `schema`, and add the
     request bodies' schemas (`DECISION_BODY`'s too)."""
@@ -81,12 +101,7 @@ def add_write_paths(schema: dict[str, Any]) -> None:
         definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(definition.pop("$defs", {}))
         components[model.__name__] = definition
-    security: list[dict[str, list[str]]] = [{"bearer": []}]
-    schema["components"].setdefault("securitySchemes", {})["bearer"] = {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-    }
+    security = _bearer_security(schema)
     entry = {"type": "object", "additionalProperties": True}
     schema["paths"].setdefault("/timesheets", {})["post"] = {
         "tags": ["timesheets"],

@@ -74,7 +74,9 @@ def _week(name: str, value: str | None) -> tuple[int, int] | None:
         ) from None
 
 
-@router.get("/timesheets", summary="List timesheet entries", tags=["timesheets"])
+@router.get(
+    "/timesheets", summary="List timesheet entries (scope read:timesheets)", tags=["timesheets"]
+)
 async def list_timesheets(
     request: Request,
     response: Response,
@@ -103,7 +105,7 @@ async def list_timesheets(
 
 @router.get(
     "/timesheets/{entry_id}",
-    summary="One timesheet entry",
+    summary="One timesheet entry (scope read:timesheets)",
     tags=["timesheets"],
     responses=NOT_FOUND,
 )
@@ -115,7 +117,7 @@ async def get_timesheet(request: Request, entry_id: str, principal: Reader) -> d
 @router.delete(
     "/timesheets/{entry_id}",
     status_code=204,
-    summary="Delete an entry",
+    summary="Delete an entry (scope delete:timesheets)",
     tags=["timesheets"],
     response_class=Response,
     responses=NOT_FOUND | CONFLICT,
@@ -128,7 +130,7 @@ async def delete_timesheet(request: Request, entry_id: str, principal: Deleter) 
 
 @router.get(
     "/timesheets/{entry_id}/audit",
-    summary="History of an entry",
+    summary="History of an entry (scope approve:timesheets)",
     tags=["timesheets"],
     responses=NOT_FOUND,
 )
@@ -137,7 +139,11 @@ async def entry_audit(request: Request, entry_id: str, principal: Approver) -> l
     return await entries.trail(_context(request), principal, entry_id)
 
 
-@router.get("/approvals", summary="Entries waiting for approval", tags=["approvals"])
+@router.get(
+    "/approvals",
+    summary="Entries waiting for approval (scope approve:timesheets)",
+    tags=["approvals"],
+)
 async def list_approvals(
     request: Request,
     response: Response,
@@ -150,7 +156,7 @@ async def list_approvals(
 
 @router.put(
     "/approvals/{entry_id}",
-    summary="Approve or reject an entry",
+    summary="Approve or reject an entry (scope approve:timesheets)",
     tags=["approvals"],
     responses=NOT_FOUND | CONFLICT,
     openapi_extra=DECISION_BODY,
