@@ -239,3 +239,38 @@ async def test_a_batch_is_stored_at_once_exactly_when_insert_many_would_admit_ev
     added = [(e.user_id, e.hundredths) for *_, batch, fits in CASES if fits for e in batch]
     *entries, (_, events) = before
     assert await stored(migrated) == [*sorted([*entries, *added]), ("events", events + len(added))]
+
+
+async def test_a_change_to_a_gone_entry_is_missing_and_to_a_decided_one_a_conflict(
+    database_url: str,
+) -> None:
+    """A delete or decision whose entry a request committed first deleted is Missing
+    (404), not a conflict with its state (409), and records nothing."""
+    engine = db.create_engine(database_url)
+    await db.upgrade(engine, MIGRATIONS)
+    try:
+        async with engine.begin() as connection:
+            [gone, approved] = await connection.run_sync(
+                lambda sync: repo.insert_many(
+                    sync, [weekly("ann", 800), weekly("bob", 800)], lambda _type: 10**6, NOW
+                )
+            )
+            assert isinstance(gone, dict)
+            assert isinstance(approved, dict)
+            await connection.run_sync(repo.delete_entry, gone["id"], "ann", "spa", NOW)
+            await connection.run_sync(repo.decide, approved["id"], True, None, "mona", "spa", NOW)
+        changes = [
+            (repo.delete_entry, (gone["id"], "ann", "spa", NOW), repo.Missing),
+            (repo.decide, (gone["id"], True, None, "mona", "spa", NOW), repo.Missing),
+            (repo.decide, (gone["id"], False, "no", "mona", "spa", NOW), repo.Missing),
+            (repo.delete_entry, (approved["id"], "bob", "spa", NOW), repo.Conflict),
+            (repo.decide, (approved["id"], False, "no", "mona", "spa", NOW), repo.Conflict),
+        ]
+        for change, arguments, refusal in changes:
+            before = await stored(engine)
+            with pytest.raises(refusal):
+                async with engine.begin() as connection:
+                    await connection.run_sync(change, *arguments)
+            assert await stored(engine) == before
+    finally:
+        await engine.dispose()

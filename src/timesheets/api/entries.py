@@ -81,6 +81,8 @@ async def _settled(write: Awaitable[Any]) -> Any:
         raise invalid([{"field": violation.field, "message": str(violation)}]) from None
     except repo.Conflict as conflict:
         raise ApiError(409, str(conflict)) from None
+    except repo.Missing:
+        raise NOT_FOUND from None
 
 
 async def submit(context: ApiContext, job: Any) -> Any:

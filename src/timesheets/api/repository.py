@@ -50,6 +50,17 @@ class Conflict(ValueError):
     """A change the entry's state forbids (approved entries are immutable): 409."""
 
 
+class Missing(LookupError):
+    """The entry is gone, deleted by a request that committed first: 404."""
+
+
+def _refusal(connection: Connection, entry_id: str, conflict: str) -> Exception:
+    """Why a change to an entry matched no row: it is gone, or its state forbids it."""
+    if get_entry(connection, entry_id) is None:
+        return Missing(entry_id)
+    return Conflict(conflict)
+
+
 @dataclass(frozen=True)
 class NewEntry:
     """A validated entry about to be stored. A dated entry's ISO week is its date's: the
@@ -469,7 +480,7 @@ def delete_entry(
         delete(entries).where(entries.c.id == entry_id, entries.c.status != "approved")
     )
     if result.rowcount == 0:
-        raise Conflict("an approved entry cannot be deleted")
+        raise _refusal(connection, entry_id, "an approved entry cannot be deleted")
     record(connection, entry_id, "deleted", subject, client_id, now, {})
 
 
@@ -496,7 +507,7 @@ def decide(
         )
     )
     if result.rowcount == 0:
-        raise Conflict("only a submitted entry can be approved or rejected")
+        raise _refusal(connection, entry_id, "only a submitted entry can be approved or rejected")
     record(
         connection, entry_id, status, subject, client_id, now, {"reason": reason} if reason else {}
     )

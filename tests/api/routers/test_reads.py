@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -331,3 +332,17 @@ async def test_delete_own_entries_never_approved_ones(api: Api) -> None:
         "importer@clients",
         "importer",
     )
+
+
+async def test_an_entry_deleted_by_a_concurrent_request_is_404_to_the_others(api: Api) -> None:
+    alice = api.issuer.person("alice", PERSON_SCOPES)
+    entry = await create(api, {"project": "P", "date": "2026-03-02", "hours": 8}, alice)
+    path = f"/timesheets/{entry['id']}"
+    answers = await asyncio.gather(
+        *[api.http.delete(path, headers=api.auth(alice)) for _ in range(6)]
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [204] + [404] * 5, [answer.text for answer in answers]
+    assert {a.json()["message"] for a in answers if a.status_code == 404} == {"Timesheet not found"}
+    trail = await api.http.get(f"{path}/audit", headers=api.auth())
+    assert [event["action"] for event in trail.json()] == ["created", "deleted"]
