@@ -261,7 +261,8 @@ async def test_a_database_gone_under_a_read_is_a_503_to_retry_not_a_500(
         raise failure
 
     monkeypatch.setattr(repository, "get_entry", lost)
-    answer = await api.http.get("/timesheets/abc", headers=_bearer(api.issuer.token()))
+    entry = "/timesheets/0123456789abcdef0123456789abcdef"
+    answer = await api.http.get(entry, headers=_bearer(api.issuer.token()))
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "2"
     assert answer.json() == {"message": "Storage temporarily unavailable; retry"}

@@ -180,6 +180,8 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
 
 
 async def _read(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:
+    if not repo.is_entry_id(entry_id):
+        raise NOT_FOUND
     async with context.engine.connect() as connection:
         row = await connection.run_sync(repo.get_entry, entry_id)
     # Another person's entry is "not found", so ids leak nothing.
@@ -250,6 +252,8 @@ async def decide(
 
 async def trail(context: ApiContext, principal: Principal, entry_id: str) -> list[dict[str, Any]]:
     """`GET /timesheets/{id}/audit`: the entry's history, for managers."""
+    if not repo.is_entry_id(entry_id):
+        raise NOT_FOUND
     async with context.engine.connect() as connection:
         events = await connection.run_sync(repo.audit_trail, entry_id)
     if not events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,9 @@ from timesheets.api.models import AuditEvent, Entry, IdempotencyRecord
 entries: Table = Entry.__table__  # type: ignore[assignment]
 audit: Table = AuditEvent.__table__  # type: ignore[assignment]
 idempotency: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+
+
+_ENTRY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class RuleViolation(ValueError):
@@ -108,6 +112,12 @@ def new_id() -> str:
     primary-key index instead of a random page of it: a batch of entries dirties a few
     index pages rather than one per entry, which is what a commit writes and syncs."""
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether `text` has the form of an id `new_id` makes (so that anything else, a NUL
+    included, which PostgreSQL cannot even compare, is looked up nowhere)."""
+    return _ENTRY_ID.fullmatch(text) is not None
 
 
 def _lock_people(connection: Connection, user_ids: list[str]) -> None:

@@ -201,6 +201,9 @@ BAD_QUERIES = [
     "week_to=2026-W54",
     f"project={'p' * 201}",
     f"user_id={'u' * 101}",
+    # PostgreSQL cannot compare a NUL: once a 503 to retry there.
+    "user_id=%00",
+    "project=a%00b",
 ]
 
 
@@ -346,3 +349,22 @@ async def test_an_entry_deleted_by_a_concurrent_request_is_404_to_the_others(api
     assert {a.json()["message"] for a in answers if a.status_code == 404} == {"Timesheet not found"}
     trail = await api.http.get(f"{path}/audit", headers=api.auth())
     assert [event["action"] for event in trail.json()] == ["created", "deleted"]
+
+
+@pytest.mark.parametrize(
+    "entry_id",
+    ["%00", "a%00b", "0123456789abcdef0123456789abcde%00", "0123456789ABCDEF0123456789ABCDEF", "1"],
+)
+async def test_what_is_no_entry_id_is_404_on_every_call_naming_one(api: Api, entry_id: str) -> None:
+    """Looked up nowhere: a NUL was once a 503 to retry on PostgreSQL."""
+    before = await api.row_counts()
+    for method, path in [
+        ("GET", f"/timesheets/{entry_id}"),
+        ("DELETE", f"/timesheets/{entry_id}"),
+        ("GET", f"/timesheets/{entry_id}/audit"),
+        ("PUT", f"/approvals/{entry_id}"),
+    ]:
+        response = await api.http.request(method, path, headers=api.auth())
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json() == {"message": "Timesheet not found"}
+    assert await api.row_counts() == before

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AfterValidator
 
 from timesheets.api import entries
 from timesheets.api.context import ApiContext
@@ -25,6 +26,13 @@ Approver = Annotated[Principal, Depends(require_scope("approve:timesheets"))]
 Week = Annotated[
     str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W09")
 ]
+
+
+def _without_nul(value: str | None) -> str | None:
+    """A text filter, refused (422) with a NUL, which PostgreSQL cannot compare."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
 
 
 def _context(request: Request) -> ApiContext:
@@ -82,8 +90,8 @@ async def list_timesheets(
     response: Response,
     principal: Reader,
     page: Paged,
-    user_id: Annotated[str | None, Query(max_length=100)] = None,
-    project: Annotated[str | None, Query(max_length=200)] = None,
+    user_id: Annotated[str | None, Query(max_length=100), AfterValidator(_without_nul)] = None,
+    project: Annotated[str | None, Query(max_length=200), AfterValidator(_without_nul)] = None,
     status: Literal["submitted", "approved", "rejected"] | None = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
