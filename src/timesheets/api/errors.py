@@ -34,17 +34,30 @@ class ApiError(Exception):
         return Response(json.dumps(body), self.status, self.headers, media_type="application/json")
 
 
+#: The tags pydantic puts after a number field (`hours`: an int or a float) for each member
+#: of its union that refused a value.
+_NUMBER_MEMBERS = frozenset({"int", "float"})
+NOT_A_NUMBER = "Input should be a number"
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Pydantic errors as [{field, message}]: a whole-model check's error once for each
-    field it names (`schemas._refused`), any other error without a place as the body's."""
-    result = []
+    field it names (`schemas._refused`), any other error without a place as the body's,
+    and a number field's, whichever members of its union refused the value, once."""
+    result: list[dict[str, str]] = []
     for item in error.errors(include_url=False, include_input=False):
         message = str(item["msg"]).removeprefix("Value error, ")
-        if item["loc"]:
-            fields = [".".join(str(part) for part in item["loc"])]
+        loc = item["loc"]
+        if len(loc) > 1 and loc[-1] in _NUMBER_MEMBERS:
+            loc, message = loc[:-1], NOT_A_NUMBER
+        if loc:
+            fields = [".".join(str(part) for part in loc)]
         else:
             fields = list(item.get("ctx", {}).get("fields", ())) or ["body"]
-        result += [{"field": prefix + field, "message": message} for field in fields]
+        for field in fields:
+            entry = {"field": prefix + field, "message": message}
+            if entry not in result:
+                result.append(entry)
     return result
 
 
