@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from timesheets.settings import ApiSettings, AuthServerSettings, is_loopback
+from timesheets.settings import PAGE_SIZE_LIMIT, ApiSettings, AuthServerSettings, is_loopback
 
 KEY = "k" * 32
 
@@ -92,3 +92,11 @@ def test_any_other_sqlite_synchronous_value_is_refused(given: str) -> None:
         AuthServerSettings(
             issuer="https://id.example", key_encryption_key=KEY, sqlite_synchronous=given
         )
+
+
+def test_the_page_size_may_be_lowered_but_not_raised_past_what_limit_takes() -> None:
+    """A larger page_size_max would be ignored: `limit` itself is refused past 200."""
+    api = ApiSettings(issuer="https://id.example", audience="api", page_size_max=PAGE_SIZE_LIMIT)
+    assert api.page_size_max == PAGE_SIZE_LIMIT == 200
+    with pytest.raises(ValidationError, match="less than or equal to 200"):
+        ApiSettings(issuer="https://id.example", audience="api", page_size_max=201)

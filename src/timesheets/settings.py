@@ -51,6 +51,10 @@ SqliteSynchronous = Annotated[
 ]
 
 
+#: The largest `limit` a list takes, whatever its configured `page_size_max`.
+PAGE_SIZE_LIMIT = 200
+
+
 Migrate = Annotated[
     bool,
     Field(
@@ -280,7 +284,14 @@ class ApiSettings(BaseSettings):
     weekly_cap_contractor: Annotated[
         float, Field(gt=0, le=168, description="Most hours a contractor may log in a week.")
     ] = 168
-    page_size_max: Annotated[int, Field(ge=1, description="Largest page of a list.")] = 200
+    page_size_max: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=PAGE_SIZE_LIMIT,
+            description=f"Largest page of a list (at most {PAGE_SIZE_LIMIT}, `limit`'s own bound).",
+        ),
+    ] = PAGE_SIZE_LIMIT
     write_batch_max: Annotated[
         int, Field(ge=1, description="Most writes that share one commit (group commit).")
     ] = 256

@@ -18,6 +18,7 @@ from timesheets.api.repository import EntryFilter
 from timesheets.api.routers.body import optional_json_body
 from timesheets.bearer.claims import Principal
 from timesheets.bearer.dependencies import require_scope
+from timesheets.settings import PAGE_SIZE_LIMIT
 
 router = APIRouter(responses=BEARER_ERRORS)
 Reader = Annotated[Principal, Depends(require_scope("read:timesheets"))]
@@ -51,7 +52,12 @@ class Page:
 def _page(
     request: Request,
     limit: Annotated[
-        int, Query(ge=1, le=200, description="Entries per page, at most the API's page_size_max")
+        int,
+        Query(
+            ge=1,
+            le=PAGE_SIZE_LIMIT,
+            description="Entries per page, at most the API's page_size_max",
+        ),
     ] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page:
