@@ -45,6 +45,17 @@ async def sign_id_token(runtime: Runtime, claims: dict[str, Any]) -> str:
     return jwt.encode(claims, signer.key, signer.alg, headers={"kid": signer.kid, "typ": "JWT"})
 
 
+async def require_keys_open(runtime: Runtime) -> None:
+    """Raise `SealError` when a current signing key, or an API's secret, does not open with
+    this process's key-encryption key. Checked before a code or a refresh token is spent:
+    tokens that cannot be signed must not use it up, or the client's retry after the 500
+    would be taken for a replay and revoke the person's grant."""
+    await runtime.apis()
+    unopened = (await runtime.keyring()).unopened
+    if unopened:
+        raise SealError(f"the current {', '.join(sorted(unopened))} key does not open")
+
+
 def report_unopened(log: logging.Logger, error: SealError) -> None:
     """Log that a key (or an API secret) does not open with this process's key-encryption
     key, as when another instance made it with another one since this one started."""

@@ -25,7 +25,7 @@ from timesheets.authserver.oauth.tenant import ApiView, ClientView
 from timesheets.authserver.oauth.token_request import TokenRequest
 from timesheets.authserver.oauth.user_scopes import still_allowed
 from timesheets.authserver.runtime import Runtime
-from timesheets.authserver.signing import sign_access_token, sign_id_token
+from timesheets.authserver.signing import require_keys_open, sign_access_token, sign_id_token
 from timesheets.db import IMMEDIATE
 
 
@@ -71,11 +71,8 @@ async def issue_tokens(runtime: Runtime, issue: Issue) -> dict[str, Any]:
     if targets and targets[0].permissions_claim:
         extra["permissions"] = sorted(permitted.get(targets[0].identifier, frozenset()))
     scopes = still_allowed(issue.scopes, issue.client, targets, permitted)
-    if "profile" in scopes and targets:
-        # The person let the client have their profile; its API gets their name, so that
-        # it can show whose entries it holds (RFC 9068 §2.2.1 leaves identity claims to
-        # the issuer; OpenID Connect Core §5.4 names `name` a profile claim).
-        extra["name"] = issue.user.name
+    if targets:
+        extra |= oidc.api_identity_claims(scopes, name=issue.user.name)
     if "openid" in scopes:
         audiences.append(endpoint(settings.issuer, "/userinfo"))
     claims = access_token_claims(
@@ -175,6 +172,7 @@ async def redeem_code(
     code = request.get("code")
     if code is None:
         raise InvalidRequest("code is required")
+    await require_keys_open(runtime)
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
         await _single_use(session)
@@ -226,6 +224,7 @@ async def refresh(runtime: Runtime, client: ClientView, request: TokenRequest) -
     value = request.get("refresh_token")
     if value is None:
         raise InvalidRequest("refresh_token is required")
+    await require_keys_open(runtime)
     now = runtime.now()
     scopes: tuple[str, ...] = ()
     async with runtime.sessions() as session, session.begin():

@@ -5,7 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from timesheets.authserver.oauth.oidc import at_hash, id_token_claims, profile_claims
+from timesheets.authserver.oauth.oidc import (
+    api_identity_claims,
+    at_hash,
+    id_token_claims,
+    profile_claims,
+)
 
 
 def test_at_hash_is_the_left_half_of_the_sha256_in_base64url() -> None:
@@ -58,3 +63,8 @@ def test_profile_claims_follow_the_scopes() -> None:
         "email": "erin@abc.example",
         "email_verified": False,
     }
+
+
+def test_an_apis_token_names_the_person_only_with_profile() -> None:
+    assert api_identity_claims(("openid", "profile"), name="Erin") == {"name": "Erin"}
+    assert api_identity_claims(("openid", "email", "read:timesheets"), name="Erin") == {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from tests.authserver.conftest import AUDIENCE, AuthServer
+from tests.authserver.conftest import AUDIENCE, AuthServer, other_key_encryption_key
 from tests.authserver.flows import authorize_and_login, pkce_pair
 from timesheets.authserver import admin, people
 
@@ -93,20 +93,26 @@ async def test_code_pkce_refresh_and_replay(auth_server: AuthServer) -> None:
     assert dead.json()["error"] == "invalid_grant"
 
 
-async def _signed_in(server: AuthServer, client_id: str, **extra: str) -> dict[str, str]:
-    """The token response of a code redeemed for Erin (`extra` in the authorization
+async def _code_form(server: AuthServer, client_id: str, **extra: str) -> dict[str, str]:
+    """The token request redeeming a code issued to Erin (`extra` in the authorization
     request)."""
     verifier, challenge = pkce_pair()
     result = await authorize_and_login(
         server.http, _query(client_id, challenge, **extra), "erin@abc.example", PASSWORD
     )
-    form = {
+    return {
         "grant_type": "authorization_code",
         "code": result.params["code"],
         "redirect_uri": REDIRECT,
         "client_id": client_id,
         "code_verifier": verifier,
     }
+
+
+async def _signed_in(server: AuthServer, client_id: str, **extra: str) -> dict[str, str]:
+    """The token response of a code redeemed for Erin (`extra` in the authorization
+    request)."""
+    form = await _code_form(server, client_id, **extra)
     tokens: dict[str, str] = (await server.http.post("/oauth/token", data=form)).json()
     return tokens
 
@@ -151,6 +157,32 @@ async def test_the_apis_access_token_names_the_person_only_with_profile(
         auth_server, client_id, refreshed["refresh_token"], scope="openid read:timesheets"
     )
     assert "name" not in _access_claims(narrowed)
+
+
+async def test_a_key_that_does_not_open_spends_neither_a_code_nor_a_refresh_token(
+    auth_server: AuthServer,
+) -> None:
+    """A process that cannot sign answers 500 before it uses up the code or the refresh
+    token, so the client's retry with a working process succeeds instead of being taken
+    for a replay that revokes the grant."""
+    client_id = await _setup(auth_server, ["read:timesheets"])
+    tokens = await _signed_in(auth_server, client_id)
+    form = await _code_form(auth_server, client_id, prompt="login")
+    refresh = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": tokens["refresh_token"],
+    }
+    before = await auth_server.tenant.row_counts()
+    async with other_key_encryption_key(auth_server) as other:
+        refused = [await other.post("/oauth/token", data=data) for data in (refresh, form)]
+    assert [answer.status_code for answer in refused] == [500, 500]
+    assert {answer.json()["error"] for answer in refused} == {"server_error"}
+    assert await auth_server.tenant.row_counts() == before
+    refreshed = await _refreshed(auth_server, client_id, tokens["refresh_token"])
+    assert _access_scope(refreshed) == "openid profile offline_access read:timesheets"
+    redeemed = await auth_server.http.post("/oauth/token", data=form)
+    assert redeemed.status_code == 200, redeemed.text
 
 
 async def test_refresh_rotation_and_reuse_revokes_family(auth_server: AuthServer) -> None:

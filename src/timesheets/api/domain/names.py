@@ -1,7 +1,7 @@
 """Who an entry belongs to, by name: the person's display name from their own token.
 
 An issuer may put a person's `name` (OpenID Connect Core §5.1) in their access tokens
-(RFC 9068 §2.2.1 leaves identity claims to it). The API keeps it with the entries the
+(RFC 9068 §2.2.2 leaves identity claims to it). The API keeps it with the entries the
 person logs, as it was when they logged them, so that a manager sees who logged hours
 rather than an opaque subject. Entries a machine stores for someone have no name.
 """

@@ -97,8 +97,10 @@ class TooManyRequests(OAuthError):
 class ServerError(OAuthError):
     """The server cannot answer as it should (a signing key it cannot open): 500.
 
-    RFC 6749 §4.1.2.1 and §4.2.2.1 name `server_error` for the authorization endpoint,
-    which cannot answer 500 through a redirect; the token endpoint answers it with 500.
+    RFC 6749 §4.1.2.1 and §4.2.2.1 define `server_error` for the authorization endpoint,
+    which cannot answer 500 through a redirect. §5.2 has no such code for the token
+    endpoint: answering it there, with 500, is our extension, so that a client reads one
+    JSON error whatever went wrong.
     """
 
     error = "server_error"

@@ -50,6 +50,13 @@ def profile_claims(
     return claims
 
 
+def api_identity_claims(scopes: tuple[str, ...] | list[str], *, name: str) -> dict[str, Any]:
+    """The person's identity claims in an access token for an API (RFC 9068 §2.2.2 leaves
+    them to the issuer): their `name`, only when they let the client have their profile
+    (OIDC Core §5.4), so that the API can show whose entries it holds."""
+    return {"name": name} if "profile" in scopes else {}
+
+
 def at_hash(access_token: str) -> str:
     """OpenID Connect Core §3.1.3.6 and §3.2.2.10: the base64url-encoded left half of the
     SHA-256 hash of the token's ASCII octets (ID tokens are RS256)."""
