@@ -19,7 +19,7 @@ from timesheets.api.domain.access import (
     owner_for_create,
     sees_everyone,
 )
-from timesheets.api.domain.names import owner_name
+from timesheets.api.domain.names import owner_name, shows_names
 from timesheets.api.errors import NOT_FOUND, UNAVAILABLE, ApiError, field_errors, invalid
 from timesheets.api.idempotency import Reply, fingerprint, remembered, replay_or_refusal
 from timesheets.api.presenter import audit_json, created_message, entry_json
@@ -122,7 +122,11 @@ async def create(
 
 def _created(item: _Create, row: dict[str, Any]) -> Reply:
     entry = item.entry
-    body = {**entry_json(row), "message": created_message(entry.user_type, entry.user_id)}
+    # A create's own name: the caller's, or none (a machine's create).
+    body = {
+        **entry_json(row, with_name=True),
+        "message": created_message(entry.user_type, entry.user_id),
+    }
     return Reply(201, body)
 
 
@@ -192,7 +196,7 @@ async def _read(context: ApiContext, principal: Principal, entry_id: str) -> dic
 
 async def get(context: ApiContext, principal: Principal, entry_id: str) -> dict[str, Any]:
     """`GET /timesheets/{id}`."""
-    return entry_json(await _read(context, principal, entry_id))
+    return entry_json(await _read(context, principal, entry_id), with_name=shows_names(principal))
 
 
 async def list_(
@@ -205,7 +209,8 @@ async def list_(
         where = repo.EntryFilter(**{**where.__dict__, "user_id": principal.subject})
     async with context.engine.connect() as connection:
         rows, total = await connection.run_sync(repo.list_entries, where, limit, offset)
-    return [entry_json(row) for row in rows], total
+    with_name = shows_names(principal)
+    return [entry_json(row, with_name=with_name) for row in rows], total
 
 
 async def delete(context: ApiContext, principal: Principal, entry_id: str) -> None:
@@ -247,7 +252,7 @@ async def decide(
             context.now(),
         )
 
-    return entry_json(await submit(context, job))
+    return entry_json(await submit(context, job), with_name=shows_names(principal))
 
 
 async def trail(context: ApiContext, principal: Principal, entry_id: str) -> list[dict[str, Any]]:

@@ -12,12 +12,12 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def entry_json(row: dict[str, Any]) -> dict[str, Any]:
-    """The public form of a stored entry."""
+def entry_json(row: dict[str, Any], *, with_name: bool) -> dict[str, Any]:
+    """The public form of a stored entry; its owner's name only `with_name` (else null)."""
     return {
         "id": row["id"],
         "user_id": row["user_id"],
-        "user_name": row["user_name"],
+        "user_name": row["user_name"] if with_name else None,
         "user_type": row["user_type"],
         "project": row["project"],
         "hours": to_hours(row["hundredths"]),

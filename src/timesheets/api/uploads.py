@@ -160,7 +160,8 @@ def _answer(results: list[dict[str, Any]], single: bool) -> Reply:
         if result["status"] == "rejected":
             raise invalid(result["errors"])
         status = 201 if result["status"] == "created" else 200
-        body = {**entry_json(result["row"]), "upload_status": result["status"]}
+        # The uploader's own entry (external ids are per uploader): its name is theirs.
+        body = {**entry_json(result["row"], with_name=True), "upload_status": result["status"]}
         return Reply(status, body | ({"differs": result["differs"]} if "differs" in result else {}))
     items = [{k: v for k, v in result.items() if k != "row"} for result in results]
     return Reply(200, {**_counts(results), "items": items})

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from timesheets.api.domain.names import MAX_LENGTH, display_name, owner_name
+from timesheets.api.domain.names import MAX_LENGTH, display_name, owner_name, shows_names
 from timesheets.bearer.claims import Principal
 
 
@@ -48,3 +48,8 @@ def test_a_machine_token_names_nobody_even_with_a_name_claim() -> None:
     assert machine.is_machine
     assert owner_name(machine, "alice") is None
     assert owner_name(principal("bob", name="Bob"), "alice") is None
+
+
+def test_people_see_names_and_machines_do_not() -> None:
+    assert shows_names(principal("mona", scope="approve:timesheets"))
+    assert not shows_names(principal("payroll@clients", gty="client-credentials"))

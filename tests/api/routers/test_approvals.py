@@ -107,7 +107,8 @@ async def test_a_manager_approves_and_rejects_and_each_decision_is_final(api: Ap
 
 async def test_managers_see_who_logged_hours_by_the_name_their_token_gave(api: Api) -> None:
     """A person's entries keep the `name` of the token they logged them with; entries a
-    machine stored for someone, and a token without a usable name, have none."""
+    machine stored for someone, and a token without a usable name, have none; machine
+    tokens see no names."""
     mona = api.issuer.person("mona", MANAGER_SCOPES)
     alice = api.issuer.person("alice", PERSON_SCOPES, name="  Alice\x00\nNg\ud800 ")
     nameless = api.issuer.person("bob", PERSON_SCOPES, name=7)
@@ -135,6 +136,11 @@ async def test_managers_see_who_logged_hours_by_the_name_their_token_gave(api: A
     assert decided.json()["user_name"] == "Alice Ng"
     stored = await api.http.get(f"/timesheets/{alices['id']}", headers=api.auth(alice))
     assert stored.json()["user_name"] == "Alice Ng"
+    # Machine clients (payroll's export, say) read entries without their owners' names.
+    by_machine = await api.http.get(f"/timesheets/{alices['id']}", headers=api.auth())
+    assert (by_machine.status_code, by_machine.json()["user_name"]) == (200, None)
+    listed = await api.http.get("/timesheets", headers=api.auth())
+    assert [e["user_name"] for e in listed.json()] == [None, None, None, None]
 
 
 async def test_refused_decisions_change_nothing(api: Api) -> None:

@@ -4,6 +4,9 @@ An issuer may put a person's `name` (OpenID Connect Core §5.1) in their access 
 (RFC 9068 §2.2.2 leaves identity claims to it). The API keeps it with the entries the
 person logs, as it was when they logged them, so that a manager sees who logged hours
 rather than an opaque subject. Entries a machine stores for someone have no name.
+
+Names are shown to people only: the person consented to share their profile with the
+client they signed in with, not with every machine client that reads entries.
 """
 
 from __future__ import annotations
@@ -35,3 +38,9 @@ def owner_name(principal: Principal, owner: str) -> str | None:
     if principal.is_machine or owner != principal.subject:
         return None
     return display_name(principal.claims)
+
+
+def shows_names(principal: Principal) -> bool:
+    """Whether the caller sees owners' names: people's tokens do (their own, a manager's
+    everyone's they may read), machine tokens do not."""
+    return not principal.is_machine
