@@ -44,7 +44,7 @@ def test_an_unknown_cpu_affinity_is_refused_naming_the_choices(
         (["authserver"], "TIMESHEETS_AUTH_SQLITE_SYNCHRONOUS"),
     ],
 )
-@pytest.mark.parametrize("level", ["FUL", "on", "true", "2", ""])
+@pytest.mark.parametrize("level", ["FUL", "on", "true", "4", ""])
 def test_an_unknown_sqlite_synchronous_level_is_refused_naming_the_levels(
     tmp_path: Path, command: list[str], variable: str, level: str
 ) -> None:

@@ -67,9 +67,15 @@ def test_loopback_hosts() -> None:
         (" Extra ", "EXTRA"),
         ("normal", "NORMAL"),
         ("off", "OFF"),
+        ("0", "OFF"),
+        ("1", "NORMAL"),
+        (" 2", "FULL"),
+        ("3", "EXTRA"),
     ],
 )
-def test_sqlite_synchronous_takes_sqlites_level_names_in_any_case(given: str, level: str) -> None:
+def test_sqlite_synchronous_takes_sqlites_level_names_in_any_case_or_numbers(
+    given: str, level: str
+) -> None:
     api = ApiSettings(issuer="https://id.example", audience="api", sqlite_synchronous=given)
     auth = AuthServerSettings(
         issuer="https://id.example", key_encryption_key=KEY, sqlite_synchronous=given
@@ -83,7 +89,7 @@ def test_sqlite_synchronous_is_full_by_default() -> None:
     assert (api.sqlite_synchronous, auth.sqlite_synchronous) == ("FULL", "FULL")
 
 
-@pytest.mark.parametrize("given", ["FUL", "on", "yes", "true", "1", "FULL; PRAGMA x", ""])
+@pytest.mark.parametrize("given", ["FUL", "on", "yes", "true", "4", "-1", "FULL; PRAGMA x", ""])
 def test_any_other_sqlite_synchronous_value_is_refused(given: str) -> None:
     """SQLite reads each of these as NORMAL (or fails), silently giving up durability."""
     with pytest.raises(ValidationError, match="'OFF', 'NORMAL', 'FULL' or 'EXTRA'"):

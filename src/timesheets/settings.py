@@ -39,15 +39,23 @@ CPU_AFFINITY = (
 )
 
 
-def _upper_case(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
+#: SQLite's numbers for its `synchronous` levels.
+_SYNCHRONOUS_NUMBERS = {"0": "OFF", "1": "NORMAL", "2": "FULL", "3": "EXTRA"}
 
 
-#: SQLite's `synchronous` levels (https://sqlite.org/pragma.html#pragma_synchronous), any
-#: case. SQLite reads any other value (a typo, `on`, `true`) as NORMAL without a word,
-#: which gives up power-cut durability and the API writer's own WAL sync: refused here.
+def _synchronous_level(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    level = value.strip().upper()
+    return _SYNCHRONOUS_NUMBERS.get(level, level)
+
+
+#: SQLite's `synchronous` levels (https://sqlite.org/pragma.html#pragma_synchronous), by
+#: name in any case or by number (0 to 3). SQLite reads any other value (a typo, `on`,
+#: `true`) as NORMAL without a word, which gives up power-cut durability and the API
+#: writer's own WAL sync: refused here.
 SqliteSynchronous = Annotated[
-    Literal["OFF", "NORMAL", "FULL", "EXTRA"], BeforeValidator(_upper_case)
+    Literal["OFF", "NORMAL", "FULL", "EXTRA"], BeforeValidator(_synchronous_level)
 ]
 
 
@@ -109,7 +117,8 @@ class AuthServerSettings(BaseSettings):
         SqliteSynchronous,
         Field(
             description=(
-                "SQLite `synchronous` pragma: OFF, NORMAL, FULL (survives a power cut) or EXTRA."
+                "SQLite `synchronous` pragma: OFF, NORMAL, FULL (survives a power cut) or EXTRA"
+                " (or 0 to 3); any other value is refused."
             )
         ),
     ] = "FULL"
@@ -241,9 +250,9 @@ class ApiSettings(BaseSettings):
         SqliteSynchronous,
         Field(
             description=(
-                "SQLite `synchronous` pragma: OFF, NORMAL, FULL or EXTRA; FULL survives a"
-                " power cut (the entry writer then commits at NORMAL and syncs the WAL itself"
-                " before it answers)."
+                "SQLite `synchronous` pragma: OFF, NORMAL, FULL or EXTRA (or 0 to 3); FULL"
+                " survives a power cut (the entry writer then commits at NORMAL and syncs the"
+                " WAL itself before it answers)."
             )
         ),
     ] = "FULL"
