@@ -12,12 +12,11 @@ from starlette.responses import Response
 
 from timesheets.authserver import admin
 from timesheets.authserver.console import versions
-from timesheets.authserver.console.changes import FormPage, attempt
+from timesheets.authserver.console.changes import FormPage, attempt, snapshot
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
 from timesheets.authserver.console.views import Problem, done, missing, page
-from timesheets.authserver.runtime import runtime_of
 
 router = APIRouter(route_class=ConsoleRoute)
 PATH = "/admin/applications/{client_id}/apis/{api_id}"
@@ -26,7 +25,7 @@ PATH = "/admin/applications/{client_id}/apis/{api_id}"
 async def _access_page(
     request: Request, who: CurrentAdmin, client_id: str, api_id: str, problem: Problem | None = None
 ) -> Response:
-    async with runtime_of(request).sessions() as session:
+    async with snapshot(request) as session:
         try:
             client = await admin.find_client(session, client_id)
             api = await admin.api_by_id(session, api_id)

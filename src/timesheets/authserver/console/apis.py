@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from timesheets.authserver import admin
 from timesheets.authserver.console import versions
-from timesheets.authserver.console.changes import FormPage, attempt
+from timesheets.authserver.console.changes import FormPage, attempt, snapshot
 from timesheets.authserver.console.forms import Form, Posted
 from timesheets.authserver.console.guard import HOME, CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
@@ -118,7 +118,7 @@ async def _clients_of(
 async def _api_page(
     request: Request, who: CurrentAdmin, api_id: str, problem: Problem | None = None
 ) -> Response:
-    async with runtime_of(request).sessions() as session:
+    async with snapshot(request) as session:
         try:
             api = await admin.api_by_id(session, api_id)
         except admin.NotFound as error:

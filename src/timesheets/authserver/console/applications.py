@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from timesheets.authserver import admin
 from timesheets.authserver.console import versions
-from timesheets.authserver.console.changes import FormPage, attempt
+from timesheets.authserver.console.changes import FormPage, attempt, snapshot
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
@@ -99,7 +99,7 @@ def _secret_page(
 async def _application_page(
     request: Request, who: CurrentAdmin, client_id: str, problem: Problem | None = None
 ) -> Response:
-    async with runtime_of(request).sessions() as session:
+    async with snapshot(request) as session:
         try:
             client = await admin.find_client(session, client_id)
         except admin.NotFound as error:

@@ -40,6 +40,19 @@ async def change(runtime: Runtime, who: Admin) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+@asynccontextmanager
+async def snapshot(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session whose reads all see one state of the database, so that a page shows
+    what the version it carries describes: on PostgreSQL a REPEATABLE READ transaction
+    (each statement of a READ COMMITTED one sees the latest commits); on SQLite the
+    session's one deferred transaction already reads a single snapshot."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session:
+        if runtime.engine.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
 async def attempt(
     request: Request,
     who: Admin,
@@ -99,6 +112,8 @@ class FormPage:
     ) -> Response:
         """Make the change (an edit form's only against the version it showed); then this
         page (or `then`) says `flash` (or `flash(result)`)."""
+        if versioned and self.version is None:
+            raise TypeError(f"{self.path}: a versioned form needs the page's version")
         version = self.version if versioned else None
         outcome = await attempt(self.request, self.who, form, form_id, work, fields, version)
         if isinstance(outcome, Problem):

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from timesheets.authserver import admin, people
 from timesheets.authserver.console import versions
-from timesheets.authserver.console.changes import FormPage, attempt
+from timesheets.authserver.console.changes import FormPage, attempt, snapshot
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
@@ -64,7 +64,7 @@ async def _role_name(session: AsyncSession, role_id: str) -> str:
 async def _role_page(
     request: Request, who: CurrentAdmin, role_id: str, problem: Problem | None = None
 ) -> Response:
-    async with runtime_of(request).sessions() as session:
+    async with snapshot(request) as session:
         try:
             role = await people.find_role(session, await _role_name(session, role_id))
         except admin.NotFound as error:

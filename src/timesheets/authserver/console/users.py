@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from timesheets.authserver import admin, people
 from timesheets.authserver.console import versions
-from timesheets.authserver.console.changes import FormPage, attempt
+from timesheets.authserver.console.changes import FormPage, attempt, snapshot
 from timesheets.authserver.console.forms import Posted
 from timesheets.authserver.console.guard import CurrentAdmin
 from timesheets.authserver.console.route import ConsoleRoute
@@ -73,7 +73,7 @@ async def create_user(request: Request, who: CurrentAdmin, form: Posted) -> Resp
 async def _user_page(
     request: Request, who: CurrentAdmin, user_id: str, problem: Problem | None = None
 ) -> Response:
-    async with runtime_of(request).sessions() as session:
+    async with snapshot(request) as session:
         try:
             user = await people.find_user(session, user_id)
         except admin.NotFound as error:
