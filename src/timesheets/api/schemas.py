@@ -20,18 +20,15 @@ from pydantic_core import PydanticCustomError
 
 from timesheets.api.domain.hours import to_hundredths
 from timesheets.api.domain.weeks import check_week, week_of
+from timesheets.storable_text import unstorable
 
 UserType = Literal["Employee", "Contractor"]
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _clean_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
+    if (problem := unstorable(value)) is not None:
+        raise ValueError(f"must not contain {problem}")
     if not value.strip():
         raise ValueError("must not be blank")
     return value

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from timesheets.bearer.errors import InvalidToken
+from timesheets.storable_text import unstorable
 
 AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-# A NUL, which PostgreSQL text cannot hold, or an unpaired surrogate, which is no Unicode
-# character (RFC 8259 §8.2: such strings behave unpredictably) and no encoding can store.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -93,8 +90,8 @@ def _identifier(claims: dict[str, Any], name: str, max_length: int) -> str:
     value = _string(claims, name)
     if len(value) > max_length:
         raise InvalidToken(f"the {name} claim is longer than {max_length} characters")
-    if _UNSTORABLE.search(value):
-        raise InvalidToken(f"the {name} claim holds a NUL or an unpaired surrogate")
+    if (problem := unstorable(value)) is not None:
+        raise InvalidToken(f"the {name} claim holds {problem}")
     return value
 
 

@@ -19,6 +19,7 @@ from timesheets.api.routers.body import optional_json_body
 from timesheets.bearer.claims import Principal
 from timesheets.bearer.dependencies import require_scope
 from timesheets.settings import PAGE_SIZE_LIMIT
+from timesheets.storable_text import unstorable
 
 router = APIRouter(responses=BEARER_ERRORS)
 Reader = Annotated[Principal, Depends(require_scope("read:timesheets"))]
@@ -29,10 +30,10 @@ Week = Annotated[
 ]
 
 
-def _without_nul(value: str | None) -> str | None:
-    """A text filter, refused (422) with a NUL, which PostgreSQL cannot compare."""
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: str | None) -> str | None:
+    """A text filter, refused (422) with what PostgreSQL cannot compare."""
+    if value is not None and (problem := unstorable(value)) is not None:
+        raise ValueError(f"must not contain {problem}")
     return value
 
 
@@ -96,8 +97,8 @@ async def list_timesheets(
     response: Response,
     principal: Reader,
     page: Paged,
-    user_id: Annotated[str | None, Query(max_length=100), AfterValidator(_without_nul)] = None,
-    project: Annotated[str | None, Query(max_length=200), AfterValidator(_without_nul)] = None,
+    user_id: Annotated[str | None, Query(max_length=100), AfterValidator(_storable)] = None,
+    project: Annotated[str | None, Query(max_length=200), AfterValidator(_storable)] = None,
     status: Literal["submitted", "approved", "rejected"] | None = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
