@@ -1,8 +1,9 @@
-"""The SQLite settings of the services' engines and of the API's writer connection, and
-which migrations a database still lacks."""
+"""The SQLite settings of the services' engines and of the API's writer connection, the
+PostgreSQL commit level, and which migrations a database still lacks."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.test_pg_rows import head_revision
+from tests.pg import PostgresServer
 from timesheets import db
 from timesheets.api.app import MIGRATIONS
 
@@ -85,3 +87,37 @@ async def test_a_revision_of_a_newer_release_leaves_nothing_pending(engine: Asyn
     async with engine.begin() as connection:
         await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     assert await db.pending_revisions(engine, MIGRATIONS) == []
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [("off", "on"), ("local", "local"), ("remote_apply", "remote_apply"), (None, "on")],
+)
+async def test_postgresql_commits_are_flushed_whatever_the_database_says(
+    pg_server: PostgresServer,
+    caplog: pytest.LogCaptureFixture,
+    level: str | None,
+    expected: str,
+) -> None:
+    """A database whose commits are acknowledged before they are flushed
+    (`synchronous_commit=off`) gets `on` on every connection, logged once, and keeps it
+    after a rollback; every other level, and the server's default, is left as it is."""
+    url = pg_server.new_database()
+    if level is not None:
+        name = url.rsplit("/", 1)[1]
+        pg_server.psql(f'ALTER DATABASE "{name}" SET synchronous_commit = {level}')
+    engine = db.create_engine(url)
+    found = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="timesheets.db"):
+            async with engine.connect() as first, engine.connect() as second:
+                for connection in (first, second):
+                    await connection.exec_driver_sql("SELECT 1")
+                    await connection.rollback()
+                    show = await connection.exec_driver_sql("SHOW synchronous_commit")
+                    found.append(show.scalar())
+    finally:
+        await engine.dispose()
+    assert found == [expected, expected]
+    warnings = [r for r in caplog.records if "synchronous_commit" in r.getMessage()]
+    assert len(warnings) == (1 if level == "off" else 0)

@@ -1,6 +1,7 @@
 """Database engines and migrations shared by the services.
 
-SQLite runs in WAL mode with a configurable `synchronous` level; PostgreSQL through asyncpg.
+SQLite runs in WAL mode with a configurable `synchronous` level; PostgreSQL through asyncpg,
+its commits flushed to disk before they are acknowledged whatever the server's default.
 Migrations are Alembic's, applied from a package of revisions with no alembic.ini.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 log = logging.getLogger("timesheets.db")
 
@@ -49,7 +51,11 @@ def create_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -
         )
         _configure_sqlite(engine.sync_engine, synchronous)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+    _configure_postgresql(engine.sync_engine)
+    return engine
 
 
 def create_sync_sqlite_engine(engine: AsyncEngine) -> Engine:
@@ -90,6 +96,29 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    warned: list[bool] = []
+
+    @event.listens_for(engine, "connect")
+    def _durable_commits(dbapi_connection: Any, _record: Any) -> None:
+        # A service answers a write only after its commit: with `synchronous_commit=off`
+        # (set for the server, the database or the role) PostgreSQL acknowledges a commit
+        # before its WAL reaches the disk, and a crash loses acknowledged entries. Every
+        # other level flushes at least locally, so it is kept (`remote_apply` included).
+        # Asked on the driver's own connection, outside any transaction, so the SET is
+        # never rolled back with one.
+        driver = dbapi_connection.driver_connection
+        if await_only(driver.fetchval("SHOW synchronous_commit")) == "off":
+            await_only(driver.execute("SET synchronous_commit TO on"))
+            if warned:
+                return
+            warned.append(True)
+            log.warning(
+                "synchronous_commit is off for this database; "
+                "the service's connections set it on, so that no acknowledged write is lost"
+            )
 
 
 async def reachable(engine: AsyncEngine) -> bool:
