@@ -31,7 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from timesheets.api.context import ApiContext
 from timesheets.api.routers.body import JSON_TYPES, decoded, media_type_of, receive_limited
 from timesheets.api.routers.writes import CREATE_SCOPE, created, idempotency_key, json_content
+from timesheets.authorization_header import NAME as AUTHORIZATION
+from timesheets.authorization_header import REPEATED
 from timesheets.bearer.dependencies import principal_of
+from timesheets.bearer.errors import InvalidRequest
 from timesheets.bearer.transport import token_from_request
 from timesheets.fast_lane import handler_for
 from timesheets.metrics import LATENCY, REQUESTS, child
@@ -40,7 +43,7 @@ from timesheets.request_id import HEADER, current_request_id, request_id_of
 PATHS = ("/timesheets", "/timesheet")
 _WANTED = frozenset(
     (
-        b"authorization",
+        AUTHORIZATION,
         b"content-length",
         b"content-type",
         b"idempotency-key",
@@ -76,15 +79,20 @@ class CreateLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in PATHS:
-            headers = _first_values(scope["headers"])
+            headers, repeated = _first_values(scope["headers"])
             content_type = headers.get(b"content-type", b"").decode("latin-1")
             if b"origin" not in headers and media_type_of(content_type) in JSON_TYPES:
-                await self._create(scope, receive, send, headers)
+                await self._create(scope, receive, send, headers, repeated)
                 return
         await self.app(scope, receive, send)
 
     async def _create(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        repeated: bool,
     ) -> None:
         route = scope["path"]
         request_id = request_id_of(headers.get(HEADER))
@@ -94,7 +102,7 @@ class CreateLane:
         id_header = (HEADER, request_id.encode())
         try:
             try:
-                status, body, extra = await self._created(scope, receive, headers)
+                status, body, extra = await self._created(scope, receive, headers, repeated)
             except Exception as error:
                 status = await self._answer_error(scope, receive, send, error, id_header)
                 return
@@ -112,11 +120,15 @@ class CreateLane:
             current_request_id.reset(token)
 
     async def _created(
-        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes], repeated: bool
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """`routers.writes.create_timesheet`'s steps, on the headers read once."""
+        """`routers.writes.create_timesheet`'s steps, on the headers read once; `repeated`
+        when the Authorization header came more than once."""
         context = self.context
-        authorization = headers.get(b"authorization")
+        if repeated:
+            # RFC 9110 §11.6.2, RFC 6750 §3.1, as `authorization_header` refuses it.
+            raise InvalidRequest(REPEATED)
+        authorization = headers.get(AUTHORIZATION)
         bearer = token_from_request(
             None if authorization is None else authorization.decode("latin-1"),
             scope.get("query_string", b"").decode("latin-1"),
@@ -162,14 +174,19 @@ class CreateLane:
         return status
 
 
-def _first_values(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+def _first_values(raw: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], bool]:
     """The first value of each header this layer reads, as Starlette's `Headers.get`
-    returns it (names arrive lower-case from the server, as ASGI requires)."""
+    returns it (names arrive lower-case from the server, as ASGI requires), and whether
+    Authorization came more than once, noted in the same pass."""
     found: dict[bytes, bytes] = {}
+    repeated = False
     for name, value in raw:
-        if name in _WANTED and name not in found:
-            found[name] = value
-    return found
+        if name in _WANTED:
+            if name not in found:
+                found[name] = value
+            elif name == AUTHORIZATION:
+                repeated = True
+    return found, repeated
 
 
 def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -15,7 +15,10 @@ def _error(description: str) -> dict[str, Any]:
 
 #: Answers every route with a bearer token may give, for FastAPI's `responses=`.
 BEARER_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Malformed request (a token both in the header and elsewhere, RFC 6750)"),
+    400: _error(
+        "Malformed request (a token both in the header and elsewhere, or two Authorization"
+        " headers, RFC 6750)"
+    ),
     401: _error("Missing or invalid token (RFC 6750)"),
     403: _error("Insufficient scope (RFC 6750)"),
     503: _error("Storage or the issuer's keys temporarily unavailable; see Retry-After"),

@@ -1,7 +1,8 @@
 """Using the verifier from web frameworks: a FastAPI dependency and a plain helper.
 
 RFC 6750 §2: a client MUST NOT send its token more than one way in a request, and §3.1
-answers one that does with 400 invalid_request. Only the Authorization header is accepted
+answers one that does with 400 invalid_request, as it does a repeated Authorization header
+(`timesheets.authorization_header`). Only the Authorization header is accepted
 (`transport`), so with a bearer header an `application/x-www-form-urlencoded` body (§2.2)
 holding `access_token` is refused on every method and endpoint, those that ignore their
 body (DELETE, GET) included, before the endpoint runs and before the token is verified,
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from timesheets.authorization_header import single_authorization
 from timesheets.bearer.claims import Principal
 from timesheets.bearer.errors import BearerError, InsufficientScope, InvalidRequest
 from timesheets.bearer.jwks import KeysUnavailable
@@ -66,7 +68,9 @@ async def authenticate(
     """The caller of a request, holding `scope` if one is required; a form body of up to
     `form_limit` bytes is searched for a second token (FormTooLarge beyond)."""
     query = connection.scope.get("query_string", b"").decode("latin-1")  # as URL.query has it
-    token = token_from_request(connection.headers.get("authorization"), query)
+    # RFC 9110 §11.6.2, RFC 6750 §3.1: a second Authorization header is invalid_request.
+    authorization = single_authorization(connection.headers, InvalidRequest)
+    token = token_from_request(authorization, query)
     if await _token_in_form_body(connection, form_limit):
         # RFC 6750 §2, §3.1: a token sent more than one way is invalid_request.
         raise InvalidRequest("the token must be sent in the Authorization header only")

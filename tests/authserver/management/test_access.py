@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from tests.authserver.conftest import AUDIENCE
 from tests.authserver.management.conftest import Management
+from timesheets.authorization_header import REPEATED
 from timesheets.authserver.admin import MANAGEMENT_SCOPES
 from timesheets.authserver.management.access import Requirement
 from timesheets.authserver.management.router import ROUTERS
@@ -116,6 +117,34 @@ async def test_a_form_token_beside_the_header_deletes_nothing(management: Manage
         answer = await management.call("DELETE", path, token, content=content, headers=FORM)
         assert answer.status_code == 413, answer.text
         assert answer.json() == {"message": "Request body exceeds 16384 bytes"}
+    assert await management.server.tenant.row_counts() == before
+    assert (await management.call("GET", path, token)).status_code == 200
+
+
+async def test_two_authorization_headers_are_invalid_request_and_change_nothing(
+    management: Management,
+) -> None:
+    """RFC 9110 §11.6.2, RFC 6750 §3.1: a second Authorization header, whatever it holds,
+    is invalid_request before the token is looked at: nothing is created or deleted."""
+    token = await management.token(["create:clients", "delete:clients", "read:clients"])
+    created = await management.call("POST", "clients", token, json=MACHINE)
+    assert created.status_code == 201, created.text
+    path = f"clients/{created.json()['client_id']}"
+    before = await management.server.tenant.row_counts()
+    bearer = f"Bearer {token}"
+    for second in (bearer, "Bearer other"):
+        headers = [("Authorization", bearer), ("Authorization", second)]
+        for method, target, body in (("POST", "clients", MACHINE), ("DELETE", path, None)):
+            answer = await management.http.request(
+                method, f"/api/v2/{target}", headers=headers, json=body
+            )
+            assert answer.request.headers.get_list("authorization") == [bearer, second]
+            assert answer.status_code == 400, answer.text
+            assert answer.headers.get_list("www-authenticate") == [
+                'Bearer realm="timesheets", error="invalid_request", '
+                f'error_description="{REPEATED}"'
+            ]
+            assert answer.json()["error"] == "invalid_request"
     assert await management.server.tenant.row_counts() == before
     assert (await management.call("GET", path, token)).status_code == 200
 
