@@ -115,7 +115,7 @@ TOKEN_OPERATION: dict[str, Any] = {
 
 
 _MANAGEMENT_ANSWERS = (
-    ("400", "invalid_request: a malformed Authorization header (RFC 6750 §3.1)"),
+    ("400", "invalid_request: a malformed or repeated Authorization header (RFC 6750 §3.1)"),
     ("401", "No valid token (RFC 6750 §3.1)"),
     ("403", "insufficient_scope (RFC 6750 §3.1)"),
 )

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from timesheets.authorization_header import single_authorization
 from timesheets.authserver import audit
 from timesheets.authserver.oauth.client_auth import (
     method_allowed,
@@ -78,9 +81,16 @@ def client_address(request: Request) -> str:
 
 
 async def authenticate_client(
-    runtime: Runtime, authorization: str | None, address: str, params: TokenRequest
+    runtime: Runtime,
+    headers: Headers | Iterable[tuple[bytes, bytes]],
+    address: str,
+    params: TokenRequest,
 ) -> ClientView:
-    """Authenticate a confidential client (RFC 6749 §2.3.1), throttling repeated failures."""
+    """Authenticate a confidential client (RFC 6749 §2.3.1) by the request's headers and
+    parameters, throttling repeated failures."""
+    # RFC 9110 §11.6.2; RFC 6749 §2.3, §5.2: two Authorization headers are more than one
+    # authentication method, invalid_request, refused before anything is looked up.
+    authorization = single_authorization(headers, InvalidRequest)
     presented = presented_credentials(authorization, params)
     used_basic = presented.method == "client_secret_basic"
     keys = (f"client:{presented.client_id}", f"address:{address}")
@@ -193,9 +203,7 @@ class TokenEndpoint:
             if grant_type not in SUPPORTED_GRANT_TYPES:
                 raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
             address = scope["client"][0] if scope.get("client") else "unknown"
-            client = await authenticate_client(
-                runtime, headers.get(b"authorization"), address, params
-            )
+            client = await authenticate_client(runtime, scope["headers"], address, params)
             if grant_type == CODE:
                 body = await redeem_code(runtime, client, params)
             elif grant_type == REFRESH:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from timesheets import db
+from timesheets.authorization_header import single_authorization
 from timesheets.authserver import grants
 from timesheets.authserver.models import User
 from timesheets.authserver.oauth import oidc
@@ -66,7 +67,7 @@ async def revoke(request: Request) -> Response:
         raw = await read_body(request, runtime.settings.max_body_bytes)
         params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
         client = await authenticate_client(
-            runtime, request.headers.get("authorization"), client_address(request), params
+            runtime, request.headers, client_address(request), params
         )
         token = params.get("token")
         if token is None:
@@ -119,7 +120,7 @@ async def introspect(request: Request) -> Response:
         raw = await read_body(request, runtime.settings.max_body_bytes)
         params = parse_token_request(request.headers.get("content-type"), raw, request.url.query)
         client = await authenticate_client(
-            runtime, request.headers.get("authorization"), client_address(request), params
+            runtime, request.headers, client_address(request), params
         )
         if client.auth_method == "none":
             raise InvalidClient("introspection needs client authentication")
@@ -127,6 +128,9 @@ async def introspect(request: Request) -> Response:
         if token is None:
             raise InvalidRequest("token is required")
     except OAuthError as error:
+        log.info(
+            "introspection refused", extra={"error": error.error, "description": error.description}
+        )
         return _error(error)
     answer: dict[str, Any] = {"active": False}
     record = await refresh_token(runtime, token)
@@ -156,9 +160,14 @@ async def userinfo(request: Request) -> Response:
     """Claims about the signed-in user (OIDC Core §5.3), for a token with `openid`."""
     runtime: Runtime = request.app.state.runtime
     try:
-        token = token_from_request(request.headers.get("authorization"), request.url.query)
+        # RFC 9110 §11.6.2, RFC 6750 §3.1: a second Authorization header is invalid_request.
+        authorization = single_authorization(request.headers, BearerInvalidRequest)
     except BearerError as error:
-        if request.method == "POST" and "authorization" not in request.headers:
+        return _bearer(error)
+    try:
+        token = token_from_request(authorization, request.url.query)
+    except BearerError as error:
+        if request.method == "POST" and authorization is None:
             try:
                 value = await _body_token(request, runtime)
             except OAuthError as refused:
