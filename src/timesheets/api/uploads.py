@@ -6,6 +6,12 @@ that the retry of an upload whose items carry no external id stores nothing agai
 key's lookup, the inserts and the stored answer are one writer job: two uploads under
 one key are taken one after the other by the writer, and one that loses the race to
 another instance's commit of the key is undone and run again, and replays that answer.
+
+An external id repeated within a batch is taken as `timesheets.api.repeats` says: its
+first valid occurrence is tried in batch order; once it is created, each repeat is
+"exists" (with `differs`) from it; when the hour caps refuse it, the next repeat is
+tried on its own merits after the batch's other items, and so on. An item the
+validation rejects is never tried, so the next occurrence of its id is the first.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from timesheets.api import idempotency
+from timesheets.api import idempotency, repeats
 from timesheets.api import repository as repo
 from timesheets.api.context import ApiContext
 from timesheets.api.entries import new_entry, submit
@@ -96,39 +102,42 @@ def _stored(
     checked: list[dict[str, Any]],
     valid: Valid,
 ) -> list[dict[str, Any]]:
-    """Store the valid entries not present yet; every item's result, a fresh list each
-    time the job runs (it runs again after losing a race)."""
+    """Store the valid entries not present yet, an external id's repeats in the order
+    the module describes; every item's result, a fresh list each time the job runs (it
+    runs again after losing a race)."""
     results = [dict(result) for result in checked]
     now = context.now()
+    entries = dict(valid)
     keyed = [entry.external_id for _, entry in valid if entry.external_id is not None]
     stored = repo.find_externals(connection, principal.client_id, principal.subject, keyed)
-    first_of: dict[str, int] = {}
-    fresh: Valid = []
-    repeats: list[tuple[int, int]] = []
-    for index, entry in valid:
-        external_id = entry.external_id
-        if external_id is not None and external_id in stored:
-            results[index] |= _present(stored[external_id], entry)
-        elif external_id is not None and external_id in first_of:
-            repeats.append((index, first_of[external_id]))  # the same id earlier in the batch
-        else:
-            if external_id is not None:
-                first_of[external_id] = index
-            fresh.append((index, entry))
-    outcomes = repo.insert_many(connection, [e for _, e in fresh], context.weekly_cap, now)
-    for (index, _entry), outcome in zip(fresh, outcomes, strict=True):
-        if isinstance(outcome, repo.RuleViolation):
-            errors = [{"field": outcome.field, "message": str(outcome)}]
-            results[index] |= {"status": "rejected", "errors": errors}
-        else:
+    created: dict[str, dict[str, Any]] = {}  # the rows this job stored, by external id
+
+    def attempt(indexes: list[int]) -> None:
+        batch = [entries[index] for index in indexes]
+        outcomes = repo.insert_many(connection, batch, context.weekly_cap, now)
+        for index, entry, outcome in zip(indexes, batch, outcomes, strict=True):
+            if isinstance(outcome, repo.RuleViolation):
+                errors = [{"field": outcome.field, "message": str(outcome)}]
+                results[index] |= {"status": "rejected", "errors": errors}
+                continue
             results[index] |= {"status": "created", "id": outcome["id"], "row": outcome}
-    entries = dict(valid)
-    for index, first in repeats:
-        earlier = results[first]
-        if earlier.get("status") == "rejected":
-            results[index] |= {"status": "rejected", "errors": earlier["errors"]}
+            if entry.external_id is not None:
+                created[entry.external_id] = outcome
+
+    def answered(index: int, external_id: str) -> bool:
+        row = created.get(external_id)
+        if row is not None:
+            results[index] |= _present(row, entries[index])
+        return row is not None
+
+    fresh: list[int] = []
+    for index, entry in valid:
+        row = None if entry.external_id is None else stored.get(entry.external_id)
+        if row is not None:
+            results[index] |= _present(row, entry)
         else:
-            results[index] |= _present(earlier["row"], entries[index])
+            fresh.append(index)
+    repeats.in_rounds(fresh, lambda index: entries[index].external_id, attempt, answered)
     return results
 
 

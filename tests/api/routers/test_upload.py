@@ -145,6 +145,110 @@ async def test_an_external_id_repeated_in_one_batch_is_stored_once(api: Api) -> 
     assert stored.json()["hours"] == 1
 
 
+async def upload_twice(api: Api, items: list[Any]) -> list[dict[str, Any]]:
+    """Upload `items`; upload them again, which must store nothing and find each item
+    that has an external id and whose id the first upload stored; the first answer's
+    results."""
+    first = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert first.status_code == 200, first.text
+    results: list[dict[str, Any]] = first.json()["items"]
+    before = await api.row_counts()
+    again = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert again.status_code == 200, again.text
+    ids = {r["external_id"]: r["id"] for r in results if r["status"] == "created"}
+    assert [(r["status"], r.get("id")) for r in again.json()["items"]] == [
+        ("exists", ids[one["external_id"]]) if one["external_id"] in ids else ("rejected", None)
+        for one in items
+    ]
+    assert await api.row_counts() == before
+    return results
+
+
+DAY_FULL = "more than 24 hours on 2026-03-02"
+
+
+async def test_a_repeat_of_an_id_the_day_refused_is_tried_on_its_own_after_the_others(
+    api: Api,
+) -> None:
+    items = [
+        item("b", hours=20),
+        item("a", hours=10),  # 30 h on the day: refused
+        item("a", hours=2),  # tried after the batch's other items: 22 h
+        item("c", hours=1, date="2026-03-03"),
+        item("a", hours=3),  # a repeat of the entry just created
+    ]
+    results = await upload_twice(api, items)
+    assert [r["status"] for r in results] == ["created", "rejected", "created", "created", "exists"]
+    assert results[1]["errors"] == [{"field": "hours", "message": DAY_FULL}]
+    assert (results[4]["id"], results[4]["differs"]) == (results[2]["id"], ["hours"])
+    stored = await api.http.get(f"/timesheets/{results[2]['id']}", headers=api.auth())
+    assert (stored.json()["external_id"], stored.json()["hours"]) == ("a", 2)
+    assert (await api.row_counts())["entries"] == 3
+
+
+async def test_a_repeat_is_tried_after_the_batchs_other_items_whatever_their_order(
+    api: Api,
+) -> None:
+    # The repeat comes before "c" in the batch and would fit then; it is tried after it.
+    items = [item("b", hours=20), item("a", hours=10), item("a", hours=4), item("c", hours=4)]
+    results = await upload_twice(api, items)
+    assert [r["status"] for r in results] == ["created", "rejected", "rejected", "created"]
+    assert results[2]["errors"] == [{"field": "hours", "message": DAY_FULL}]
+    assert (await api.row_counts())["entries"] == 2
+
+
+async def test_each_repeat_of_a_refused_id_gets_its_own_refusal(api: Api) -> None:
+    items = [
+        item("b", hours=20),
+        item("c", hours=20, date="2026-03-03"),
+        item("a", hours=10),  # refused on 2026-03-02
+        item("a", hours=5, date="2026-03-03"),  # refused on 2026-03-03
+        item("a", hours=4, date="2026-03-03"),  # 24 h: created
+        item("a", hours=4, date="2026-03-03"),
+    ]
+    results = await upload_twice(api, items)
+    assert [r["status"] for r in results] == [
+        "created",
+        "created",
+        "rejected",
+        "rejected",
+        "created",
+        "exists",
+    ]
+    assert [r["errors"][0]["message"] for r in results[2:4]] == [
+        DAY_FULL,
+        "more than 24 hours on 2026-03-03",
+    ]
+    assert (results[5]["id"], results[5]["differs"]) == (results[4]["id"], [])
+    assert (await api.row_counts())["entries"] == 3
+
+
+async def test_repeats_of_an_id_the_caps_keep_refusing_are_all_rejected(api: Api) -> None:
+    week = [item(f"d{day}", hours=24, date=f"2026-03-{day:02d}") for day in range(3, 8)]
+    for_the_week = item("a", hours=29, year=2026, week=10)
+    for_the_week.pop("date")
+    items = [
+        item("b", hours=20),
+        *week,  # 140 h in ISO week 2026-W10
+        item("a", hours=10),  # refused: 30 h on the day
+        for_the_week,  # refused: 169 h in the week
+        item("a", hours=6),  # refused: 26 h on the day
+    ]
+    before = await api.row_counts()
+    response = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["exists"], body["rejected"]) == (6, 0, 3)
+    assert [r["errors"] for r in body["items"][6:]] == [
+        [{"field": "hours", "message": DAY_FULL}],
+        [{"field": "hours", "message": "more than 168 hours in ISO week 2026-W10"}],
+        [{"field": "hours", "message": DAY_FULL}],
+    ]
+    assert (await api.row_counts())["entries"] == before["entries"] + 6
+    listed = await api.http.get("/timesheets?limit=100", headers=api.auth())
+    assert "a" not in {entry["external_id"] for entry in listed.json()}
+
+
 async def test_an_item_already_stored_names_each_field_it_differs_in(api: Api) -> None:
     """A corrected export row under a stored external id changes nothing, and says so."""
     first = await api.http.post("/timesheets/upload", json=[item("r")], headers=api.auth())
@@ -463,6 +567,17 @@ async def test_another_body_under_a_used_key_is_422_and_stores_nothing(api: Api,
             refused = await send(api, other_form, other, "upload-1")
             assert (refused.status_code, refused.json()) == (422, REUSED), (other_form, other)
     assert await api.row_counts() == before
+
+
+async def test_repeats_under_an_idempotency_key_are_replayed_whole(api: Api) -> None:
+    items = [item("b", hours=20), item("a", hours=10), item("a", hours=2), item("a", hours=1)]
+    first = await send(api, "array", items, "upload-1")
+    assert first.status_code == 200, first.text
+    assert (first.json()["created"], first.json()["exists"], first.json()["rejected"]) == (2, 1, 1)
+    assert await api.row_counts() == {"entries": 2, "audit_events": 2, "idempotency_keys": 1}
+    again = await send(api, "array", items, "upload-1")
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert await api.row_counts() == {"entries": 2, "audit_events": 2, "idempotency_keys": 1}
 
 
 @pytest.mark.parametrize("key", ["", "k" * 201])
