@@ -18,9 +18,20 @@ from tests.issuer import TestIssuer
 from tests.live import LiveServer, serve_in_thread
 from tests.pg import PostgresServer, free_port
 from timesheets import db
-from timesheets.api.app import MIGRATIONS, create_app
+from timesheets.api import repository as repo
+from timesheets.api.app import MIGRATIONS, create_app, create_context
+from timesheets.api.context import ApiContext
 from timesheets.api.models import Base
+from timesheets.bearer.claims import Principal
 from timesheets.settings import ApiSettings
+
+#: An importer's client-credentials token, for calling the use cases directly.
+MACHINE = Principal(
+    subject="importer@clients",
+    client_id="importer",
+    scopes=frozenset({"batch:upload", "create:timesheets"}),
+    claims={"gty": "client-credentials"},
+)
 
 
 @pytest.fixture
@@ -94,6 +105,32 @@ async def api(
     """The Timesheets API on a free loopback port, on SQLite and on PostgreSQL."""
     async with serving(issuer, make_api_settings(issuer, database_url)) as served:
         yield served
+
+
+@pytest.fixture
+async def context(database_url: str, tmp_path: Path) -> AsyncIterator[ApiContext]:
+    """An API process's state on a fresh, migrated database."""
+    settings = ApiSettings(
+        issuer="http://127.0.0.1:9/",
+        audience="https://timesheets",
+        database_url=database_url,
+        data_dir=tmp_path,
+    )
+    state = create_context(settings)
+    await db.upgrade(state.engine, MIGRATIONS)
+    yield state
+    await state.writer.close()
+    await state.http.aclose()
+    await state.engine.dispose()
+
+
+async def counts(engine: AsyncEngine) -> list[int]:
+    """Committed entries, audit events and idempotency records."""
+    async with engine.connect() as connection:
+        return [
+            int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+            for table in (repo.entries, repo.audit, repo.idempotency)
+        ]
 
 
 @contextlib.asynccontextmanager

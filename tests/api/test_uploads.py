@@ -4,59 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert
 
+from tests.api.conftest import MACHINE, counts
 from tests.pg import until_someone_waits_for_a_lock
-from timesheets import db
 from timesheets.api import idempotency, uploads
 from timesheets.api import repository as repo
-from timesheets.api.app import MIGRATIONS, create_context
 from timesheets.api.context import ApiContext
+from timesheets.api.errors import ApiError
 from timesheets.api.idempotency import Reply
-from timesheets.bearer.claims import Principal
-from timesheets.settings import ApiSettings
 
-MACHINE = Principal(
-    subject="importer@clients",
-    client_id="importer",
-    scopes=frozenset({"batch:upload"}),
-    claims={"gty": "client-credentials"},
-)
 ITEM = {"user_id": "u1", "project": "P", "date": "2026-03-02", "hours": 2}
-
-
-@pytest.fixture
-async def context(database_url: str, tmp_path: Path) -> AsyncIterator[ApiContext]:
-    """An API process's state on a fresh, migrated database."""
-    settings = ApiSettings(
-        issuer="http://127.0.0.1:9/",
-        audience="https://timesheets",
-        database_url=database_url,
-        data_dir=tmp_path,
-    )
-    state = create_context(settings)
-    await db.upgrade(state.engine, MIGRATIONS)
-    yield state
-    await state.writer.close()
-    await state.http.aclose()
-    await state.engine.dispose()
-
-
-async def counts(engine: AsyncEngine) -> list[int]:
-    """Committed entries, audit events and idempotency records."""
-    async with engine.connect() as connection:
-        return [
-            int(await connection.scalar(select(func.count()).select_from(table)) or 0)
-            for table in (repo.entries, repo.audit, repo.idempotency)
-        ]
 
 
 async def test_an_upload_that_loses_its_key_to_another_instance_replays_that_answer(
@@ -100,3 +63,26 @@ async def test_a_replayed_upload_counts_no_rows_again(context: ApiContext) -> No
     assert await uploads.upload(context, MACHINE, items, "k-1") == first
     assert [imported(outcome) for outcome in uploads.OUTCOMES] == counted
     assert await counts(context.engine) == [1, 1, 1]
+
+
+async def test_uploads_under_one_key_in_one_turn_are_taken_one_after_the_other(
+    context: ApiContext,
+) -> None:
+    """A refused upload stores nothing under its key, even for one of the same turn."""
+    await uploads.upload(context, MACHINE, ITEM | {"hours": 20}, None)
+    commits = context.writer.commits
+    over, fits = ITEM | {"hours": 10}, ITEM | {"hours": 4}
+    refused, created = await asyncio.gather(
+        uploads.upload(context, MACHINE, over, "k-1"),
+        uploads.upload(context, MACHINE, fits, "k-1"),
+        return_exceptions=True,
+    )
+    assert context.writer.commits == commits + 1
+    assert isinstance(refused, ApiError)
+    assert (refused.status, refused.errors) == (
+        422,
+        [{"field": "hours", "message": "more than 24 hours on 2026-03-02"}],
+    )
+    assert isinstance(created, Reply)
+    assert (created.status, created.body["hours"]) == (201, 4)
+    assert await counts(context.engine) == [2, 2, 1]

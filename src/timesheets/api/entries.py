@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from timesheets.api import repeats
 from timesheets.api import repository as repo
 from timesheets.api.context import ApiContext
 from timesheets.api.domain.access import (
@@ -145,40 +146,56 @@ async def _create_many_at_once(raw: Any, items: list[_Create]) -> list[Any] | No
 
 
 def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
-    """Store a batch of creates; for each, its Reply or the exception refusing it."""
+    """Store a batch of creates; for each, its Reply or the exception refusing it.
+
+    Creates under one Idempotency-Key are taken in rounds (`timesheets.api.repeats`):
+    once the first is created, the others replay its answer (422 for another body);
+    when an hour cap refuses it, nothing is stored under the key, so the others with
+    the same body get the same refusal and another body is tried on its own merits,
+    after the batch's other creates, as if it had come just after them."""
     context = items[0].context
     now = context.now()
     outcomes: list[Any] = [None] * len(items)
     keyed = [(i.subject, i.idempotency_key) for i in items if i.idempotency_key is not None]
     stored = repo.find_idempotent_many(connection, keyed)
-    first_of: dict[tuple[str, str], int] = {}
-    repeats: list[tuple[int, int]] = []
-    fresh: list[int] = []
-    for n, item in enumerate(items):
-        key = None if item.idempotency_key is None else (item.subject, item.idempotency_key)
-        if key is not None and key in stored:
-            outcomes[n] = replay_or_refusal(stored[key], item.fingerprint)
-        elif key is not None and key in first_of:
-            repeats.append((n, first_of[key]))  # the same key earlier in this batch
-        else:
-            if key is not None:
-                first_of[key] = n
-            fresh.append(n)
-    rows = repo.insert_many(connection, [items[n].entry for n in fresh], context.weekly_cap, now)
-    records: dict[int, dict[str, Any]] = {}
-    for n, row in zip(fresh, rows, strict=True):
-        if isinstance(row, repo.RuleViolation):
-            outcomes[n] = row
-            continue
-        reply = outcomes[n] = _created(items[n], row)
+    records: dict[tuple[str, str], dict[str, Any]] = {}  # stored by this job
+    refused: dict[tuple[str, str, str], repo.RuleViolation] = {}  # by key and fingerprint
+
+    def key_of(n: int) -> tuple[str, str] | None:
         token = items[n].idempotency_key
-        if token is not None:
-            records[n] = remembered(items[n].subject, token, items[n].fingerprint, reply, now)
-    for n, first in repeats:
-        earlier = records.get(first)
-        outcomes[n] = (
-            outcomes[first] if earlier is None else replay_or_refusal(earlier, items[n].fingerprint)
+        return None if token is None else (items[n].subject, token)
+
+    def attempt(taken: list[int]) -> None:
+        rows = repo.insert_many(
+            connection, [items[n].entry for n in taken], context.weekly_cap, now
         )
+        for n, row in zip(taken, rows, strict=True):
+            key = key_of(n)
+            if isinstance(row, repo.RuleViolation):
+                outcomes[n] = row
+                if key is not None:
+                    refused[(*key, items[n].fingerprint)] = row
+                continue
+            reply = outcomes[n] = _created(items[n], row)
+            if key is not None:
+                records[key] = remembered(*key, items[n].fingerprint, reply, now)
+
+    def answered(n: int, key: tuple[str, str]) -> bool:
+        record = records.get(key)
+        if record is not None:
+            outcomes[n] = replay_or_refusal(record, items[n].fingerprint)
+        else:
+            outcomes[n] = refused.get((*key, items[n].fingerprint))
+        return outcomes[n] is not None
+
+    fresh: list[int] = []
+    for n in range(len(items)):
+        key = key_of(n)
+        if key is not None and key in stored:
+            outcomes[n] = replay_or_refusal(stored[key], items[n].fingerprint)
+        else:
+            fresh.append(n)
+    repeats.in_rounds(fresh, key_of, attempt, answered)
     repo.store_idempotent_many(connection, list(records.values()))
     return outcomes
 
