@@ -223,6 +223,18 @@ async def test_each_repeat_of_a_refused_id_gets_its_own_refusal(api: Api) -> Non
     assert (await api.row_counts())["entries"] == 3
 
 
+async def test_an_id_first_seen_on_an_invalid_item_is_tried_at_its_first_valid_one(
+    api: Api,
+) -> None:
+    items = [item("a", hours=25), item("b", hours=20), item("a", hours=4), item("c", hours=1)]
+    response = await api.http.post("/timesheets/upload", json=items, headers=api.auth())
+    assert response.status_code == 200, response.text
+    results = response.json()["items"]
+    assert [r["status"] for r in results] == ["rejected", "created", "created", "rejected"]
+    assert [e["field"] for e in results[0]["errors"]] == ["hours"]
+    assert results[3]["errors"] == [{"field": "hours", "message": DAY_FULL}]
+
+
 async def test_repeats_of_an_id_the_caps_keep_refusing_are_all_rejected(api: Api) -> None:
     week = [item(f"d{day}", hours=24, date=f"2026-03-{day:02d}") for day in range(3, 8)]
     for_the_week = item("a", hours=29, year=2026, week=10)
