@@ -41,6 +41,9 @@ class TestIssuer:
     audience: str = "https://api.timesheets.test"
     keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)
+    #: The kid a key is published and signs under, when not its name; None for none
+    #: (RFC 7517 §4.5: kid is OPTIONAL, and keys of different kty may share one).
+    published_kid: dict[str, str | None] = field(default_factory=dict)
     jwks_fetches: int = 0
     discovery_fetches: int = 0
     #: While set, discovery and the JWKS answer 503 (still counted): an issuer in trouble.
@@ -73,7 +76,10 @@ class TestIssuer:
                 jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"alg": "RS256"}
             else:
                 jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"alg": "ES256"}
-            result.append(jwk | {"kid": kid, "use": "sig"})
+            published_kid = self.published_kid.get(kid, kid)
+            result.append(
+                jwk | {"use": "sig"} | ({"kid": published_kid} if published_kid is not None else {})
+            )
         return {"keys": result}
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
@@ -107,9 +113,12 @@ class TestIssuer:
         headers: dict[str, Any] | None = None,
         alg: str = "RS256",
     ) -> str:
-        """A signed token (valid unless the arguments say otherwise)."""
+        """A signed token (valid unless the arguments say otherwise), by the key named
+        `kid`, with the kid that key is published under (if any)."""
         kid = kid or self.kid
-        header = {"typ": "at+jwt", "kid": kid} | (headers or {})
+        published_kid = self.published_kid.get(kid, kid)
+        header = {"typ": "at+jwt"} | ({"kid": published_kid} if published_kid is not None else {})
+        header |= headers or {}
         return jwt.encode(claims or self.claims(), self.keys[kid], alg, headers=header)
 
     def raw(

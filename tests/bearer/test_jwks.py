@@ -116,11 +116,10 @@ async def test_first_use_discovers_then_fetches_once(
 ) -> None:
     """Discovery once, JWKS once; later lookups are served from the cache."""
     cache = JwksCache(issuer.url, http, clock=clock)
-    key = await cache.key(RSA_KID, "RS256")
-    assert key is not None
-    assert key.kid == RSA_KID
+    keys = await cache.candidates(RSA_KID, "RS256")
+    assert [key.kid for key in keys] == [RSA_KID]
     for _ in range(20):
-        assert await cache.key(RSA_KID, "RS256") is key
+        assert await cache.candidates(RSA_KID, "RS256") is keys
     assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 1)
     assert cache.jwks_uri == f"{issuer.url}/jwks"
     assert cache.fetches == 1
@@ -133,8 +132,8 @@ async def test_concurrent_first_use_fetches_once(issuer: Issuer, http: httpx.Asy
     used so the result does not depend on a frozen fake clock.
     """
     cache = JwksCache(issuer.url, http)
-    keys = await asyncio.gather(*(cache.key(RSA_KID, "RS256") for _ in range(50)))
-    assert all(k is not None and k.kid == RSA_KID for k in keys)
+    found = await asyncio.gather(*(cache.candidates(RSA_KID, "RS256") for _ in range(50)))
+    assert all([key.kid for key in keys] == [RSA_KID] for keys in found)
     assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 1)
 
 
@@ -143,7 +142,7 @@ async def test_configured_jwks_uri_skips_discovery(
 ) -> None:
     """A configured jwks_uri is used as is."""
     cache = JwksCache(issuer.url, http, jwks_uri=f"{issuer.url}/jwks", clock=clock)
-    assert await cache.key(RSA_KID, "RS256") is not None
+    assert await cache.candidates(RSA_KID, "RS256") != ()
     assert (issuer.discovery_fetches, issuer.jwks_fetches) == (0, 1)
 
 
@@ -158,7 +157,7 @@ async def test_discovery_naming_another_issuer_is_refused(
         caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"),
         pytest.raises(KeysUnavailable, match="another issuer"),
     ):
-        await cache.key(RSA_KID, "RS256")
+        await cache.candidates(RSA_KID, "RS256")
     assert issuer.discovery_fetches == 1
     assert issuer.jwks_fetches == 0
     assert any(r.levelno == logging.WARNING for r in caplog.records)
@@ -170,7 +169,7 @@ async def test_discovery_issuer_with_trailing_slash_is_another_issuer(
     """RFC 8414 §3.3: identical means no normalisation, not even a trailing slash."""
     cache = JwksCache(issuer.url + "/", http, clock=clock)
     with pytest.raises(KeysUnavailable, match="another issuer"):
-        await cache.key(RSA_KID, "RS256")
+        await cache.candidates(RSA_KID, "RS256")
     assert issuer.jwks_fetches == 0
 
 
@@ -180,7 +179,7 @@ async def test_rfc8414_metadata_is_used_when_openid_discovery_is_absent(
     """RFC 8414 §3.1: /.well-known/oauth-authorization-server after a 404."""
     scripted.responses[RFC8414] = scripted.responses.pop(OIDC)
     cache = scripted_cache(mock_http, clock)
-    assert await cache.key("a", "RS256") is not None
+    assert await cache.candidates("a", "RS256") != ()
     assert scripted.requests == [OIDC, RFC8414, JWKS_URI]
 
 
@@ -190,7 +189,7 @@ async def test_no_discovery_document_means_no_keys(
     """Without metadata there is no jwks_uri to trust."""
     del scripted.responses[OIDC]
     with pytest.raises(KeysUnavailable, match="no discovery document"):
-        await scripted_cache(mock_http, clock).key("a", "RS256")
+        await scripted_cache(mock_http, clock).candidates("a", "RS256")
     assert JWKS_URI not in scripted.requests
 
 
@@ -210,7 +209,7 @@ async def test_unusable_metadata_means_no_keys(
     """RFC 8414 §2: jwks_uri is an http(s) URL; nothing else is fetched."""
     scripted.responses[OIDC] = lambda: httpx.Response(200, json=metadata)
     with pytest.raises(KeysUnavailable):
-        await scripted_cache(mock_http, clock).key("a", "RS256")
+        await scripted_cache(mock_http, clock).candidates("a", "RS256")
     assert scripted.requests == [OIDC]
 
 
@@ -229,7 +228,7 @@ async def test_a_bad_jwks_on_a_cold_cache_means_no_keys(
     """Nothing cached and no usable JWKS: KeysUnavailable (the API answers 503)."""
     scripted.responses[JWKS_URI] = lambda: response
     with pytest.raises(KeysUnavailable):
-        await scripted_cache(mock_http, clock).key("a", "RS256")
+        await scripted_cache(mock_http, clock).candidates("a", "RS256")
 
 
 async def test_an_empty_key_set_means_no_keys(
@@ -238,7 +237,7 @@ async def test_an_empty_key_set_means_no_keys(
     """A JWKS without usable signature keys leaves nothing to verify with."""
     scripted.jwks = {"keys": [{"kty": "oct", "k": "AAAA"}]}
     with pytest.raises(KeysUnavailable):
-        await scripted_cache(mock_http, clock).key("a", "RS256")
+        await scripted_cache(mock_http, clock).candidates("a", "RS256")
 
 
 # --- refresh limits (J07) --------------------------------------------------------------
@@ -249,17 +248,17 @@ async def test_unknown_kids_cause_at_most_one_refetch_per_cooldown(
 ) -> None:
     """RFC 8725 §3.10 spirit: a flood of forged kids cannot flood the issuer."""
     cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
-    assert await cache.key("a", "RS256") is not None
+    assert await cache.candidates("a", "RS256") != ()
     assert scripted.count(JWKS_URI) == 1
     for i in range(1000):
-        assert await cache.key(f"forged-{i}", "RS256") is None
+        assert await cache.candidates(f"forged-{i}", "RS256") == ()
     assert scripted.count(JWKS_URI) == 1  # within the cooldown of the first fetch
     clock.advance(10)
     for i in range(1000):
-        assert await cache.key(f"forged-{i}", "RS256") is None
+        assert await cache.candidates(f"forged-{i}", "RS256") == ()
     assert scripted.count(JWKS_URI) == 2  # exactly one refetch once the cooldown passed
     clock.advance(9.9)
-    assert await cache.key("forged", "RS256") is None
+    assert await cache.candidates("forged", "RS256") == ()
     assert scripted.count(JWKS_URI) == 2
     assert scripted.count(OIDC) == 1
 
@@ -269,10 +268,10 @@ async def test_concurrent_unknown_kids_share_one_refetch(
 ) -> None:
     """1,000 concurrent lookups of unknown kids after the cooldown make one request."""
     cache = JwksCache(issuer.url, http, clock=clock, refetch_cooldown=5)
-    await cache.key(RSA_KID, "RS256")
+    await cache.candidates(RSA_KID, "RS256")
     clock.advance(5)
-    results = await asyncio.gather(*(cache.key(f"forged-{i}", "RS256") for i in range(1000)))
-    assert results == [None] * 1000
+    results = await asyncio.gather(*(cache.candidates(f"forged-{i}", "RS256") for i in range(1000)))
+    assert results == [()] * 1000
     assert issuer.jwks_fetches == 2
 
 
@@ -281,12 +280,11 @@ async def test_a_new_published_kid_is_found_after_one_refetch(
 ) -> None:
     """Key rotation: a genuinely new kid is fetched on first sight (cooldown permitting)."""
     cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     scripted.jwks = {"keys": [jwk("a"), jwk("b")]}
     clock.advance(10)
-    key = await cache.key("b", "RS256")
-    assert key is not None
-    assert key.kid == "b"
+    keys = await cache.candidates("b", "RS256")
+    assert [key.kid for key in keys] == ["b"]
     assert scripted.count(JWKS_URI) == 2
 
 
@@ -295,12 +293,12 @@ async def test_a_new_kid_within_the_cooldown_waits_for_it(
 ) -> None:
     """The cooldown bounds fetches even for genuine new keys; after it, the key is found."""
     cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     scripted.jwks = {"keys": [jwk("a"), jwk("b")]}
     clock.advance(3)
-    assert await cache.key("b", "RS256") is None
+    assert await cache.candidates("b", "RS256") == ()
     clock.advance(7)
-    assert await cache.key("b", "RS256") is not None
+    assert await cache.candidates("b", "RS256") != ()
     assert scripted.count(JWKS_URI) == 2
 
 
@@ -312,14 +310,14 @@ async def test_keys_are_refreshed_after_max_age(
 ) -> None:
     """Cached keys are refetched once older than max_age, even for known kids."""
     cache = scripted_cache(mock_http, clock, max_age=300, refetch_cooldown=10)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     clock.advance(299)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     assert scripted.count(JWKS_URI) == 1
     clock.advance(1)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     assert scripted.count(JWKS_URI) == 2
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     assert scripted.count(JWKS_URI) == 2
     assert scripted.count(OIDC) == 1  # discovery is not repeated
 
@@ -330,11 +328,11 @@ async def test_a_removed_key_stops_being_served_after_refresh(
     """A refresh replaces the set: a key that left the JWKS is no longer returned."""
     scripted.jwks = {"keys": [jwk("a"), jwk("b")]}
     cache = scripted_cache(mock_http, clock, max_age=300)
-    assert await cache.key("b", "RS256") is not None
+    assert await cache.candidates("b", "RS256") != ()
     scripted.jwks = {"keys": [jwk("a")]}
     clock.advance(300)
-    assert await cache.key("b", "RS256") is None
-    assert await cache.key("a", "RS256") is not None
+    assert await cache.candidates("b", "RS256") == ()
+    assert await cache.candidates("a", "RS256") != ()
 
 
 async def test_a_removed_key_goes_on_an_unknown_kid_refetch(
@@ -343,12 +341,12 @@ async def test_a_removed_key_goes_on_an_unknown_kid_refetch(
     """Any refetch (here caused by a new kid) also drops keys removed from the JWKS."""
     scripted.jwks = {"keys": [jwk("a"), jwk("b")]}
     cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
-    await cache.key("a", "RS256")
+    await cache.candidates("a", "RS256")
     scripted.jwks = {"keys": [jwk("c")]}
     clock.advance(10)
-    assert await cache.key("c", "RS256") is not None
-    assert await cache.key("a", "RS256") is None
-    assert await cache.key("b", "RS256") is None
+    assert await cache.candidates("c", "RS256") != ()
+    assert await cache.candidates("a", "RS256") == ()
+    assert await cache.candidates("b", "RS256") == ()
 
 
 # --- outages ---------------------------------------------------------------------------
@@ -359,13 +357,13 @@ async def test_issuer_outage_keeps_cached_keys_and_logs(
 ) -> None:
     """An unreachable issuer does not take the API down while keys are cached."""
     cache = JwksCache(issuer.url, http, clock=clock, max_age=300, refetch_cooldown=10)
-    key = await cache.key(RSA_KID, "RS256")
-    assert key is not None
+    keys = await cache.candidates(RSA_KID, "RS256")
+    assert keys != ()
     issuer.stop()
     clock.advance(300)
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
-        assert await cache.key(RSA_KID, "RS256") is key
-        assert await cache.key("unknown", "RS256") is None
+        assert await cache.candidates(RSA_KID, "RS256") is keys
+        assert await cache.candidates("unknown", "RS256") == ()
     warnings = [r for r in caplog.records if r.name == "timesheets.bearer.jwks"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
     assert "keeping the cached ones" in warnings[0].getMessage()
@@ -385,17 +383,17 @@ async def test_issuer_outage_retries_at_most_once_per_cooldown(
 
     async with httpx.AsyncClient(timeout=5, verify=TLS, event_hooks={"request": [count]}) as http:
         cache = JwksCache(issuer.url, http, clock=clock, max_age=300, refetch_cooldown=10)
-        await cache.key(RSA_KID, "RS256")
+        await cache.candidates(RSA_KID, "RS256")
         assert len(attempts) == 2  # discovery + JWKS
         issuer.stop()
         clock.advance(10)
         with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
             for i in range(200):
-                assert await cache.key(f"forged-{i}", "RS256") is None
-                assert await cache.key(RSA_KID, "RS256") is not None
+                assert await cache.candidates(f"forged-{i}", "RS256") == ()
+                assert await cache.candidates(RSA_KID, "RS256") != ()
         assert len(attempts) == 3
         clock.advance(10)
-        assert await cache.key("forged", "RS256") is None
+        assert await cache.candidates("forged", "RS256") == ()
         assert len(attempts) == 4
 
 
@@ -408,10 +406,10 @@ async def test_outage_with_nothing_cached_is_keys_unavailable(
     cache = JwksCache(issuer.url, http, clock=clock, refetch_cooldown=10)
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
         with pytest.raises(KeysUnavailable, match=r"next fetch in 10\.0 s") as first:
-            await cache.key(RSA_KID, "RS256")
+            await cache.candidates(RSA_KID, "RS256")
         clock.advance(4)
         with pytest.raises(KeysUnavailable, match=r"next fetch in 6\.0 s") as second:
-            await cache.key(RSA_KID, "RS256")
+            await cache.candidates(RSA_KID, "RS256")
     assert (first.value.retry_after, second.value.retry_after) == (10, 6)
     warnings = [r for r in caplog.records if r.name == "timesheets.bearer.jwks"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
@@ -426,14 +424,14 @@ async def test_recovery_after_a_cold_outage(
     scripted.responses[JWKS_URI] = lambda: httpx.Response(503)
     cache = scripted_cache(mock_http, clock, refetch_cooldown=10)
     with pytest.raises(KeysUnavailable, match="503"):
-        await cache.key("a", "RS256")
+        await cache.candidates("a", "RS256")
     scripted.responses[JWKS_URI] = lambda: httpx.Response(200, json=scripted.jwks)
     clock.advance(9.9)
     with pytest.raises(KeysUnavailable, match="503"):
-        await cache.key("a", "RS256")
+        await cache.candidates("a", "RS256")
     assert scripted.requests == [OIDC, JWKS_URI]
     clock.advance(0.1)
-    assert await cache.key("a", "RS256") is not None
+    assert await cache.candidates("a", "RS256") != ()
     assert scripted.requests == [OIDC, JWKS_URI, JWKS_URI]  # discovery was kept
 
 
@@ -526,7 +524,7 @@ async def test_callers_wait_for_the_fetch_in_flight_even_without_a_cooldown(
     issuer, http = gated
     issuer.responses[OIDC] = lambda: httpx.Response(503)
     cache = scripted_cache(http, clock, refetch_cooldown=0)
-    lookups = [asyncio.create_task(cache.key(f"kid-{i}", "RS256")) for i in range(20)]
+    lookups = [asyncio.create_task(cache.candidates(f"kid-{i}", "RS256")) for i in range(20)]
     await issuer.waiting.wait()
     issuer.gate.set()
     results = await asyncio.gather(*lookups, return_exceptions=True)
@@ -541,14 +539,14 @@ async def test_a_caller_giving_up_does_not_cancel_the_shared_fetch(
     still get the keys from that same attempt."""
     issuer, http = gated
     cache = scripted_cache(http, clock)
-    first = asyncio.create_task(cache.key("a", "RS256"))
+    first = asyncio.create_task(cache.candidates("a", "RS256"))
     await issuer.waiting.wait()
-    others = [asyncio.create_task(cache.key("a", "RS256")) for _ in range(5)]
+    others = [asyncio.create_task(cache.candidates("a", "RS256")) for _ in range(5)]
     await asyncio.sleep(0)
     first.cancel()
     issuer.gate.set()
-    keys = await asyncio.gather(*others)
-    assert all(k is not None and k.kid == "a" for k in keys)
+    found = await asyncio.gather(*others)
+    assert all([key.kid for key in keys] == ["a"] for keys in found)
     assert first.cancelled()
     assert issuer.arrived == [OIDC, JWKS_URI]  # the cancelled discovery was not abandoned
 
@@ -571,10 +569,11 @@ async def test_a_bad_refresh_keeps_the_cached_keys(
 ) -> None:
     """A failed or malformed refresh never wipes a working key set."""
     cache = scripted_cache(mock_http, clock, max_age=300)
-    key = await cache.key("a", "RS256")
+    keys = await cache.candidates("a", "RS256")
+    assert keys != ()
     scripted.responses[JWKS_URI] = failure
     clock.advance(300)
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.jwks"):
-        assert await cache.key("a", "RS256") is key
+        assert await cache.candidates("a", "RS256") is keys
     assert any(r.levelno == logging.WARNING for r in caplog.records)
     assert scripted.count(JWKS_URI) == 2

@@ -7,6 +7,7 @@ keys are at least 2048 bits (RFC 7518 §3.3).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -15,7 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from tests.bearer.conftest import b64url
-from timesheets.bearer.keys import VerificationKey, parse_jwks, select_key, verify_signature
+from timesheets.bearer.keys import (
+    MAX_CANDIDATES,
+    KeySet,
+    VerificationKey,
+    parse_jwks,
+    select_keys,
+    verify_signature,
+)
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 # Deliberately weak: the verifier must refuse it (RFC 7518 §3.3).
@@ -39,8 +47,13 @@ def rsa_jwk(key: Any = RSA_KEY, **extra: Any) -> dict[str, Any]:
     return RSAAlgorithm.to_jwk(public, as_dict=True) | extra
 
 
-def test_public_jwks_are_parsed_by_kid() -> None:
-    """RFC 7517 §5: a JWK set's keys, each found by its kid."""
+def kids(keys: Sequence[VerificationKey]) -> list[str | None]:
+    """The kids of keys, in order."""
+    return [key.kid for key in keys]
+
+
+def test_public_jwks_are_parsed_in_order() -> None:
+    """RFC 7517 §5: a JWK set's keys, in the set's order."""
     document = {
         "keys": [
             rsa_jwk(kid="r", alg="RS256", use="sig"),
@@ -48,14 +61,13 @@ def test_public_jwks_are_parsed_by_kid() -> None:
             OKPAlgorithm.to_jwk(ED_KEY.public_key(), as_dict=True) | {"kid": "d"},
         ]
     }
-    keys = parse_jwks(document)
-    assert set(keys) == {"r", "e", "d"}
-    assert isinstance(keys["r"].key, rsa.RSAPublicKey)
-    assert keys["r"].alg == "RS256"
-    assert keys["r"].kid == "r"
-    assert isinstance(keys["e"].key, ec.EllipticCurvePublicKey)
-    assert keys["e"].alg is None
-    assert isinstance(keys["d"].key, ed25519.Ed25519PublicKey)
+    r, e, d = keys = parse_jwks(document)
+    assert kids(keys) == ["r", "e", "d"]
+    assert isinstance(r.key, rsa.RSAPublicKey)
+    assert r.alg == "RS256"
+    assert isinstance(e.key, ec.EllipticCurvePublicKey)
+    assert e.alg is None
+    assert isinstance(d.key, ed25519.Ed25519PublicKey)
 
 
 def test_private_members_are_dropped() -> None:
@@ -64,12 +76,12 @@ def test_private_members_are_dropped() -> None:
     assert "d" in private
     ec_private = ECAlgorithm.to_jwk(EC_KEY, as_dict=True) | {"kid": "leaked-ec"}
     assert "d" in ec_private
-    keys = parse_jwks({"keys": [private, ec_private]})
-    assert isinstance(keys["leaked"].key, rsa.RSAPublicKey)
-    assert not isinstance(keys["leaked"].key, rsa.RSAPrivateKey)
-    assert isinstance(keys["leaked-ec"].key, ec.EllipticCurvePublicKey)
-    assert not isinstance(keys["leaked-ec"].key, ec.EllipticCurvePrivateKey)
-    assert keys["leaked"].key.public_numbers() == RSA_KEY.public_key().public_numbers()
+    leaked, leaked_ec = parse_jwks({"keys": [private, ec_private]})
+    assert isinstance(leaked.key, rsa.RSAPublicKey)
+    assert not isinstance(leaked.key, rsa.RSAPrivateKey)
+    assert isinstance(leaked_ec.key, ec.EllipticCurvePublicKey)
+    assert not isinstance(leaked_ec.key, ec.EllipticCurvePrivateKey)
+    assert leaked.key.public_numbers() == RSA_KEY.public_key().public_numbers()
 
 
 def test_encryption_and_symmetric_keys_are_skipped() -> None:
@@ -82,7 +94,7 @@ def test_encryption_and_symmetric_keys_are_skipped() -> None:
             rsa_jwk(kid="ok"),
         ]
     }
-    assert set(parse_jwks(document)) == {"ok"}
+    assert kids(parse_jwks(document)) == ["ok"]
 
 
 def test_unusable_entries_are_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -103,7 +115,7 @@ def test_unusable_entries_are_skipped_and_logged(caplog: pytest.LogCaptureFixtur
     }
     with caplog.at_level(logging.WARNING, logger="timesheets.bearer.keys"):
         keys = parse_jwks(document)
-    assert set(keys) == {"ok"}
+    assert kids(keys) == ["ok"]
     assert any(r.message == "skipping unusable JWK" for r in caplog.records)
 
 
@@ -116,9 +128,7 @@ def test_a_set_without_a_keys_array_is_an_error(document: dict[str, Any]) -> Non
 
 def test_non_string_kid_is_treated_as_absent() -> None:
     """RFC 7517 §4.5: kid is a string; anything else is not used for lookup."""
-    keys = parse_jwks({"keys": [rsa_jwk(kid=7)]})
-    assert set(keys) == {None}
-    assert keys[None].kid is None
+    assert kids(parse_jwks({"keys": [rsa_jwk(kid=7)]})) == [None]
 
 
 # --- VerificationKey.accepts (RFC 8725 §3.1) ----------------------------------------
@@ -211,36 +221,117 @@ def test_unsupported_algorithm_is_false_not_an_error() -> None:
     assert not verify_signature("none", RSA_PUB, b"header.payload", b"")
 
 
-# --- select_key ------------------------------------------------------------------------
+# --- select_keys and KeySet -----------------------------------------------------------
 
 
-KEYS = {"rsa": RSA_PUB, "ec": EC_PUB}
+def test_keys_without_kid_or_sharing_one_are_all_kept() -> None:
+    """RFC 7517 §4.5: kid is OPTIONAL, and keys of different kty may share one."""
+    ec_jwk = ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    document = {"keys": [rsa_jwk(), rsa_jwk(other), rsa_jwk(kid="k"), ec_jwk | {"kid": "k"}]}
+    first, second, named_rsa, named_ec = keys = parse_jwks(document)
+    assert kids(keys) == [None, None, "k", "k"]
+    assert isinstance(first.key, rsa.RSAPublicKey)
+    assert first.key.public_numbers() == RSA_KEY.public_key().public_numbers()
+    assert isinstance(second.key, rsa.RSAPublicKey)
+    assert second.key.public_numbers() == other.public_key().public_numbers()
+    assert isinstance(named_rsa.key, rsa.RSAPublicKey)
+    assert isinstance(named_ec.key, ec.EllipticCurvePublicKey)
 
 
-def test_select_by_kid() -> None:
-    """RFC 7515 §4.1.4: the kid names the key."""
-    assert select_key(KEYS, "rsa", "RS256") is RSA_PUB
-    assert select_key(KEYS, "ec", "ES256") is EC_PUB
+UNNAMED_RSA = VerificationKey(None, None, RSA_KEY.public_key())
+UNNAMED_EC = VerificationKey(None, None, EC_KEY.public_key())
+SHARED_RSA = VerificationKey("shared", None, RSA_KEY.public_key())
+SHARED_EC = VerificationKey("shared", None, EC_KEY.public_key())
+KEYS = (RSA_PUB, UNNAMED_RSA, EC_PUB, SHARED_RSA, SHARED_EC, UNNAMED_EC)
 
 
-def test_kid_with_an_unfitting_algorithm_selects_nothing() -> None:
-    """RFC 8725 §3.1: the named key must also fit the token's algorithm."""
-    assert select_key(KEYS, "rsa", "ES256") is None
-    assert select_key(KEYS, "rsa", "HS256") is None
-    assert select_key(KEYS, "ec", "RS256") is None
+def test_a_kid_selects_the_keys_carrying_it_that_fit_the_algorithm() -> None:
+    """RFC 7515 §4.1.4 / RFC 7517 §4.5: the kid names the key; keys of different kty may
+    share it, and RFC 8725 §3.1: only a key fitting the token's algorithm is used."""
+    assert select_keys(KEYS, "rsa", "RS256") == (RSA_PUB,)
+    assert select_keys(KEYS, "ec", "ES256") == (EC_PUB,)
+    assert select_keys(KEYS, "shared", "RS256") == (SHARED_RSA,)
+    assert select_keys(KEYS, "shared", "ES256") == (SHARED_EC,)
+    assert select_keys(KEYS, "rsa", "ES256") == ()
+    assert select_keys(KEYS, "rsa", "HS256") == ()
+    assert select_keys(KEYS, "ec", "RS256") == ()
 
 
-def test_unknown_kid_selects_nothing() -> None:
-    """No fallback to another key when the named one is absent."""
-    assert select_key(KEYS, "missing", "RS256") is None
-    assert select_key({"rsa": RSA_PUB}, "missing", "RS256") is None
+def test_a_kid_never_selects_a_key_without_one() -> None:
+    """No fallback to another key, nor to a key without kid, when the named one is absent."""
+    assert select_keys(KEYS, "missing", "RS256") == ()
+    assert select_keys((UNNAMED_RSA,), "missing", "RS256") == ()
 
 
-def test_without_kid_only_an_unambiguous_key_is_selected() -> None:
-    """RFC 7515 §4.1.4: without kid, use the single key that fits, never guess among many."""
-    assert select_key(KEYS, None, "RS256") is RSA_PUB
-    assert select_key(KEYS, None, "ES256") is EC_PUB
-    assert select_key(KEYS, None, "EdDSA") is None
-    two = {"a": RSA_PUB, "b": VerificationKey("b", None, RSA_KEY.public_key())}
-    assert select_key(two, None, "RS256") is None
-    assert select_key({}, None, "RS256") is None
+def test_a_configured_key_without_kid_matches_any_kid_when_asked() -> None:
+    """A configured secret names no kid; it verifies tokens naming one (StaticKeys)."""
+    assert select_keys((UNNAMED_RSA,), "any", "RS256", unnamed_match=True) == (UNNAMED_RSA,)
+    both = select_keys(KEYS, "rsa", "RS256", unnamed_match=True)
+    assert both == (RSA_PUB, UNNAMED_RSA)
+
+
+def test_without_kid_every_fitting_key_is_a_candidate_in_order() -> None:
+    """RFC 7515 §4.1.4: kid is a hint; without it each key of the algorithm may have
+    signed the token, tried in the set's order."""
+    assert select_keys(KEYS, None, "RS256") == (RSA_PUB, UNNAMED_RSA, SHARED_RSA)
+    assert select_keys(KEYS, None, "ES256") == (EC_PUB, SHARED_EC, UNNAMED_EC)
+    assert select_keys(KEYS, None, "EdDSA") == ()
+    assert select_keys((), None, "RS256") == ()
+
+
+def test_candidates_are_bounded() -> None:
+    """A token is tried against at most MAX_CANDIDATES keys, however many fit."""
+    many = [VerificationKey(None, None, RSA_KEY.public_key()) for _ in range(MAX_CANDIDATES + 3)]
+    assert select_keys(many, None, "RS256") == tuple(many[:MAX_CANDIDATES])
+    same_kid = [VerificationKey("k", None, key.key) for key in many]
+    assert select_keys(same_kid, "k", "RS256") == tuple(same_kid[:MAX_CANDIDATES])
+    assert KeySet(many).candidates(None, "RS256") == tuple(many[:MAX_CANDIDATES])
+
+
+def test_a_key_set_hands_out_the_same_candidates_every_time() -> None:
+    """The verifier compares remembered keys by identity: one lookup, one tuple."""
+    key_set = KeySet(KEYS)
+    for kid, alg in [("rsa", "RS256"), (None, "ES256"), ("shared", "ES256")]:
+        found = key_set.candidates(kid, alg)
+        assert found == select_keys(KEYS, kid, alg)
+        assert key_set.candidates(kid, alg) is found
+    assert key_set.candidates("missing", "RS256") == ()
+    assert key_set.candidates("rsa", "RS512") == ()
+    assert KeySet().candidates(None, "RS256") == ()
+
+
+def test_a_key_set_of_configured_keys_matches_unknown_kids_to_keys_without_one() -> None:
+    """With unnamed_match, a kid the set does not know still finds the keys without kid."""
+    key_set = KeySet((RSA_PUB, UNNAMED_RSA, HMAC_KEY), unnamed_match=True)
+    assert key_set.candidates("other", "RS256") == (UNNAMED_RSA,)
+    assert key_set.candidates("rsa", "RS256") == (RSA_PUB, UNNAMED_RSA)
+    assert key_set.candidates("other", "HS256") == ()
+    assert KeySet((RSA_PUB, UNNAMED_RSA)).candidates("other", "RS256") == ()
+
+
+@pytest.mark.parametrize("unnamed_match", [False, True])
+def test_a_key_set_selects_as_select_keys_does(unnamed_match: bool) -> None:
+    """Every kid (known, unknown, none) and algorithm: the same candidates, in order."""
+    mixed = (UNNAMED_RSA, *KEYS, HMAC_KEY, VerificationKey(None, "HS256", SECRET), ED_PUB)
+    key_set = KeySet(mixed, unnamed_match=unnamed_match)
+    for kid in (None, "rsa", "ec", "shared", "hs", "ed", "missing"):
+        for alg in ("RS256", "PS256", "ES256", "EdDSA", "HS256", "RS512"):
+            expected = select_keys(mixed, kid, alg, unnamed_match=unnamed_match)
+            assert key_set.candidates(kid, alg) == expected, (kid, alg)
+
+
+def test_a_key_set_is_built_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JWKS of many keys is indexed in time proportional to its size."""
+    calls: list[str] = []
+    accepts = VerificationKey.accepts
+
+    def counted(key: VerificationKey, alg: str) -> bool:
+        calls.append(alg)
+        return accepts(key, alg)
+
+    monkeypatch.setattr(VerificationKey, "accepts", counted)
+    many = [VerificationKey(f"k{i}", None, EC_KEY.public_key()) for i in range(200)]
+    key_set = KeySet(many)
+    assert key_set.candidates("k7", "ES256") == (many[7],)
+    assert len(calls) <= 2 * 5 * len(many)

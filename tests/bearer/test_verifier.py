@@ -27,6 +27,7 @@ from jwt.algorithms import RSAAlgorithm
 from tests.bearer.conftest import (
     EC_KID,
     RSA_KID,
+    SPARE_KIDS,
     TLS,
     FakeClock,
     MakeSetup,
@@ -44,7 +45,7 @@ from timesheets.bearer.claims import ClaimRules
 from timesheets.bearer.errors import InvalidToken
 from timesheets.bearer.jwks import KeysUnavailable
 from timesheets.bearer.jws import MAX_TOKEN_BYTES
-from timesheets.bearer.keys import VerificationKey
+from timesheets.bearer.keys import MAX_CANDIDATES, VerificationKey
 from timesheets.bearer.transport import token_from_request
 from timesheets.bearer.verifier import StaticKeys, TokenVerifier
 
@@ -851,6 +852,143 @@ async def test_J15_a_removed_key_goes_on_the_next_unknown_kid_refetch(
     assert (await setup.verifier.verify(issuer.token(kid=new))).subject
     with pytest.raises(InvalidToken, match="unknown key"):
         await setup.verifier.verify(issuer.token(kid=old))
+
+
+# --- key sets with keys sharing a kid or without one (RFC 7517 §4.5) -------------------
+
+
+def publish_unnamed(issuer: Issuer, key: Any, *names: str) -> None:
+    """Publish `key` under each name, each time without a kid."""
+    for name in names:
+        issuer.keys[name] = key
+        issuer.published.add(name)
+        issuer.published_kid[name] = None
+
+
+async def test_several_keys_without_kid_each_verify_their_tokens(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """kid is OPTIONAL: a JWKS of several keys without one keeps them all, and a token
+    without kid verifies with whichever of them signed it, RSA or EC."""
+    for name in (*SPARE_KIDS, EC_KID):
+        publish_unnamed(issuer, key_pool[name], name)
+    setup = make_setup(issuer, algorithms=frozenset({"RS256", "ES256"}))
+    await setup.load()
+    assert [jwk.get("kid") for jwk in issuer.jwks()["keys"]] == [None, RSA_KID, None, None]
+    for token in (*(issuer.token(kid=name) for name in SPARE_KIDS), es_token(issuer)):
+        assert "kid" not in jwt.get_unverified_header(token)
+        assert (await setup.verifier.verify(token)).subject == "importer@clients"
+    assert setup.fetches() == (1, 1)
+
+
+async def test_keys_of_different_types_sharing_a_kid_each_verify_their_tokens(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """RFC 7517 §4.5: an RSA and an EC key may share a kid as equivalent alternatives;
+    RS256 tokens verify with the one, ES256 tokens with the other."""
+    publish(issuer, key_pool, EC_KID)
+    issuer.published_kid[EC_KID] = RSA_KID
+    setup = make_setup(issuer, algorithms=frozenset({"RS256", "ES256"}))
+    await setup.load()
+    assert [jwk["kid"] for jwk in issuer.jwks()["keys"]] == [RSA_KID, RSA_KID]
+    for token in (issuer.token(), es_token(issuer)):
+        assert jwt.get_unverified_header(token)["kid"] == RSA_KID
+        assert (await setup.verifier.verify(token)).subject == "importer@clients"
+    assert setup.fetches() == (1, 1)
+
+
+async def test_a_key_without_kid_that_leaves_the_set_stops_verifying_remembered_tokens(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token verified by the last of several candidates is remembered (no more checks)
+    until its key leaves the JWKS; then it is refused, the other keys' tokens are not."""
+    publish_unnamed(issuer, key_pool["rsa-2"], "rsa-2")
+    publish_unnamed(issuer, key_pool["rsa-3"], "rsa-3")
+    setup = make_setup(issuer, max_age=300, refetch_cooldown=10)
+    await setup.load()
+    checks = count_signature_checks(monkeypatch)
+    token, other = issuer.token(kid="rsa-3"), issuer.token(kid="rsa-2")
+    for _ in range(3):
+        assert (await setup.verifier.verify(token)).subject
+    assert checks == ["RS256"] * 3  # rsa-1, rsa-2, then rsa-3 verifies; once
+    issuer.published.discard("rsa-3")
+    setup.clock.advance(300)
+    with pytest.raises(InvalidToken, match="signature is invalid"):
+        await setup.verifier.verify(token)
+    assert setup.fetches() == (1, 2)
+    assert (await setup.verifier.verify(other)).subject
+
+
+async def test_a_key_sharing_a_kid_that_leaves_the_set_stops_verifying_remembered_tokens(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """The EC key of a shared kid withdrawn: its remembered token is refused, the RSA
+    key's tokens under the same kid still verify."""
+    publish(issuer, key_pool, EC_KID)
+    issuer.published_kid[EC_KID] = RSA_KID
+    setup = make_setup(issuer, algorithms=frozenset({"RS256", "ES256"}), max_age=300)
+    await setup.load()
+    token = es_token(issuer)
+    for _ in range(2):
+        assert (await setup.verifier.verify(token)).subject
+    issuer.published.discard(EC_KID)
+    setup.clock.advance(300)
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await setup.verifier.verify(token)
+    assert (await setup.verifier.verify(issuer.token())).subject
+
+
+async def test_a_token_without_kid_from_a_key_not_in_the_set_tries_at_most_the_bound(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More fitting keys than MAX_CANDIDATES: a forged token without kid costs at most that
+    many signature checks, is 401 invalid_token, and causes no fetch."""
+    names = [f"copy-{i}" for i in range(MAX_CANDIDATES + 2)]
+    publish_unnamed(issuer, key_pool["rsa-2"], *names)
+    setup = make_setup(issuer)
+    await setup.load()
+    issuer.keys["stranger"] = key_pool["rsa-3"]
+    issuer.published_kid["stranger"] = None
+    checks = count_signature_checks(monkeypatch)
+    await refused(setup, issuer.token(kid="stranger"), "signature is invalid")
+    assert checks == ["RS256"] * MAX_CANDIDATES
+
+
+async def test_unknown_kids_refetch_at_most_once_per_cooldown_beside_keys_without_kid(
+    issuer: Issuer, make_setup: MakeSetup, key_pool: dict[str, Any]
+) -> None:
+    """A token naming a kid never falls back to keys without one, and unknown kids still
+    cause at most one refetch per cooldown."""
+    publish_unnamed(issuer, key_pool["rsa-2"], "rsa-2")
+    setup = make_setup(issuer, refetch_cooldown=10)
+    await setup.load()
+    signed_by_unnamed = issuer.token(kid="rsa-2")
+    for round_ in (1, 2):
+        for _ in range(100):
+            header = {"alg": "RS256", "typ": "at+jwt", "kid": secrets.token_urlsafe(12)}
+            with pytest.raises(InvalidToken, match="unknown key"):
+                await setup.verifier.verify(tamper(signed_by_unnamed, header))
+        assert setup.fetches() == (1, round_)
+        setup.clock.advance(10)
+
+
+async def test_static_keys_keep_several_secrets_without_kid(shared_issuer: Issuer) -> None:
+    """StaticKeys follow the same rules: each configured secret verifies its tokens."""
+    other = SECRET[::-1]
+    verifier = TokenVerifier(
+        ClaimRules(shared_issuer.url, shared_issuer.audience),
+        frozenset({"HS256"}),
+        StaticKeys(VerificationKey(None, "HS256", SECRET), VerificationKey(None, "HS256", other)),
+    )
+    claims = shared_issuer.claims()
+    for secret in (SECRET, other):
+        for header in (
+            {"alg": "HS256", "typ": "at+jwt"},
+            {"alg": "HS256", "typ": "at+jwt", "kid": "x"},
+        ):
+            assert (await verifier.verify(hs256(header, claims, secret))).client_id == "importer"
+    with pytest.raises(InvalidToken, match="signature is invalid"):
+        await verifier.verify(hs256({"alg": "HS256", "typ": "at+jwt"}, claims, b"1" * 32))
 
 
 # --- issuer outages ------------------------------------------------------------------

@@ -55,10 +55,10 @@ class _Keys:
         self.static = static
         self.jwks = jwks
 
-    async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
+    async def candidates(self, kid: str | None, alg: str) -> tuple[VerificationKey, ...]:
         if alg == "HS256":
-            return await self.static.key(kid, alg) if self.static else None
-        return await self.jwks.key(kid, alg) if self.jwks else None
+            return await self.static.candidates(kid, alg) if self.static else ()
+        return await self.jwks.candidates(kid, alg) if self.jwks else ()
 
     async def ready(self) -> bool:
         return all(

@@ -81,7 +81,7 @@ async def _verifier(runtime: Runtime, audience: str) -> TokenVerifier:
         algorithms = HMAC
     else:
         ring = await runtime.keyring()
-        keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)).values())
+        keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)))
         algorithms = ASYMMETRIC
     rules = ClaimRules(issuer=runtime.settings.issuer, audience=audience, leeway=0)
     return TokenVerifier(rules, algorithms, keys, clock=lambda: runtime.now().timestamp())

@@ -8,6 +8,9 @@
   arriving meanwhile wait for the attempt in flight. The first attempt starts at once, and
   a genuinely new key is found on first sight once the cooldown allows.
 - A refresh replaces the whole set, so keys that leave the JWKS stop being accepted.
+- The set keeps every key, in the JWKS's order: several without a kid, or several
+  sharing one (RFC 7517 §4.5), each verify their tokens. A lookup that finds no
+  candidate at all is what counts as an unknown key.
 - When the issuer cannot be reached, the cached keys keep working and the outage is logged;
   with nothing cached, lookups raise `KeysUnavailable` without asking the issuer again
   until the cooldown has passed.
@@ -23,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from timesheets.bearer.keys import VerificationKey, parse_jwks, select_key
+from timesheets.bearer.keys import KeySet, VerificationKey, parse_jwks
 from timesheets.discovery import discovery_urls
 from timesheets.metrics import JWKS_REFRESHES
 
@@ -59,30 +62,30 @@ class JwksCache:
         self.max_age = max_age
         self.clock = clock
         self.fetches = 0
-        self._keys: dict[str | None, VerificationKey] = {}
+        self._keys = KeySet()
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._failure: str | None = None
         self._in_flight: asyncio.Task[None] | None = None
 
-    async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
-        """The key for a token's `kid` and `alg`, refetching within the limits above."""
+    async def candidates(self, kid: str | None, alg: str) -> tuple[VerificationKey, ...]:
+        """The keys for a token's `kid` and `alg`, refetching within the limits above."""
         tried = False
         if self._fetched_at is None or self.clock() - self._fetched_at >= self.max_age:
             tried = await self.refresh()
-        key = select_key(self._keys, kid, alg)
-        if key is None and not tried:
+        keys = self._keys.candidates(kid, alg)
+        if not keys and not tried:
             await self.refresh()
-            key = select_key(self._keys, kid, alg)
-        if not self._keys:
+            keys = self._keys.candidates(kid, alg)
+        if not keys and not self._keys.keys:
             raise self._unavailable()
-        return key
+        return keys
 
     async def ready(self) -> bool:
         """Whether keys are cached, fetching them (within the cooldown) if none are."""
-        if not self._keys:
+        if not self._keys.keys:
             await self.refresh()
-        return bool(self._keys)
+        return bool(self._keys.keys)
 
     async def refresh(self) -> bool:
         """Fetch the keys, or wait for the fetch in flight; whether an attempt was seen.
@@ -116,13 +119,17 @@ class JwksCache:
 
     async def _attempt(self) -> None:
         try:
-            keys = parse_jwks(await self._fetch_jwks())
+            keys = KeySet(parse_jwks(await self._fetch_jwks()))
         except (httpx.HTTPError, ValueError) as exc:
             self._failure = str(exc) or type(exc).__name__
             JWKS_REFRESHES.labels("failed").inc()
             log.warning(
                 "cannot refresh the issuer's keys; keeping the cached ones",
-                extra={"issuer": self.issuer, "reason": self._failure, "cached": len(self._keys)},
+                extra={
+                    "issuer": self.issuer,
+                    "reason": self._failure,
+                    "cached": len(self._keys.keys),
+                },
             )
             return
         self._keys = keys
@@ -130,7 +137,7 @@ class JwksCache:
         self._fetched_at = self.clock()
         self.fetches += 1
         JWKS_REFRESHES.labels("fetched").inc()
-        log.info("fetched the issuer's keys", extra={"issuer": self.issuer, "keys": len(keys)})
+        log.info("fetched the issuer's keys", extra={"issuer": self.issuer, "keys": len(keys.keys)})
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         if self.jwks_uri is None:

@@ -1,14 +1,17 @@
 """Verifying an access token: strict parsing, key selection, signature, then claims.
 
+A token is tried against its candidate keys in order (a few at most, see
+`MAX_CANDIDATES`) until one verifies it.
+
 A client sends the same token with every call until it expires (the import job, a
 signed-in person's web app), so the verifier remembers the tokens whose signature it
 has checked, up to `VERIFIED_TOKENS`, least recently used first out. A remembered token
-skips the signature check, and only while its key source still hands out the very key
-object that verified it: a key that left the issuer's JWKS, or a refreshed key set,
-makes the token go through the whole check again. Its times (`exp`, `iat`, `nbf`) are
-checked on every call; the claims that cannot change with time (issuer, audience,
-identifiers, scopes, lifetime) are kept as first checked. A token that failed any check
-is never remembered.
+skips the signature check, and only while its key source still offers the very key
+object that verified it among the token's candidates: a key that left the issuer's
+JWKS, or a refreshed key set, makes the token go through the whole check again. Its
+times (`exp`, `iat`, `nbf`) are checked on every call; the claims that cannot change
+with time (issuer, audience, identifiers, scopes, lifetime) are kept as first checked.
+A token that failed any check is never remembered.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from timesheets.bearer.claims import (
 )
 from timesheets.bearer.errors import InvalidToken
 from timesheets.bearer.jws import CompactJws, parse_compact
-from timesheets.bearer.keys import VerificationKey, verify_signature
+from timesheets.bearer.keys import KeySet, VerificationKey, verify_signature
 
 VERIFIED_TOKENS = 4096
 
@@ -37,8 +40,9 @@ VERIFIED_TOKENS = 4096
 class KeySource(Protocol):
     """Where verification keys come from (a JWKS cache, or a configured secret)."""
 
-    async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
-        """The key for a token's `kid` and `alg`, or None."""
+    async def candidates(self, kid: str | None, alg: str) -> tuple[VerificationKey, ...]:
+        """The keys a token naming `kid` and `alg` is tried against, in order (maybe none);
+        the same key objects until the keys change."""
 
     async def ready(self) -> bool:
         """Whether keys are at hand (fetching them once if none are)."""
@@ -48,18 +52,15 @@ class StaticKeys:
     """Keys fixed by configuration, such as an HS256 API's shared secret."""
 
     def __init__(self, *keys: VerificationKey) -> None:
-        self.keys = keys
+        self.key_set = KeySet(keys, unnamed_match=True)
 
     async def ready(self) -> bool:
         """Configured keys are always at hand."""
-        return bool(self.keys)
+        return bool(self.key_set.keys)
 
-    async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
-        """The configured key that accepts `alg` (and matches `kid` when both have one)."""
-        for key in self.keys:
-            if key.accepts(alg) and (kid is None or key.kid is None or key.kid == kid):
-                return key
-        return None
+    async def candidates(self, kid: str | None, alg: str) -> tuple[VerificationKey, ...]:
+        """The configured keys that accept `alg` (and match `kid` when both have one)."""
+        return self.key_set.candidates(kid, alg)
 
 
 class TokenVerifier:
@@ -88,8 +89,10 @@ class TokenVerifier:
         if remembered is not None:
             jws, verified_by, principal, times = remembered
             # The key lookup may wait (a JWKS refresh); other requests may change the
-            # cache meanwhile, so it is looked at again, never assumed.
-            if await self.keys.key(jws.kid, jws.alg) is verified_by:
+            # cache meanwhile, so it is looked at again, never assumed. By identity: an
+            # equal key from a refreshed set has not verified this token.
+            candidates = await self.keys.candidates(jws.kid, jws.alg)
+            if any(candidate is verified_by for candidate in candidates):
                 if token in self._verified:
                     self._verified.move_to_end(token)
                 # Issuer, audience, identifiers and lifetime do not change with time.
@@ -100,10 +103,13 @@ class TokenVerifier:
             self._verified.pop(token, None)
         jws = parse_compact(token, self.algorithms)
         check_typ(jws.header, self.rules)
-        key = await self.keys.key(jws.kid, jws.alg)
-        if key is None:
+        candidates = await self.keys.candidates(jws.kid, jws.alg)
+        if not candidates:
             raise InvalidToken("the token is signed with an unknown key")
-        if not verify_signature(jws.alg, key, jws.signing_input, jws.signature):
+        for key in candidates:
+            if verify_signature(jws.alg, key, jws.signing_input, jws.signature):
+                break
+        else:
             raise InvalidToken("the token signature is invalid")
         principal = check_claims(dict(jws.payload), self.rules, self.clock())
         self._remember(token, jws, key, principal)

@@ -38,7 +38,7 @@ def audience(runtime: Runtime) -> str:
 async def _verifier(runtime: Runtime) -> TokenVerifier:
     ring = await runtime.keyring()
     rules = ClaimRules(issuer=runtime.settings.issuer, audience=audience(runtime), leeway=0)
-    keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)).values())
+    keys = StaticKeys(*parse_jwks(json.loads(ring.jwks)))
     return TokenVerifier(rules, ALGORITHMS, keys, clock=lambda: runtime.now().timestamp())
 
 
