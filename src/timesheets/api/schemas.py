@@ -144,7 +144,11 @@ class Decision(_Strict):
 
     decision: Literal["approve", "reject"] = "approve"
     reason: Description | None = Field(
-        None, description="Why the entry is rejected: required to reject, not blank."
+        None,
+        description=(
+            "Why: required to reject, not blank, and kept on the entry as its rejection"
+            " reason; an approval's, optional, is kept in the entry's audit trail only."
+        ),
     )
 
     @model_validator(mode="after")

@@ -105,6 +105,26 @@ async def test_a_manager_approves_and_rejects_and_each_decision_is_final(api: Ap
     assert all(event["at"] for event in rejection)
 
 
+async def test_an_approvals_reason_is_kept_in_the_trail_not_on_the_entry(api: Api) -> None:
+    """A reason given with an approval is a note for the audit trail: the entry has no
+    rejection reason."""
+    mona = api.issuer.person("mona", MANAGER_SCOPES)
+    body = {"user_id": "alice", "project": "P", "year": 2026, "week": 10, "hours": 8}
+    entry_id = (await create(api, body))["id"]
+    approved = await api.http.put(
+        f"/approvals/{entry_id}",
+        json={"decision": "approve", "reason": "checked against the rota"},
+        headers=api.auth(mona),
+    )
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["status"], approved.json()["rejection_reason"]) == ("approved", None)
+    events = (await api.http.get(f"/timesheets/{entry_id}/audit", headers=api.auth(mona))).json()
+    assert [(e["action"], e["detail"]) for e in events] == [
+        ("created", {}),
+        ("approved", {"reason": "checked against the rota"}),
+    ]
+
+
 async def test_managers_see_who_logged_hours_by_the_name_their_token_gave(api: Api) -> None:
     """A person's entries keep the `name` of the token they logged them with; entries a
     machine stored for someone, and a token without a usable name, have none; machine
