@@ -15,6 +15,8 @@ from timesheets.api.domain.access import (
     owner_for_create,
     sees_everyone,
 )
+from timesheets.api.models import Entry
+from timesheets.api.schemas import EntryFields
 from timesheets.bearer.claims import Principal
 
 
@@ -110,3 +112,12 @@ def test_a_persons_subject_longer_than_a_user_id_cannot_own_entries() -> None:
         owner_for_create(principal("p" * (USER_ID_MAX_LENGTH + 1), "spa"), None)
     assert refused.value.field == "user_id"
     assert "longer than the 100 characters" in str(refused.value)
+
+
+def test_the_user_id_bound_is_the_columns_and_the_bodys() -> None:
+    """The bound a person's subject is held to is the one the table stores and a body's
+    user_id is validated against, so they cannot drift apart."""
+    assert Entry.__table__.c.user_id.type.length == USER_ID_MAX_LENGTH
+    schema = EntryFields.model_json_schema()["properties"]["user_id"]
+    lengths = [v.get("maxLength") for v in schema.get("anyOf", [schema])]
+    assert USER_ID_MAX_LENGTH in lengths
