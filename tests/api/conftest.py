@@ -124,6 +124,20 @@ async def context(database_url: str, tmp_path: Path) -> AsyncIterator[ApiContext
     await state.engine.dispose()
 
 
+@pytest.fixture
+def cap_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of entries each hour-cap read (`repository._totals`) is made for."""
+    reads: list[int] = []
+    totals = repo._totals
+
+    def counted(connection: Any, batch: list[repo.NewEntry]) -> Any:
+        reads.append(len(batch))
+        return totals(connection, batch)
+
+    monkeypatch.setattr(repo, "_totals", counted)
+    return reads
+
+
 async def counts(engine: AsyncEngine) -> list[int]:
     """Committed entries, audit events and idempotency records."""
     async with engine.connect() as connection:

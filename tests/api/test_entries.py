@@ -88,3 +88,16 @@ async def test_another_body_under_a_key_the_caps_refused_is_tried_on_its_own(
         await entries.create(context, MACHINE, over, "k-1")
     assert (reused.value.status, reused.value.message) == (422, REUSED)
     assert await counts(context.engine) == [3, 3, 1]
+
+
+async def test_creates_under_one_key_read_the_caps_once_whatever_the_rounds(
+    context: ApiContext, cap_reads: list[int]
+) -> None:
+    """Different bodies under one key, each refused by the day cap, are tried one round
+    each, against the hours read once for the turn."""
+    await entries.create(context, MACHINE, DAY, None)
+    cap_reads.clear()
+    bodies = [DAY | {"hours": 5, "project": f"P{n}"} for n in range(12)]
+    assert await in_one_turn(context, bodies) == [(422, DAY_FULL)] * 12
+    assert cap_reads == [12]
+    assert await counts(context.engine) == [1, 1, 0]

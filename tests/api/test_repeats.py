@@ -52,3 +52,19 @@ def test_repeats_that_are_all_refused_are_each_tried_once() -> None:
 
 def test_nothing_pending_tries_nothing() -> None:
     assert rounds_of([], set()) == ([], {})
+
+
+def test_each_waiting_item_is_looked_at_once() -> None:
+    """A key repeated n times and refused every time: n rounds of one item, and each
+    repeat asked about once, not once a round."""
+    size = 500
+    tried: list[list[int]] = []
+    asked: list[int] = []
+
+    def answered(item: int, _key: str) -> bool:
+        asked.append(item)
+        return False
+
+    in_rounds(range(size), lambda _item: "a", tried.append, answered)
+    assert tried == [[item] for item in range(size)]
+    assert asked == list(range(1, size))

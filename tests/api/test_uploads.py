@@ -86,3 +86,21 @@ async def test_uploads_under_one_key_in_one_turn_are_taken_one_after_the_other(
     assert isinstance(created, Reply)
     assert (created.status, created.body["hours"]) == (201, 4)
     assert await counts(context.engine) == [2, 2, 1]
+
+
+async def test_an_id_repeated_and_refused_throughout_a_batch_reads_the_caps_once(
+    context: ApiContext, cap_reads: list[int]
+) -> None:
+    """A batch of one external id whose every occurrence the day cap refuses is tried
+    item by item, each against the hours read once for the whole job: one hour-cap
+    query, however many rounds, and nothing stored."""
+    await uploads.upload(context, MACHINE, ITEM | {"hours": 20}, None)
+    cap_reads.clear()
+    size = context.settings.max_batch_items
+    items = [ITEM | {"hours": 5 + i % 5, "external_id": "x"} for i in range(size)]
+    before = await counts(context.engine)
+    reply = await uploads.upload(context, MACHINE, items, None)
+    assert (reply.body["created"], reply.body["rejected"]) == (0, size)
+    assert {item["errors"][0]["field"] for item in reply.body["items"]} == {"hours"}
+    assert cap_reads == [size]
+    assert await counts(context.engine) == before

@@ -166,9 +166,7 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
         return None if token is None else (items[n].subject, token)
 
     def attempt(taken: list[int]) -> None:
-        rows = repo.insert_many(
-            connection, [items[n].entry for n in taken], context.weekly_cap, now
-        )
+        rows = admission.admit([items[n].entry for n in taken])
         for n, row in zip(taken, rows, strict=True):
             key = key_of(n)
             if isinstance(row, repo.RuleViolation):
@@ -195,7 +193,9 @@ def _create_many(connection: Connection, items: list[_Create]) -> list[Any]:
             outcomes[n] = replay_or_refusal(stored[key], items[n].fingerprint)
         else:
             fresh.append(n)
+    admission = repo.Admission(connection, [items[n].entry for n in fresh], context.weekly_cap, now)
     repeats.in_rounds(fresh, key_of, attempt, answered)
+    admission.store(connection)
     repo.store_idempotent_many(connection, list(records.values()))
     return outcomes
 

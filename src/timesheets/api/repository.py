@@ -254,18 +254,48 @@ def insert_many(
     now: datetime,
 ) -> list[dict[str, Any] | RuleViolation]:
     """Store entries after the hour caps, in bulk; each result is the row or the refusal."""
-    weeks, days = _totals(connection, batch)
-    refusals = admit([_hours(entry, weekly_cap) for entry in batch], weeks, days)
-    results: list[dict[str, Any] | RuleViolation] = []
-    rows: list[dict[str, Any]] = []
-    for entry, refusal in zip(batch, refusals, strict=True):
-        if refusal is not None:
-            results.append(RuleViolation("hours", refusal))
-            continue
-        row = _new_row(entry, now)
-        rows.append(row)
-        results.append(row)
-    if rows:
+    admission = Admission(connection, batch, weekly_cap, now)
+    results = admission.admit(batch)
+    admission.store(connection)
+    return results
+
+
+class Admission:
+    """The hour caps of one write job, which may decide its entries in several rounds
+    (`timesheets.api.repeats`): the hours stored for every entry it may try are read
+    once (and, on PostgreSQL, their people locked), each round's admitted entries count
+    against the caps of the next, and all admitted entries are stored together."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        candidates: list[NewEntry],
+        weekly_cap: Callable[[str], int],
+        now: datetime,
+    ) -> None:
+        self.weeks, self.days = _totals(connection, candidates) if candidates else ({}, {})
+        self.weekly_cap = weekly_cap
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+
+    def admit(self, batch: list[NewEntry]) -> list[dict[str, Any] | RuleViolation]:
+        """Each entry's row, to be stored, or why the caps refuse it, in order."""
+        hours = [_hours(entry, self.weekly_cap) for entry in batch]
+        results: list[dict[str, Any] | RuleViolation] = []
+        for entry, refusal in zip(batch, admit(hours, self.weeks, self.days), strict=True):
+            if refusal is not None:
+                results.append(RuleViolation("hours", refusal))
+                continue
+            row = _new_row(entry, self.now)
+            self.rows.append(row)
+            results.append(row)
+        return results
+
+    def store(self, connection: Connection) -> None:
+        """Insert the admitted entries and their "created" events."""
+        rows, now = self.rows, self.now
+        if not rows:
+            return
         raw = sqlite_rows.driver_of(connection)
         if connection.dialect.name == "postgresql":
             pg_rows.insert_created(connection, entries, audit, rows)
@@ -275,7 +305,6 @@ def insert_many(
         else:
             connection.execute(insert(entries), rows)
             connection.execute(insert(audit), [_created_event(row, now) for row in rows])
-    return results
 
 
 async def insert_all_within_caps(

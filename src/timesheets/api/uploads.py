@@ -114,7 +114,7 @@ def _stored(
 
     def attempt(indexes: list[int]) -> None:
         batch = [entries[index] for index in indexes]
-        outcomes = repo.insert_many(connection, batch, context.weekly_cap, now)
+        outcomes = admission.admit(batch)
         for index, entry, outcome in zip(indexes, batch, outcomes, strict=True):
             if isinstance(outcome, repo.RuleViolation):
                 errors = [{"field": outcome.field, "message": str(outcome)}]
@@ -137,7 +137,9 @@ def _stored(
             results[index] |= _present(row, entry)
         else:
             fresh.append(index)
+    admission = repo.Admission(connection, [entries[i] for i in fresh], context.weekly_cap, now)
     repeats.in_rounds(fresh, lambda index: entries[index].external_id, attempt, answered)
+    admission.store(connection)
     return results
 
 
